@@ -1,0 +1,1 @@
+"""Shipped model folders (installed as ``codesuggest.models``); see each MODEL_CARD.md."""

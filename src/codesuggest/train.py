@@ -1,0 +1,405 @@
+"""Training: from labelled notes to a model folder, reproducibly.
+
+The ranker learns from candidate features, and two of them (document-model scores and code
+priors) come from labelled notes. Computing them on the notes they were fitted on would teach
+the ranker to trust them far too much, so they are cross-fitted: each note's features come
+from models fitted on the other folds. The document model and priors shipped are then fitted
+on all training notes.
+
+Same data, config and seed give byte-identical model files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import os
+import random
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .codebook import Codebook, default_codebook
+from .corpus import LabelledNote
+from .errors import InputError
+from .model import Model, library_versions, save_model
+from .rank import (
+    FEATURES,
+    CandidateBuilder,
+    CandidateRanker,
+    DocumentModel,
+    Priors,
+    feature_matrix,
+)
+from .schema import ICD10CM, Candidate, Term
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {"name": "codesuggest-custom", "version": "0.1.0"},
+    "training": {"folds": 5, "validation_fraction": 0.2, "match": "prefix", "refit_on_all": True},
+    "document_model": {},
+    "ranker": {},
+    "candidates": {"doc_top_k": 25, "doc_min_score": 0.02},
+}
+
+
+def _today() -> str:
+    """Today, or ``$SOURCE_DATE_EPOCH``'s date so that rebuilds on other days are identical."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC).date().isoformat()
+    return dt.date.today().isoformat()
+
+
+def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """A training config (TOML) merged over the defaults."""
+    config = {k: dict(v) for k, v in DEFAULTS.items()}
+    if path is None:
+        return config
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"Config {p} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"Config {p} is not valid TOML: {exc}") from exc
+    for section, values in data.items():
+        if section not in config:
+            raise InputError(f"Config {p}: unknown section [{section}]; use {sorted(config)}.")
+        config[section].update(values)
+    return config
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A labelled note with its extracted terms (extraction is the slow step; done once)."""
+
+    note: LabelledNote
+    terms: list[Term]
+    gold: list[str] = field(default_factory=list)
+
+
+def prepare(
+    notes: Sequence[LabelledNote],
+    extractor: Any,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Prepared]:
+    out = []
+    for i, n in enumerate(notes):
+        terms = extractor.extract(n.text).terms
+        out.append(Prepared(n, terms, [c for _, c in n.codes]))
+        if progress:
+            progress(i + 1, len(notes))
+    return out
+
+
+def split(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded train/validation split of positions; independent of input order."""
+    order = sorted(range(len(ids)), key=lambda i: ids[i])
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    n_val = round(len(order) * fraction)
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def _folds(n: int, k: int, seed: int) -> list[list[int]]:
+    order = list(range(n))
+    random.Random(seed + 1).shuffle(order)
+    return [sorted(order[i::k]) for i in range(k)]
+
+
+def _doc_scores(doc: DocumentModel, texts: Sequence[str]) -> list[dict[str, tuple[float, float]]]:
+    knn, centroid = doc.scores(texts)
+    out = []
+    for i in range(len(texts)):
+        nz = np.flatnonzero((knn[i] > 0) | (centroid[i] > 0))
+        out.append({str(doc.classes_[j]): (float(knn[i, j]), float(centroid[i, j])) for j in nz})
+    return out
+
+
+def _label(cands: Sequence[Candidate], gold: Sequence[str], match: str) -> np.ndarray:
+    m = metrics.matcher(match)
+    return np.array([int(any(m(c.code, g) for g in gold)) for c in cands], dtype=int)
+
+
+def _gold_labels(prepared: Sequence[Prepared]) -> list[list[str]]:
+    return [p.gold for p in prepared]
+
+
+def ranker_training_data(
+    prepared: Sequence[Prepared],
+    codebook: Codebook,
+    config: dict[str, dict[str, Any]],
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-fitted candidate features and labels for the ranker."""
+    k = max(2, min(int(config["training"]["folds"]), len(prepared)))
+    X_parts, y_parts = [], []
+    for fold in _folds(len(prepared), k, seed):
+        held = set(fold)
+        rest = [p for i, p in enumerate(prepared) if i not in held]
+        doc = DocumentModel(**config["document_model"]).fit(
+            [p.note.text for p in rest], _gold_labels(rest)
+        )
+        builder = CandidateBuilder(
+            codebook, Priors.from_labels(_gold_labels(rest)), **config["candidates"]
+        )
+        scores = _doc_scores(doc, [prepared[i].note.text for i in fold])
+        for i, s in zip(fold, scores, strict=True):
+            cset = builder.build(prepared[i].note.text, prepared[i].terms, s)
+            if cset.candidates:
+                X_parts.append(feature_matrix(cset.candidates))
+                y_parts.append(
+                    _label(cset.candidates, prepared[i].gold, config["training"]["match"])
+                )
+    if not X_parts:
+        raise InputError("No candidates could be built from the training notes.")
+    return np.vstack(X_parts), np.concatenate(y_parts)
+
+
+def fit(
+    prepared: Sequence[Prepared],
+    codebook: Codebook,
+    config: dict[str, dict[str, Any]],
+    seed: int,
+) -> Model:
+    """Fit the document model, priors and ranker on ``prepared`` (threshold left at 0.5)."""
+    if len(prepared) < 4:
+        raise InputError(f"Training needs at least 4 labelled notes, got {len(prepared)}.")
+    X, y = ranker_training_data(prepared, codebook, config, seed)
+    ranker = CandidateRanker(random_state=seed, **config["ranker"]).fit(X, y)
+    doc = DocumentModel(**config["document_model"]).fit(
+        [p.note.text for p in prepared], _gold_labels(prepared)
+    )
+    return Model(doc, ranker, Priors.from_labels(_gold_labels(prepared)), 0.5)
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """Ranked and scored codes per note, and the metrics in every matching mode."""
+
+    ranked: list[list[str]]
+    scores: list[list[float]]
+    gold: list[list[str]]
+    results: dict[str, metrics.Scores] = field(default_factory=dict)
+    calibration: list[dict[str, float]] = field(default_factory=list)
+
+    def select(self, threshold: float) -> list[list[str]]:
+        return [
+            [c for c, s in zip(r, sc, strict=True) if s >= threshold]
+            for r, sc in zip(self.ranked, self.scores, strict=True)
+        ]
+
+
+def predict(
+    model: Model, prepared: Sequence[Prepared], codebook: Codebook
+) -> tuple[list[list[str]], list[list[float]]]:
+    builder = CandidateBuilder(codebook, model.priors)
+    ranked, scores = [], []
+    all_scores = _doc_scores(model.document_model, [p.note.text for p in prepared])
+    for p, s in zip(prepared, all_scores, strict=True):
+        cset = builder.build(p.note.text, p.terms, s)
+        if not cset.candidates:
+            ranked.append([])
+            scores.append([])
+            continue
+        proba = model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
+        order = np.argsort(-proba, kind="stable")
+        ranked.append([cset.candidates[i].code for i in order])
+        scores.append([float(proba[i]) for i in order])
+    return ranked, scores
+
+
+def evaluate(model: Model, prepared: Sequence[Prepared], codebook: Codebook) -> Evaluation:
+    ranked, scores = predict(model, prepared, codebook)
+    ev = Evaluation(ranked, scores, _gold_labels(prepared))
+    selected = ev.select(model.threshold)
+    for mode in metrics.MODES:
+        ev.results[mode] = metrics.score(ranked, selected, ev.gold, mode)
+    ev.calibration = calibration_table(ev, "prefix")
+    return ev
+
+
+def tune_threshold(ev: Evaluation, match: str) -> float:
+    """The score threshold that maximises micro F1 of selected codes."""
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.round(np.arange(0.05, 0.95, 0.025), 3):
+        f1 = metrics.score(ev.ranked, ev.select(float(t)), ev.gold, match).f1
+        if f1 > best_f1 + 1e-9:
+            best_t, best_f1 = float(t), f1
+    return best_t
+
+
+def calibration_table(ev: Evaluation, match: str, bins: int = 5) -> list[dict[str, float]]:
+    """Mean predicted score vs observed precision per score bin."""
+    m = metrics.matcher(match)
+    pairs = []
+    for r, sc, g in zip(ev.ranked, ev.scores, ev.gold, strict=True):
+        for c, s in zip(r, sc, strict=True):
+            pairs.append((s, int(any(m(c, x) for x in g))))
+    table = []
+    edges = np.linspace(0, 1, bins + 1)
+    for lo, hi in itertools.pairwise(edges):
+        inside = [(s, y) for s, y in pairs if lo <= s < hi or (hi == 1 and s == 1)]
+        if inside:
+            table.append(
+                {
+                    "bin": f"{lo:.1f}-{hi:.1f}",
+                    "n": len(inside),
+                    "mean_score": round(float(np.mean([s for s, _ in inside])), 3),
+                    "precision": round(float(np.mean([y for _, y in inside])), 3),
+                }
+            )
+    return table
+
+
+def train(
+    notes: Sequence[LabelledNote],
+    *,
+    config: dict[str, dict[str, Any]] | None = None,
+    seed: int = 0,
+    extractor: Any = None,
+    codebook: Codebook | None = None,
+    validation: Sequence[LabelledNote] | None = None,
+    data_summary: dict[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[Model, Evaluation]:
+    """Train a model; returns it (with its tuned threshold) and its validation evaluation.
+
+    Without ``validation`` a seeded fraction of ``notes`` is held out; with
+    ``training.refit_on_all`` the returned model is then refitted on every note.
+    """
+    config = config or load_config(None)
+    codebook = codebook or default_codebook()
+    if extractor is None:
+        from .terms import TermExtractor
+
+        extractor = TermExtractor.default()
+
+    def step(name: str) -> Callable[[int, int], None] | None:
+        return (lambda i, n: progress(name, i, n)) if progress else None
+
+    prepared = prepare(notes, extractor, progress=step("extracting terms"))
+    if validation is not None:
+        train_part = prepared
+        val_part = prepare(validation, extractor, progress=step("extracting validation terms"))
+        refit = False
+    else:
+        tr_idx, val_idx = split(
+            [n.id for n in notes], float(config["training"]["validation_fraction"]), seed
+        )
+        train_part = [prepared[i] for i in tr_idx]
+        val_part = [prepared[i] for i in val_idx]
+        refit = bool(config["training"]["refit_on_all"])
+    if progress:
+        progress("fitting", 0, 1)
+    model = fit(train_part, codebook, config, seed)
+    ev = evaluate(model, val_part, codebook)
+    model.threshold = tune_threshold(ev, config["training"]["match"])
+    ev = evaluate(model, val_part, codebook)
+    if refit:
+        threshold = model.threshold
+        model = fit(prepared, codebook, config, seed)
+        model.threshold = threshold
+    if progress:
+        progress("fitting", 1, 1)
+    model.meta = {
+        "name": config["model"]["name"],
+        "version": config["model"]["version"],
+        "created": config["model"].get("created") or _today(),
+        "seed": seed,
+        "codesets": codebook.versions(),
+        "config": config,
+        "features": list(FEATURES),
+        "data": data_summary or {"notes": len(notes)},
+        "train_notes": len(prepared) if refit else len(train_part),
+        "validation_notes": len(val_part),
+        "metrics": {mode: s.to_dict() for mode, s in ev.results.items()},
+        "calibration": ev.calibration,
+    }
+    return model, ev
+
+
+def model_card(model: Model) -> str:
+    """A human-readable card: data, code sets, config, validation metrics and calibration."""
+    m = model.meta
+    lines = [
+        f"# Model card: {m.get('name')} {m.get('version')}",
+        "",
+        f"- Created: {m.get('created')}; seed {m.get('seed')}",
+        f"- Code sets: {', '.join(f'{k} {v}' for k, v in m.get('codesets', {}).items())}",
+        f"- Libraries: {', '.join(f'{k} {v}' for k, v in library_versions().items())}",
+        f"- Trained on {m.get('train_notes')} notes; validated on {m.get('validation_notes')}",
+        f"- Selection threshold (tuned for micro F1 on validation): {model.threshold}",
+        "",
+        "## Training data",
+        "",
+        "```",
+        str(m.get("data", {})),
+        "```",
+        "",
+        "## Validation metrics",
+        "",
+        "| match | MAP | P@5 | P@10 | R@10 | selected P | selected R | selected F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, s in m.get("metrics", {}).items():
+        lines.append(
+            f"| {mode} | {s['MAP']} | {s['P@5']} | {s['P@10']} | {s['R@10']} | "
+            f"{s['selected_P']} | {s['selected_R']} | {s['selected_F1']} |"
+        )
+    prefix = m.get("metrics", {}).get("prefix", {})
+    if prefix.get("per_chapter"):
+        lines += ["", "## Selected-code recall per ICD-10-CM chapter letter (prefix match)", ""]
+        lines.append("| letter | gold codes | recall |")
+        lines.append("|---|---|---|")
+        for ch, v in prefix["per_chapter"].items():
+            lines.append(f"| {ch} | {int(v['gold'])} | {v['selected_recall']} |")
+    if m.get("calibration"):
+        lines += [
+            "",
+            "## Calibration (prefix match)",
+            "",
+            "| score bin | n | mean score | precision |",
+        ]
+        lines.append("|---|---|---|---|")
+        for row in m["calibration"]:
+            lines.append(
+                f"| {row['bin']} | {row['n']} | {row['mean_score']} | {row['precision']} |"
+            )
+    lines += [
+        "",
+        "## Configuration",
+        "",
+        "```",
+        str(m.get("config", {})),
+        "```",
+        "",
+        "## Limits",
+        "",
+        "- Learned codes come from the training labels; codes never seen there can only be found",
+        "  through the code-set vocabulary and the curated dictionary.",
+        "- Scores are calibrated on the validation split; recalibrate after changing data.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def train_to_folder(out: str | Path, **kwargs: Any) -> tuple[Model, Evaluation, str]:
+    """``train`` and write the model folder with its card; returns the manifest sha256."""
+    model, ev = train(**kwargs)
+    sha = save_model(model, out, card=model_card(model))
+    return model, ev, sha
+
+
+def icd_only(notes: Sequence[LabelledNote]) -> list[LabelledNote]:
+    """Keep the ICD-10-CM labels only (what CodiEsp's diagnosis task scores)."""
+    return [LabelledNote(n.id, n.text, [(s, c) for s, c in n.codes if s == ICD10CM]) for n in notes]

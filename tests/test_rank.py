@@ -1,0 +1,140 @@
+"""Specificity, candidates and the two estimators of the ranking stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from codesuggest.rank import (
+    FEATURES,
+    CandidateBuilder,
+    CandidateRanker,
+    DocumentModel,
+    Priors,
+    feature_matrix,
+    specify,
+)
+from codesuggest.schema import Term
+
+
+def test_specify_uses_documented_laterality_and_encounter(icd):
+    spec = specify(icd, "S52.52", {"laterality": "right", "encounter": "initial"})
+    assert spec.code == "S52.521A"
+    assert spec.by_attributes
+    assert not spec.missing
+
+
+def test_specify_falls_back_to_unspecified_and_says_what_is_missing(icd):
+    spec = specify(icd, "N18.3", {})
+    assert spec.code == "N18.30"
+    assert spec.missing
+
+
+def test_specify_picks_the_documented_stage(icd):
+    assert specify(icd, "N18.3", {"stage": "3b"}).code == "N18.32"
+
+
+def test_undocumented_encounter_defaults_to_initial_and_says_so(icd):
+    spec = specify(icd, "S13.4", {})
+    assert spec.code == "S13.4XXA"
+    assert any("encounter" in m for m in spec.missing)
+
+
+def test_unspecified_side_code_becomes_the_documented_side(icd):
+    assert specify(icd, "H66.90", {"laterality": "left"}).code == "H66.92"
+
+
+def _term(text, start, codes, assertion="present", **kw):
+    return Term(text=text, start=start, end=start + len(text), label="diagnosis",
+                assertion=assertion, codes=tuple(codes), source="dictionary", **kw)
+
+
+def test_negated_and_family_findings_are_excluded_not_suggested(book):
+    note = "Denies chest pain. Mother had breast cancer. Hypertension."
+    terms = [
+        _term("chest pain", 7, ["R07.9"], "negated"),
+        _term("breast cancer", 30, ["C50.919"], "family"),
+        _term("Hypertension", 45, ["I10"]),
+    ]
+    cset = CandidateBuilder(book, Priors()).build(note, terms, {})
+    assert [c.code for c in cset.candidates] == ["I10"]
+    assert {x.reason for x in cset.excluded} == {"negated", "family"}
+
+
+def test_uncertain_diagnosis_follows_the_setting(book):
+    note = "Probable pneumonia."
+    terms = [_term("pneumonia", 9, ["J18.9"], "uncertain")]
+    outpatient = CandidateBuilder(book, Priors()).build(note, terms, {}, setting="outpatient")
+    inpatient = CandidateBuilder(book, Priors()).build(note, terms, {}, setting="inpatient")
+    assert outpatient.candidates == []
+    assert "outpatient" in outpatient.excluded[0].reason
+    assert [c.code for c in inpatient.candidates] == ["J18.9"]
+
+
+def test_candidate_evidence_keeps_offsets_and_features_are_complete(book):
+    note = "Assessment: essential hypertension."
+    terms = [_term("essential hypertension", 12, ["I10"], section="assessment")]
+    cset = CandidateBuilder(book, Priors()).build(note, terms, {"E11.9": (0.4, 0.3)})
+    by_code = {c.code: c for c in cset.candidates}
+    ev = by_code["I10"].evidence[0]
+    assert note[ev.start : ev.end] == "essential hypertension"
+    assert by_code["I10"].features["priority_section"] == 1.0
+    assert by_code["E11.9"].features["is_doc_only"] == 1.0
+    assert feature_matrix(cset.candidates).shape == (2, len(FEATURES))
+
+
+TEXTS = [
+    "type 2 diabetes poorly controlled hyperglycemia",
+    "diabetes with high glucose and hyperglycemia",
+    "essential hypertension blood pressure high",
+    "hypertension treated with lisinopril",
+    "fever and cough pneumonia on x-ray",
+    "pneumonia right lower lobe fever",
+]
+LABELS = [["E11.65"], ["E11.65"], ["I10"], ["I10"], ["J18.9"], ["J18.9"]]
+
+
+def test_document_model_scores_codes_of_similar_notes():
+    doc = DocumentModel(min_df=1, n_neighbors=3).fit(TEXTS, LABELS)
+    proba = doc.predict_proba(["blood pressure high, hypertension"])
+    assert doc.classes_[int(np.argmax(proba[0]))] == "I10"
+    assert "hypertension" in doc.explain("hypertension and high blood pressure", "I10", top=5)
+
+
+def test_document_model_refuses_too_little_data():
+    with pytest.raises(ValueError, match="at least two"):
+        DocumentModel().fit(["one note"], [["I10"]])
+
+
+def _toy_features(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, len(FEATURES)))
+    y = (X[:, 0] + 0.3 * X[:, 8] + 0.2 * rng.random(n) > 0.8).astype(int)
+    return X, y
+
+
+def test_ranker_gives_calibrated_probabilities_that_follow_the_signal():
+    X, y = _toy_features()
+    ranker = CandidateRanker(max_iter=50).fit(X, y)
+    proba = ranker.predict_proba(X)[:, 1]
+    assert ((proba >= 0) & (proba <= 1)).all()
+    assert proba[y == 1].mean() > proba[y == 0].mean() + 0.3
+
+
+def test_ranker_works_in_a_pipeline_and_grid_search():
+    X, y = _toy_features()
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), CandidateRanker(max_iter=30)),
+        {"candidateranker__learning_rate": [0.05, 0.2]},
+        cv=2,
+        scoring="roc_auc",
+    ).fit(X, y)
+    assert search.best_score_ > 0.7
+
+
+def test_ranker_needs_both_classes():
+    with pytest.raises(ValueError, match="both right and wrong"):
+        CandidateRanker().fit(np.zeros((4, 3)), np.zeros(4))
