@@ -1,0 +1,100 @@
+"""Model folders: deterministic saving, and refusal to unpickle anything unverified."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codesuggest import model as model_mod
+from codesuggest.corpus import LabelledNote
+from codesuggest.errors import ArtifactError
+from codesuggest.schema import Term
+from codesuggest.train import Prepared, fit, load_config
+
+NOTES = [
+    ("a", "Assessment: essential hypertension, on lisinopril.", ["I10"], "essential hypertension"),
+    ("b", "Hypertension poorly controlled; blood pressure high.", ["I10"], "Hypertension"),
+    ("c", "Type 2 diabetes with hyperglycemia, glucose 320.", ["E11.65"], "hyperglycemia"),
+    ("d", "Diabetes type 2 uncontrolled with hyperglycemia.", ["E11.65"], "hyperglycemia"),
+    ("e", "Fever and cough; pneumonia of right lower lobe.", ["J18.9"], "pneumonia"),
+    ("f", "Community acquired pneumonia with fever.", ["J18.9"], "pneumonia"),
+    ("g", "Essential hypertension and type 2 diabetes.", ["I10", "E11.9"], "hypertension"),
+    ("h", "Pneumonia and hypertension, both treated.", ["J18.9", "I10"], "Pneumonia"),
+]
+
+
+def _prepared() -> list[Prepared]:
+    out = []
+    for nid, text, codes, phrase in NOTES:
+        start = text.find(phrase)
+        term = Term(text=phrase, start=start, end=start + len(phrase), label="diagnosis",
+                    codes=(codes[0],), source="dictionary")
+        out.append(Prepared(LabelledNote(nid, text, [("ICD-10-CM", c) for c in codes]), [term], codes))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(book):
+    config = load_config(None)
+    config["document_model"].update(min_df=1, n_neighbors=3)
+    config["ranker"].update(max_iter=20, cv=2)
+    config["training"]["folds"] = 2
+    return fit(_prepared(), book, config, seed=0)
+
+
+def test_same_model_saves_byte_identical_files(tiny_model, tmp_path):
+    sha1 = model_mod.save_model(tiny_model, tmp_path / "one", card="# card\n")
+    sha2 = model_mod.save_model(tiny_model, tmp_path / "two", card="# card\n")
+    assert sha1 == sha2
+    for name in (*model_mod.ARTIFACTS, "MODEL_CARD.md", "manifest.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_saved_model_loads_and_reports_its_identity(tiny_model, tmp_path):
+    tiny_model.meta = {"name": "tiny", "version": "1"}
+    sha = model_mod.save_model(tiny_model, tmp_path / "m")
+    loaded = model_mod.load_model(tmp_path / "m")
+    assert loaded.info == {"name": "tiny", "version": "1", "sha256": sha}
+    assert list(loaded.document_model.classes_) == list(tiny_model.document_model.classes_)
+
+
+def test_tampered_artifact_is_refused_before_unpickling(tiny_model, tmp_path, monkeypatch):
+    model_mod.save_model(tiny_model, tmp_path / "m")
+    path = tmp_path / "m" / "ranker.joblib"
+    path.write_bytes(path.read_bytes() + b"\x00")
+    monkeypatch.setattr(model_mod.joblib, "load", lambda *a, **k: pytest.fail("unpickled"))
+    with pytest.raises(ArtifactError, match=r"ranker.joblib does not match its sha256"):
+        model_mod.load_model(tmp_path / "m")
+
+
+def test_missing_artifact_is_named(tiny_model, tmp_path):
+    model_mod.save_model(tiny_model, tmp_path / "m")
+    (tmp_path / "m" / "document_model.joblib").unlink()
+    with pytest.raises(ArtifactError, match="document_model.joblib is missing"):
+        model_mod.load_model(tmp_path / "m")
+
+
+def test_unlisted_pickle_is_refused(tiny_model, tmp_path):
+    model_mod.save_model(tiny_model, tmp_path / "m")
+    (tmp_path / "m" / "extra.joblib").write_bytes(b"x")
+    with pytest.raises(ArtifactError, match="unlisted pickles"):
+        model_mod.load_model(tmp_path / "m")
+
+
+def test_model_built_with_other_library_versions_is_refused(tiny_model, tmp_path):
+    folder = tmp_path / "m"
+    model_mod.save_model(tiny_model, folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["libraries"]["scikit-learn"] = "0.24.2"
+    (folder / "model.json").write_text(json.dumps(meta))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["model.json"] = model_mod._sha256(folder / "model.json")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"scikit-learn 0.24.2"):
+        model_mod.load_model(folder)
+
+
+def test_folder_without_manifest_is_not_a_model(tmp_path):
+    with pytest.raises(ArtifactError, match="no manifest.json"):
+        model_mod.load_model(tmp_path)
