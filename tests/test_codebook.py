@@ -257,3 +257,18 @@ def test_codebook_merges_systems_in_search(book):
 def test_missing_file_is_a_clear_input_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         codebook.load_cpt_file(Path(tmp_path / "nope.txt"), version="x")
+
+
+def test_category_named_like_its_block_has_a_finite_hierarchy(icd):
+    assert icd.get("B20").billable
+    assert icd.get("B20").kind == "category"
+    assert icd.ancestors("B20") == ["B20-B20", "1"]
+    assert icd.get("B20-B20").kind == "section"
+    assert icd.children("B20-B20") == ["B20"]
+    assert icd.inherited("C50.911", "excludes2") is not None
+    assert "C50.9" in icd.descendants("C50")
+
+
+def test_u_codes_are_codes(icd):
+    assert codebook.looks_like_icd("U07.1")
+    assert icd.get("U07.1").billable

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -138,6 +139,257 @@ def cmd_codes_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- suggest
+
+
+def _read_note_arg(path: str) -> str | bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist.") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder; use `codesuggest batch` for folders.") from None
+
+
+def _print_result(d: dict[str, Any]) -> None:
+    cs = ", ".join(f"{k} {v}" for k, v in d["codesets"].items())
+    print(f"code sets: {cs}   model: {d['model']['name']} {d['model']['version']}")
+    for err in d["errors"]:
+        print(f"error: {err['message']}")
+    if not d["suggestions"] and not d["errors"]:
+        print("No codes suggested.")
+    for s in d["suggestions"]:
+        mark = "*" if s["selected"] else " "
+        terms = [e for e in s["evidence"] if e["assertion"] != "context"]
+        words = [e for e in s["evidence"] if e["assertion"] == "context"]
+        ev = "; ".join(f"{e['text']!r}@{e['start']}" for e in terms[:2])
+        if words and not terms:
+            ev = "words the document model weighed: " + ", ".join(repr(e["text"]) for e in words)
+        print(f"{mark} {s['rank']:>2}. {s['code']:<9} {s['score']:.2f}  {s['description'][:60]}")
+        if ev:
+            print(f"       evidence: {ev}")
+        for e in s["edits"]:
+            print(f"       {e['severity']}: {e['message']}")
+        if s.get("note"):
+            print(f"       note: {s['note']}")
+    for x in d["excluded"]:
+        print(f"  not coded: {x['text']!r}@{x['start']} ({x['reason']})")
+    print("* pre-selected (confident enough to code); the others are alternatives")
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from .pipeline import load
+
+    suggester = load(args.model)
+    result = suggester.suggest(
+        _read_note_arg(args.file),
+        setting=args.setting,
+        age=args.age,
+        sex=args.sex,
+        encounter_date=args.date,
+        id=None if args.file == "-" else os.path.basename(args.file),
+    ).to_dict()
+    if args.json:
+        _print_json(result)
+    else:
+        _print_result(result)
+    return 1 if result["errors"] else 0
+
+
+# --------------------------------------------------------------------------- train / evaluate
+
+
+def _progress_printer(quiet: bool) -> Any:
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(step: str, i: int, n: int) -> None:
+        bar = bars.get(step)
+        if bar is None:
+            bar = bars[step] = tqdm(total=n, desc=step, unit="note", file=sys.stderr, leave=True)
+        bar.n = i
+        bar.refresh()
+        if i >= n:
+            bar.close()
+
+    return progress
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .codebook import default_codebook
+    from .corpus import read_labelled
+    from .train import load_config, train_to_folder
+
+    config = load_config(args.config)
+    book = default_codebook()
+    notes, report = read_labelled(args.data, codebook=book)
+    print(report.summary(), file=sys.stderr)
+    validation = None
+    if args.validation:
+        validation, vreport = read_labelled(args.validation, codebook=book)
+        print(vreport.summary(), file=sys.stderr)
+    if args.feedback:
+        from .feedback import notes_from_audit
+
+        extra, freport = notes_from_audit(args.feedback)
+        notes = [*notes, *extra]
+        print(freport, file=sys.stderr)
+    if not notes:
+        raise InputError(f"{args.data} holds no usable labelled notes.")
+    _, ev, sha = train_to_folder(
+        args.out,
+        notes=notes,
+        config=config,
+        seed=args.seed,
+        codebook=book,
+        validation=validation,
+        data_summary={"source": str(args.data), "report": report.summary()},
+        progress=_progress_printer(args.quiet),
+    )
+    print(f"model written to {args.out} (manifest sha256 {sha})")
+    for mode, s in ev.results.items():
+        d = s.to_dict()
+        print(f"  {mode:<8} MAP {d['MAP']:.3f}  P@5 {d['P@5']:.3f}  F1 {d['selected_F1']:.3f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .codebook import default_codebook
+    from .corpus import read_labelled
+    from .model import load_model
+    from .terms import TermExtractor
+    from .train import evaluate, prepare
+
+    book = default_codebook()
+    notes, report = read_labelled(args.data, codebook=book)
+    if not notes:
+        raise InputError(f"{args.data} holds no usable labelled notes.")
+    print(report.summary(), file=sys.stderr)
+    prepared = prepare(notes, TermExtractor.default())
+    table: dict[str, dict[str, Any]] = {}
+    for folder in args.model or [None]:
+        model = load_model(folder)
+        name = str(folder or "default")
+        table[name] = {m: s.to_dict() for m, s in evaluate(model, prepared, book).results.items()}
+    if args.json:
+        _print_json(table)
+        return 0
+    keys = ["MAP", "P@5", "P@10", "R@10", "selected_P", "selected_R", "selected_F1"]
+    for mode in ("exact", "prefix", "category"):
+        print(f"\n{mode} match ({len(notes)} notes)")
+        print(f"  {'model':<30}" + "".join(f"{k:>12}" for k in keys))
+        for name, res in table.items():
+            print(f"  {name[-30:]:<30}" + "".join(f"{res[mode][k]:>12.4f}" for k in keys))
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from .errors import ArtifactError
+    from .model import default_model_dir, verify_model_dir
+
+    folders = [default_model_dir(), *(Path(p) for p in args.path)]
+    for root in folders:
+        candidates = (
+            [root]
+            if (root / "manifest.json").exists()
+            else sorted(p.parent for p in root.glob("*/manifest.json"))
+        )
+        for folder in candidates:
+            try:
+                meta, sha = verify_model_dir(folder)
+            except ArtifactError as exc:
+                print(f"{folder}: NOT USABLE: {exc}")
+                continue
+            prefix = meta.get("metrics", {}).get("prefix", {})
+            print(
+                f"{folder}: {meta.get('name')} {meta.get('version')} ({meta.get('created')}), "
+                f"{meta.get('train_notes')} training notes, validation MAP {prefix.get('MAP')} "
+                f"(prefix), sha256 {sha[:12]}"
+            )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .review import parse_auth, serve
+
+    serve(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        model=args.model,
+        reviewer=args.reviewer,
+        auth=parse_auth(args.auth or [], args.auth_file),
+        store_note_text=args.store_note_text,
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import DEFAULT_MAX_CHARS, Fields, run_batch
+
+    summary = run_batch(
+        args.input,
+        args.out,
+        workers=args.workers,
+        engine=args.engine,
+        output_format=args.format,
+        input_format=args.input_format,
+        model=args.model,
+        setting=args.setting,
+        fields=Fields(
+            id=args.id_field,
+            text=args.text_field,
+            setting=args.setting_field,
+            age=args.age_field,
+            sex=args.sex_field,
+            encounter_date=args.date_field,
+        ),
+        max_chars=args.max_chars or DEFAULT_MAX_CHARS,
+        progress=False if args.quiet else None,
+    )
+    if not args.quiet:
+        print(summary, file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from .validate import format_edits, load_mue, load_ncci_ptp, validate_codes
+
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise InputError(f"--date {args.date!r} is not a date: use YYYY-MM-DD.") from None
+    tables = [load_ncci_ptp(p) for p in args.ncci_ptp or ()]
+    tables += [load_mue(p) for p in args.mue or ()]
+    edits = validate_codes(
+        args.codes,
+        age=args.age,
+        sex=args.sex,
+        setting=args.setting,
+        encounter_date=day,
+        codebook=_codebook(args),
+        cms_edits=tables,
+    )
+    if args.json:
+        _print_json({"edits": [e.to_dict() for e in edits]})
+    else:
+        print(format_edits(edits, args.codes))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -165,6 +417,121 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.add_argument("--cpt-file", help="a licensed CPT data file to use instead of the subset")
     show.set_defaults(func=cmd_codes_show)
+
+    suggest = sub.add_parser("suggest", help="suggest codes for one note")
+    suggest.add_argument("file", help="a text file, or - for standard input")
+    suggest.add_argument("--json", action="store_true", help="print the JSON result")
+    suggest.add_argument("--setting", choices=["outpatient", "inpatient"], default="outpatient")
+    suggest.add_argument("--age", type=int, default=None)
+    suggest.add_argument("--sex", choices=["F", "M"], default=None)
+    suggest.add_argument("--date", default=None, help="encounter date, YYYY-MM-DD")
+    suggest.add_argument("--model", default=None, help="a model folder (default: shipped model)")
+    suggest.set_defaults(func=cmd_suggest)
+
+    train = sub.add_parser("train", help="train a model on labelled notes")
+    train.add_argument("--data", required=True, help="CodiEsp folder, JSONL or CSV")
+    train.add_argument("--out", required=True, help="the model folder to write")
+    train.add_argument("--config", default=None, help="a TOML config, e.g. training/default.toml")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validation", default=None, help="validation data instead of a split")
+    train.add_argument("--feedback", default=None, help="a review audit DB to learn from")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="score models on labelled notes")
+    evaluate.add_argument("--model", action="append", help="a model folder; repeat to compare")
+    evaluate.add_argument("--data", required=True, help="CodiEsp folder, JSONL or CSV")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    models = sub.add_parser("models", help="installed models")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    models_list = models_sub.add_parser("list", help="list models with their card summary")
+    models_list.add_argument("path", nargs="*", help="more folders to look in")
+    models_list.set_defaults(func=cmd_models_list)
+
+    serve = sub.add_parser("serve", help="start the coder review screen in the browser")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--db", default=None, help="the audit database (default: user data dir)")
+    serve.add_argument("--model", default=None, help="a model folder (default: shipped model)")
+    serve.add_argument("--reviewer", default=None, help="reviewer name when there is no login")
+    serve.add_argument("--auth", action="append", metavar="USER:PASS", help="require a login")
+    serve.add_argument("--auth-file", default=None, help="a file of USER:PASS lines")
+    serve.add_argument(
+        "--store-note-text", action="store_true", help="keep note text (PHI) in the audit DB"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    batch = sub.add_parser(
+        "batch",
+        help="score a folder or file of notes; rerun the same command to resume",
+        description="Score every note of INPUT into OUT, one result per note in input order. "
+        "OUT is also the checkpoint: after an interruption, the same command carries on where "
+        "it stopped. See docs/batch.md.",
+    )
+    batch.add_argument("input", help="a folder of .txt notes, or a JSONL, CSV or Parquet file")
+    batch.add_argument("--out", required=True, help="results: .jsonl, .csv or a .parquet folder")
+    batch.add_argument(
+        "--format",
+        choices=["jsonl", "csv", "parquet"],
+        default=None,
+        help="output format (default: from --out's suffix, else jsonl)",
+    )
+    batch.add_argument(
+        "--input-format",
+        choices=["auto", "txt", "jsonl", "csv", "parquet"],
+        default="auto",
+        help="default: a folder is txt, a file goes by suffix",
+    )
+    batch.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes, each loading the model once (Spark: local cores)",
+    )
+    batch.add_argument("--engine", choices=["local", "spark"], default="local")
+    batch.add_argument("--model", default=None, help="a model folder (default: shipped model)")
+    batch.add_argument(
+        "--setting",
+        choices=["outpatient", "inpatient"],
+        default="outpatient",
+        help="for notes whose record names no setting",
+    )
+    batch.add_argument("--id-field", default="id", help="JSONL key or column of the note id")
+    batch.add_argument("--text-field", default="text", help="JSONL key or column of the text")
+    batch.add_argument("--setting-field", default="setting")
+    batch.add_argument("--age-field", default="age")
+    batch.add_argument("--sex-field", default="sex")
+    batch.add_argument("--date-field", default="encounter_date")
+    batch.add_argument(
+        "--max-chars",
+        type=int,
+        default=None,
+        help="longer notes get a note_too_large error (default 500,000)",
+    )
+    batch.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    batch.set_defaults(func=cmd_batch)
+
+    check = sub.add_parser(
+        "validate",
+        help="check a list of codes against coding rules (a report: exit 0 even with errors)",
+    )
+    check.add_argument(
+        "codes",
+        nargs="+",
+        metavar="CODE",
+        help="principal diagnosis first; 27447-RT for a modifier, 97110*3 for units",
+    )
+    check.add_argument("--age", type=int, default=None, help="age in years (Medicare Code Editor)")
+    check.add_argument("--sex", type=str.upper, choices=["F", "M"], default=None)
+    check.add_argument("--setting", choices=["outpatient", "inpatient"], default="outpatient")
+    check.add_argument("--date", default=None, help="encounter date, YYYY-MM-DD (default today)")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.add_argument("--ncci-ptp", action="append", metavar="PATH", help="CMS NCCI PTP file")
+    check.add_argument("--mue", action="append", metavar="PATH", help="CMS NCCI MUE file")
+    check.add_argument("--cpt-file", help="a licensed CPT data file to use instead of the subset")
+    check.set_defaults(func=cmd_validate)
 
     return parser
 

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -34,7 +35,7 @@ from .search import SearchIndex
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 ICD_PACKAGE = "simple-icd-10-cm"
 ICD_VERSION = CodeSetVersion(ICD10CM, "2026", "FY2026 CMS tabular list, April 1, 2026 update")
 CPT_SUBSET_VERSION = CodeSetVersion(
@@ -53,9 +54,9 @@ NOTE_FIELDS = (
 )
 KINDS = ("chapter", "section", "category", "subcategory", "extended subcategory", "procedure")
 
-_ICD_CODE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$", re.IGNORECASE)
+_ICD_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$", re.IGNORECASE)
 _CPT_CODE = re.compile(r"^([0-9]{4}[0-9AFTMU]|[A-V][0-9]{4})$", re.IGNORECASE)
-_ICD_REF = r"[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+_ICD_REF = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
 _CODE_REF = re.compile(rf"\b({_ICD_REF})(?:\s*-\s*({_ICD_REF})|\.?-)?")
 
 
@@ -349,7 +350,19 @@ def _icd_rows_from_package() -> dict[str, object]:
     """Read every code from simple-icd-10-cm into plain columns (the slow, ~2 s step)."""
     import simple_icd_10_cm as icd
 
-    codes = icd.get_all_codes(True)
+    raw = icd.get_all_codes(True)
+    # 39 blocks hold a single category of the same name (B20, C50, Z68...). The package lists
+    # the block first; it becomes "B20-B20", the range form of every other block, so that the
+    # category is not its own parent.
+    counts = Counter(raw)
+    seen: set[str] = set()
+    codes: list[str] = []
+    is_block_twin: list[bool] = []
+    for c in raw:
+        twin = counts[c] > 1 and c not in seen
+        seen.add(c)
+        codes.append(f"{c}-{c}" if twin else c)
+        is_block_twin.append(twin)
     desc: list[str] = []
     kind: list[int] = []
     parent: list[int] = []
@@ -357,20 +370,24 @@ def _icd_rows_from_package() -> dict[str, object]:
     notes: dict[str, dict[str, list[str]]] = {}
     seven_defs: dict[str, dict[str, str]] = {}
     seven_of: dict[str, str] = {}
-    for c in codes:
-        desc.append(icd.get_description(c))
-        if icd.is_chapter(c):
-            k = "chapter"
-        elif icd.is_block(c):
+    for c, orig, pb in zip(codes, raw, is_block_twin, strict=True):
+        desc.append(icd.get_description(orig, prioritize_blocks=pb))
+        if pb:
             k = "section"
-        elif icd.is_category(c):
+        elif icd.is_chapter(orig):
+            k = "chapter"
+        elif icd.is_category(orig):
             k = "category"
-        elif icd.is_extended_subcategory(c):
+        elif icd.is_block(orig):
+            k = "section"
+        elif icd.is_extended_subcategory(orig):
             k = "extended subcategory"
         else:
             k = "subcategory"
         kind.append(KINDS.index(k))
-        p = icd.get_parent(c)
+        p = icd.get_parent(orig, prioritize_blocks=pb)
+        if p == orig or (p and counts[p] > 1 and k == "category"):
+            p = f"{p}-{p}"
         parent.append(position[p] if p else -1)
         entry: dict[str, list[str]] = {}
         for name, getter in (
@@ -379,7 +396,7 @@ def _icd_rows_from_package() -> dict[str, object]:
             ("excludes1", icd.get_excludes1),
             ("excludes2", icd.get_excludes2),
         ):
-            values = getter(c)
+            values = getter(orig, prioritize_blocks=pb)
             if values:
                 entry[name] = list(values)
         for name, getter in (
@@ -388,16 +405,16 @@ def _icd_rows_from_package() -> dict[str, object]:
             ("code_also", icd.get_code_also),
             ("notes", icd.get_notes),
         ):
-            text = getter(c)
+            text = getter(orig, prioritize_blocks=pb)
             if text:
                 entry[name] = [line for line in text.split("\n") if line.strip()]
         if entry:
             notes[c] = entry
-        own = icd.get_seven_chr_def(c)
+        own = icd.get_seven_chr_def(orig, prioritize_blocks=pb)
         if own:
             seven_defs[c] = dict(own)
-    for c in codes:
-        if _uses_seventh_character(c, codes, kind, position):
+    for c, pb in zip(codes, is_block_twin, strict=True):
+        if not pb and _uses_seventh_character(c, codes, kind, position):
             definer = next(
                 (a for a in [c, *icd.get_ancestors(c)] if a in seven_defs),
                 None,

@@ -28,7 +28,7 @@ MODEL_FORMAT = 1
 ARTIFACTS = ("model.json", "document_model.joblib", "ranker.joblib")
 DEFAULT_MODEL_NAME = "default"
 # sha256 of models/default/manifest.json; training/build_default.py prints the new value.
-DEFAULT_MANIFEST_SHA256 = ""
+DEFAULT_MANIFEST_SHA256 = "ffd9ea7419dd34ec0951f3b03feb3110cda8165246b34b1b6f5aacdfa7d7a81e"
 
 # A pickle made by one scikit-learn is not guaranteed to load in another.
 PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy")
@@ -63,6 +63,11 @@ class Model:
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     sha256: str = ""
+
+    @property
+    def candidate_options(self) -> dict[str, Any]:
+        """How this model was trained to build candidates; scoring must build them the same way."""
+        return dict(self.meta.get("config", {}).get("candidates", {}))
 
     @property
     def info(self) -> dict[str, str]:

@@ -17,7 +17,6 @@ has to fall back to an unspecified code.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -440,11 +439,16 @@ class CandidateBuilder:
         *,
         doc_top_k: int = 25,
         doc_min_score: float = 0.02,
+        alternatives: int = 0,
+        search_k: int = 0,
     ) -> None:
         self.codebook = codebook
         self.priors = priors
         self.doc_top_k = doc_top_k
         self.doc_min_score = doc_min_score
+        self.alternatives = alternatives
+        self.search_k = search_k
+        self._searched: dict[str, list[tuple[str, float]]] = {}
 
     def build(
         self,
@@ -478,38 +482,8 @@ class CandidateBuilder:
                 blocked.update(term.codes[:1])
                 continue
             system = term.system if term.system in self.codebook.sets else ICD10CM
-            first = term.codes[0]
-            if system == ICD10CM:
-                spec = specify(icd, first, term.attributes)
-                code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
-            else:
-                code, by_attr, missing = first, False, []
-            if self.codebook.find(code, system) is None:
-                continue
-            cand = by_code.get((system, code))
-            if cand is None:
-                cand = Candidate(code=code, system=system)
-                cand.features = dict.fromkeys(FEATURES, 0.0)
-                cand.features["first_position"] = term.start / n_chars
-                by_code[(system, code)] = cand
-            f = cand.features
-            f["mentions"] += 1
-            if term.assertion == "present":
-                f["present_mentions"] += 1
-            f["lookup_score"] = max(f["lookup_score"], term.match_score)
-            f["lookup_exact"] = max(f["lookup_exact"], float(term.match_score >= 0.999))
-            f["priority_section"] = max(
-                f["priority_section"], float(term.section in PRIORITY_SECTIONS)
-            )
-            f["from_dictionary"] = max(f["from_dictionary"], float(term.source == "dictionary"))
-            f["from_codeset"] = max(f["from_codeset"], float(term.source != "dictionary"))
-            f["specified_by_attributes"] = max(f["specified_by_attributes"], float(by_attr))
-            cand.sources["lookup"] = max(cand.sources.get("lookup", 0.0), term.match_score)
-            cand.evidence.append(
-                Evidence(term.start, term.end, term.text, term.section, term.assertion)
-            )
-            if missing and not cand.note:
-                cand.note = "Unspecified code: the note does not document " + "; ".join(missing)
+            for code, weight in self._term_codes(term, system):
+                self._add_mention(by_code, term, system, code, weight, n_chars)
 
         ranked_doc = sorted(doc_scores.items(), key=lambda kv: -max(kv[1]))
         for code, (knn, centroid) in ranked_doc[: self.doc_top_k]:
@@ -553,6 +527,76 @@ class CandidateBuilder:
             f["mentions"] = math.log1p(f["mentions"])
             f["present_mentions"] = math.log1p(f["present_mentions"])
         return CandidateSet(list(by_code.values()), excluded)
+
+    def _term_codes(self, term: Term, system: str) -> list[tuple[str, float]]:
+        """Codes a present term stands for, each with how much to trust the reading.
+
+        The vocabulary entry's own code comes first (weight 1); with ``alternatives`` its other
+        codes follow, and with ``search_k`` the best fuzzy matches of the term's words in the
+        code set, so that wording the vocabulary lacks still reaches the ranker.
+        """
+        out: list[tuple[str, float]] = [(term.codes[0], 1.0)]
+        out += [(c, 0.8) for c in term.codes[1 : 1 + self.alternatives]]
+        if self.search_k and system == ICD10CM and len(term.text) > 3:
+            out += self._search(term.expansion or term.text)
+        seen: set[str] = set()
+        return [(c, w) for c, w in out if not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
+
+    def _search(self, words: str) -> list[tuple[str, float]]:
+        """Code-set search for a term's words, memoised: the same terms recur in every note."""
+        key = words.lower()
+        hits = self._searched.get(key)
+        if hits is None:
+            if len(self._searched) > 50_000:
+                self._searched.clear()
+            hits = [
+                (r.code, 0.7 * r.score)
+                for r in self.codebook.icd.search(words, limit=self.search_k)
+            ]
+            self._searched[key] = hits
+        return hits
+
+    def _add_mention(
+        self,
+        by_code: dict[tuple[str, str], Candidate],
+        term: Term,
+        system: str,
+        first: str,
+        weight: float,
+        n_chars: int,
+    ) -> None:
+        icd = self.codebook.icd
+        if system == ICD10CM:
+            spec = specify(icd, first, term.attributes)
+            code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
+        else:
+            code, by_attr, missing = first, False, []
+        if self.codebook.find(code, system) is None:
+            return
+        cand = by_code.get((system, code))
+        if cand is None:
+            cand = Candidate(code=code, system=system)
+            cand.features = dict.fromkeys(FEATURES, 0.0)
+            cand.features["first_position"] = term.start / n_chars
+            by_code[(system, code)] = cand
+        f = cand.features
+        score = term.match_score * weight
+        f["mentions"] += 1
+        if term.assertion == "present":
+            f["present_mentions"] += 1
+        f["lookup_score"] = max(f["lookup_score"], score)
+        f["lookup_exact"] = max(f["lookup_exact"], float(score >= 0.999))
+        f["priority_section"] = max(f["priority_section"], float(term.section in PRIORITY_SECTIONS))
+        f["from_dictionary"] = max(f["from_dictionary"], float(term.source == "dictionary"))
+        f["from_codeset"] = max(f["from_codeset"], float(term.source != "dictionary"))
+        f["specified_by_attributes"] = max(f["specified_by_attributes"], float(by_attr))
+        cand.sources["lookup"] = max(cand.sources.get("lookup", 0.0), score)
+        if not any(e.start == term.start and e.end == term.end for e in cand.evidence):
+            cand.evidence.append(
+                Evidence(term.start, term.end, term.text, term.section, term.assertion)
+            )
+        if missing and not cand.note:
+            cand.note = "Unspecified code: the note does not document " + "; ".join(missing)
 
 
 def _keeps(term: Term, coded_as_present: set[str]) -> bool:

@@ -179,7 +179,8 @@ def fit(
     doc = DocumentModel(**config["document_model"]).fit(
         [p.note.text for p in prepared], _gold_labels(prepared)
     )
-    return Model(doc, ranker, Priors.from_labels(_gold_labels(prepared)), 0.5)
+    priors = Priors.from_labels(_gold_labels(prepared))
+    return Model(doc, ranker, priors, 0.5, meta={"config": config})
 
 
 @dataclass(slots=True)
@@ -202,7 +203,7 @@ class Evaluation:
 def predict(
     model: Model, prepared: Sequence[Prepared], codebook: Codebook
 ) -> tuple[list[list[str]], list[list[float]]]:
-    builder = CandidateBuilder(codebook, model.priors)
+    builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
     ranked, scores = [], []
     all_scores = _doc_scores(model.document_model, [p.note.text for p in prepared])
     for p, s in zip(prepared, all_scores, strict=True):
@@ -312,6 +313,7 @@ def train(
     if progress:
         progress("fitting", 1, 1)
     model.meta = {
+        **model.meta,
         "name": config["model"]["name"],
         "version": config["model"]["version"],
         "created": config["model"].get("created") or _today(),

@@ -1,0 +1,314 @@
+"""``Suggester``: loads every artifact once and turns a note into ranked, checked suggestions.
+
+note -> terms (terms.py) -> candidates (rank.py) -> calibrated scores (ranker) -> coding-rule
+edits (validate.py) -> ``SuggestionResult``. Bad note text never raises: it comes back as an
+entry in ``errors`` so that a batch run or a coder's screen carries on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .codebook import Codebook, default_codebook
+from .errors import InputError
+from .model import Model, load_model
+from .rank import CandidateBuilder, feature_matrix
+from .schema import (
+    ICD10CM,
+    SETTINGS,
+    Edit,
+    Evidence,
+    Section,
+    Suggestion,
+    SuggestionResult,
+    Term,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_NOTE_CHARS = 500_000
+MAX_SUGGESTIONS = 40
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}
+
+
+def check_note(
+    text: object, *, max_chars: int = MAX_NOTE_CHARS
+) -> tuple[str, list[dict[str, str]]]:
+    """The note as text, or the reasons it cannot be read (never raises for bad content)."""
+    if text is None:
+        return "", [_error("empty_note", "The note is empty.")]
+    if isinstance(text, bytes | bytearray):
+        if b"\x00" in text[:65536]:
+            return "", [_error("binary_note", "The note is binary data, not text.")]
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return "", [
+                _error(
+                    "encoding",
+                    f"The note is not UTF-8 text (invalid byte at position {exc.start}); "
+                    "convert it to UTF-8 first.",
+                )
+            ]
+    if not isinstance(text, str):
+        return "", [_error("not_text", f"The note must be text, got {type(text).__name__}.")]
+    if not text.strip():
+        return "", [_error("empty_note", "The note is empty or whitespace only.")]
+    if len(text) > max_chars:
+        return "", [
+            _error(
+                "note_too_large",
+                f"The note has {len(text):,} characters; the limit is {max_chars:,}. "
+                "Split it into encounters or raise the limit.",
+            )
+        ]
+    sample = text[:20000]
+    if sample.count("\x00") or len(_CONTROL.findall(sample)) > max(20, len(sample) // 50):
+        return "", [_error("binary_note", "The note looks like binary data, not text.")]
+    if "\ufffd" in sample and sample.count("\ufffd") > max(5, len(sample) // 100):
+        return "", [
+            _error("encoding", "The note was decoded with the wrong encoding (many U+FFFD).")
+        ]
+    return text, []
+
+
+def _parse_date(value: object) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InputError(f"encounter_date {value!r} is not a date in YYYY-MM-DD form.") from exc
+
+
+def _check_context(setting: str, age: object, sex: object) -> tuple[int | None, str | None]:
+    if setting not in SETTINGS:
+        raise InputError(f"setting must be one of {SETTINGS}, got {setting!r}.")
+    if age is not None and age != "":
+        try:
+            age_i = int(age)  # type: ignore[call-overload]
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"age must be a whole number of years, got {age!r}.") from exc
+        if not 0 <= age_i <= 125:
+            raise InputError(f"age {age_i} is outside 0-125.")
+    else:
+        age_i = None
+    sex_s = None
+    if sex not in (None, ""):
+        sex_s = str(sex).strip().upper()[:1]
+        if sex_s not in {"F", "M"}:
+            raise InputError(f"sex must be F or M, got {sex!r}.")
+    return age_i, sex_s
+
+
+class Suggester:
+    """Everything needed to suggest codes for notes, loaded once and reused."""
+
+    def __init__(self, model: Model, codebook: Codebook, extractor: Any) -> None:
+        self.model = model
+        self.codebook = codebook
+        self.extractor = extractor
+        self.builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
+        self.max_chars = int(os.environ.get("CODESUGGEST_MAX_NOTE_CHARS", MAX_NOTE_CHARS))
+
+    @property
+    def model_info(self) -> dict[str, str]:
+        return self.model.info
+
+    @property
+    def codesets(self) -> dict[str, str]:
+        return self.codebook.versions()
+
+    def _empty(
+        self, id: str | None, context: dict[str, Any], errors: list[dict[str, str]]
+    ) -> SuggestionResult:
+        return SuggestionResult(
+            id=id, codesets=self.codesets, model=self.model_info, context=context, errors=errors
+        )
+
+    def suggest(
+        self,
+        text: str | bytes,
+        *,
+        setting: str = "outpatient",
+        age: int | None = None,
+        sex: str | None = None,
+        encounter_date: dt.date | str | None = None,
+        id: str | None = None,
+    ) -> SuggestionResult:
+        """Ranked ICD-10-CM and CPT suggestions for one note, with evidence and edits."""
+        age_i, sex_s = _check_context(setting, age, sex)
+        date = _parse_date(encounter_date)
+        context: dict[str, Any] = {
+            "setting": setting,
+            "age": age_i,
+            "sex": sex_s,
+            "encounter_date": date.isoformat() if date else None,
+        }
+        note, errors = check_note(text, max_chars=self.max_chars)
+        if errors:
+            return self._empty(id, context, errors)
+        extracted = self.extractor.extract(note)
+        knn, centroid = self.model.document_model.scores([note])
+        classes = self.model.document_model.classes_
+        nz = np.flatnonzero((knn[0] > 0) | (centroid[0] > 0))
+        doc_scores = {str(classes[j]): (float(knn[0, j]), float(centroid[0, j])) for j in nz}
+        cset = self.builder.build(note, extracted.terms, doc_scores, setting=setting)
+        suggestions: list[Suggestion] = []
+        if cset.candidates:
+            proba = self.model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
+            order = np.argsort(-proba, kind="stable")[:MAX_SUGGESTIONS]
+            for rank, i in enumerate(order, start=1):
+                cand = cset.candidates[int(i)]
+                rec = self.codebook.find(cand.code, cand.system)
+                evidence = cand.evidence or self._context_evidence(
+                    note, cand.code, extracted.sections
+                )
+                suggestions.append(
+                    Suggestion(
+                        code=cand.code,
+                        system=cand.system,
+                        description=rec.description if rec else "",
+                        score=float(proba[i]),
+                        rank=rank,
+                        selected=bool(proba[i] >= self.model.threshold),
+                        evidence=sorted(evidence, key=lambda e: e.start),
+                        sources=dict(cand.sources),
+                        note=cand.note,
+                    )
+                )
+        self._attach_edits(suggestions, extracted.terms, context, date)
+        return SuggestionResult(
+            id=id,
+            codesets=self.codesets,
+            model=self.model_info,
+            context=context,
+            suggestions=suggestions,
+            excluded=cset.excluded,
+        )
+
+    def _context_evidence(self, note: str, code: str, sections: list[Section]) -> list[Evidence]:
+        """For a code only the document model proposed: where its telling words stand."""
+        out: list[Evidence] = []
+        lower = note.lower()
+        for phrase in self.model.document_model.explain(note, code):
+            pos = lower.find(phrase)
+            if pos < 0:
+                continue
+            section = next((s.name for s in sections if s.start <= pos < s.end), "")
+            out.append(
+                Evidence(pos, pos + len(phrase), note[pos : pos + len(phrase)], section, "context")
+            )
+        return out
+
+    def _attach_edits(
+        self,
+        suggestions: list[Suggestion],
+        terms: list[Term],
+        context: dict[str, Any],
+        date: dt.date | None,
+    ) -> None:
+        from .validate import NoteContext, attach_edits, validate_codes
+
+        chosen = [s.code for s in suggestions if s.selected]
+        if not chosen:
+            return
+        note_context = NoteContext(
+            encounter=next(
+                (t.attributes["encounter"] for t in terms if "encounter" in t.attributes), None
+            ),
+            lateralities={
+                t.attributes["laterality"] for t in terms if "laterality" in t.attributes
+            },
+            uncertain_terms={
+                t.codes[0]: t.text for t in terms if t.assertion == "uncertain" and t.codes
+            },
+            symptom_codes=tuple(
+                dict.fromkeys(
+                    t.codes[0]
+                    for t in terms
+                    if t.assertion == "present" and t.codes and t.codes[0].startswith("R")
+                )
+            ),
+            findings={w for t in terms if t.assertion == "present" for w in t.text.lower().split()},
+            documented_codes={
+                s.code for s in suggestions if s.evidence and s.sources.get("lookup")
+            },
+            procedures_same_day=any(s.system != ICD10CM for s in suggestions if s.selected),
+        )
+        edits = validate_codes(
+            chosen,
+            age=context["age"],
+            sex=context["sex"],
+            setting=context["setting"],
+            encounter_date=date,
+            context=note_context,
+            codebook=self.codebook,
+        )
+        attach_edits(suggestions, edits)
+
+    def suggest_many(self, notes: Iterable[str | Mapping[str, Any]]) -> Iterator[SuggestionResult]:
+        """``suggest`` over many notes (texts, or dicts with ``text`` and optional context)."""
+        for i, item in enumerate(notes):
+            if isinstance(item, Mapping):
+                yield self.suggest(
+                    item.get("text", ""),
+                    setting=item.get("setting") or "outpatient",
+                    age=item.get("age"),
+                    sex=item.get("sex"),
+                    encounter_date=item.get("encounter_date"),
+                    id=str(item["id"]) if item.get("id") is not None else str(i),
+                )
+            else:
+                yield self.suggest(item, id=str(i))
+
+    def validate(
+        self,
+        codes: list[str],
+        *,
+        age: int | None = None,
+        sex: str | None = None,
+        setting: str = "outpatient",
+        encounter_date: dt.date | str | None = None,
+    ) -> list[Edit]:
+        """Coding-rule edits for a code list a coder has chosen (first listed = principal)."""
+        from .validate import validate_codes
+
+        age_i, sex_s = _check_context(setting, age, sex)
+        return validate_codes(
+            codes,
+            age=age_i,
+            sex=sex_s,
+            setting=setting,
+            encounter_date=_parse_date(encounter_date),
+            codebook=self.codebook,
+        )
+
+
+@cache
+def _load(model_dir: str | None) -> Suggester:
+    from .terms import TermExtractor
+
+    return Suggester(load_model(model_dir), default_codebook(), TermExtractor.default())
+
+
+def load(model: str | os.PathLike[str] | None = None) -> Suggester:
+    """The suggester for ``model`` (a model folder; default: the shipped one), once per process."""
+    return _load(str(Path(model).resolve()) if model is not None else None)

@@ -1,0 +1,1907 @@
+"""Clinical terms in a note: sections, sentences, term spans, assertion and attributes.
+
+``build()`` makes the spaCy pipeline (a blank English model, no model download):
+
+1. medspaCy's clinical tokenizer;
+2. ``codesuggest_sentences``: a rule splitter for clinical text (lines, lists, headings,
+   abbreviations). medspaCy's PyRuSH splitter is what makes its default pipeline slow;
+3. medspaCy's sectionizer with the headings in ``data/sections.json``;
+4. ``codesuggest_terms`` (``TermMatcher``): terms from the code set's own vocabulary (ICD-10-CM
+   descriptions and inclusion terms, CPT descriptions and synonyms) and the curated dictionary
+   ``data/clinical_terms.tsv``, written to ``doc.ents``;
+5. medspaCy's ConText with the rules in ``data/context_rules.json``.
+
+``TermExtractor.default().extract(note)`` runs it and returns plain records (``NoteTerms``);
+no spaCy object leaves this module through it.
+
+Matching is a lookup, not a scan: each phrase of the vocabulary is stored under its normalised
+words (folded, lightly stemmed, joining words dropped, sorted, so "hypertension, essential"
+finds "essential hypertension"), and every run of 1 to 6 words of a sentence is looked up; the
+longest match wins. A note word that is in no phrase is corrected to the nearest vocabulary word
+when it is one or two edits away ("pnuemonia"). Deriving the ~50,000 ICD-10-CM phrases takes
+seconds, so they are cached as JSON beside the code-set cache, keyed by the ICD package version
+and a digest of the rules they were derived with.
+"""
+
+import bisect
+import csv
+import functools
+import hashlib
+import io
+import itertools
+import json
+import logging
+import os
+import re
+import string
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from .errors import ArtifactError, InputError
+from .schema import CPT, ICD10CM, Section, Term
+from .search import STOPWORDS, stem
+from .search import fold as _fold_unicode
+
+log = logging.getLogger(__name__)
+
+LEXICON_FORMAT = 5
+MAX_NGRAM = 6
+DEFAULT_CHUNK_CHARS = 20_000
+SPAN_EXTENSION = "codesuggest"
+
+NEGATED, POSSIBLE, HISTORICAL, HYPOTHETICAL, FAMILY = (
+    "NEGATED_EXISTENCE",
+    "POSSIBLE_EXISTENCE",
+    "HISTORICAL",
+    "HYPOTHETICAL",
+    "FAMILY",
+)
+_NON_MODIFYING = {"PSEUDO", "TERMINATE"}
+
+_LABELS = {
+    "diagnosis": "diagnosis",
+    "symptom": "symptom",
+    "finding": "finding",
+    "status": "status",
+    "procedure_history": "procedure_history",
+    "injury_stem": "injury",
+    "ambiguous": "ambiguous",
+}
+_PRIORITY = {"dictionary": 3, "codeset": 2, "cpt": 1}
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(slots=True)
+class NoteTerms:
+    """What ``TermExtractor.extract`` found in one note; offsets index the note as given."""
+
+    terms: list[Term] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    sentences: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terms": [t.to_dict() for t in self.terms],
+            "sections": [s.to_dict() for s in self.sections],
+            "sentences": [list(s) for s in self.sentences],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One reading of an ambiguous abbreviation and the words that point to it."""
+
+    name: str
+    codes: tuple[str, ...]
+    cues: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A vocabulary phrase: what a match means and where the meaning came from."""
+
+    text: str
+    codes: tuple[str, ...]
+    label: str
+    system: str
+    source: str
+    expansion: str = ""
+    case: str | None = None
+    readings: tuple[Reading, ...] = ()
+
+
+@dataclass(slots=True)
+class Match:
+    """A term found by ``TermMatcher``, stored on its span as ``span._.codesuggest``."""
+
+    entry: Entry
+    score: float
+    codes: tuple[str, ...]
+    label: str
+    expansion: str
+    ambiguous: tuple[str, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- data files
+
+
+def _data_text(name: str) -> str:
+    try:
+        return resources.files("codesuggest.data").joinpath(name).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ArtifactError(
+            f"The packaged data file {name!r} is missing; reinstall codesuggest."
+        ) from exc
+
+
+@functools.cache
+def _rules() -> dict[str, Any]:
+    return json.loads(_data_text("term_rules.json"))
+
+
+@functools.cache
+def _rules_digest() -> str:
+    return hashlib.sha256(_data_text("term_rules.json").encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_PIECE = re.compile(r"[0-9]+[a-z](?![a-z])|[a-z]+|[0-9]+")
+# A capital "A" is a name ("hepatitis A", "vitamin A"), not the article "a", a stop word.
+_CAPITAL_A = "A"
+
+
+def fold(text: str) -> str:
+    """``search.fold`` (lower case, accents stripped) with a fast path for ASCII text."""
+    return text.lower() if text.isascii() else _fold_unicode(text)
+
+
+def stem_word(word: str) -> str:
+    """``search.stem`` plus the Greek and Latin plurals of clinical text.
+
+    "abscesses" -> "abscess", "keratoses" -> "keratosis", "injuries" -> "injury",
+    "vertebrae" -> "vertebra".
+    """
+    n = len(word)
+    if n > 5 and word.endswith("sses"):
+        return word[:-2]
+    if n > 5 and word.endswith("oses"):
+        return word[:-2] + "is"
+    if n > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if n > 4 and word.endswith("ae"):
+        return word[:-1]
+    return stem(word)
+
+
+class Normaliser:
+    """Turns text into comparison pieces: folded, aliased, lightly stemmed, roman numerals read.
+
+    The same function normalises the vocabulary and the note, so both compare equal.
+    """
+
+    def __init__(self, rules: dict[str, Any]) -> None:
+        self.aliases = {k: [stem_word(p) for p in v] for k, v in rules["aliases"].items()}
+        self.roman = dict(rules["roman_numerals"])
+        self.roman_after = frozenset(rules["roman_after"])
+        self.stop = frozenset({*STOPWORDS, *rules["key_stopwords"]})
+        self.laterality = frozenset(rules["laterality_words"])
+        self.weak = frozenset(stem_word(w) for w in rules["weak_words"]) | self.laterality
+        self.english_endings = tuple(rules["english_endings"])
+        self.spellings = [(re.compile(a), b) for a, b in rules["spellings"].items()]
+        self.word = functools.lru_cache(maxsize=200_000)(self._word)
+
+    def _word(self, word: str) -> tuple[str, ...]:
+        """Pieces of one written word (a token); ``self.word`` is its cached form."""
+        if word == "A":
+            return (_CAPITAL_A,)
+        if len(word) > 2 and word[-1] == "s" and word[:-1].isupper() and word[:-1].isalpha():
+            word = word[:-1]  # "UTIs", "PVCs": the plural of an abbreviation
+        out: list[str] = []
+        for p in _PIECE.findall(fold(word)):
+            if p.isalpha():
+                for pattern, replacement in self.spellings:
+                    p = pattern.sub(replacement, p)
+                alias = self.aliases.get(p)
+                if alias:
+                    out.extend(alias)
+                    continue
+                p = stem_word(p)
+            out.append(p)
+        return tuple(out)
+
+    def pieces(self, text: str) -> list[str]:
+        """Pieces of a phrase, with roman numerals after "type"/"stage" read as numbers."""
+        out: list[str] = []
+        for w in text.split():
+            out.extend(self.word(w))
+        return self.read_roman(out)
+
+    def read_roman(self, pieces: list[str]) -> list[str]:
+        for i in range(1, len(pieces)):
+            if pieces[i] in self.roman and pieces[i - 1] in self.roman_after:
+                pieces[i] = self.roman[pieces[i]]
+        return pieces
+
+    def is_stop(self, piece: str) -> bool:
+        return piece in self.stop or piece in self.laterality
+
+    def bag_key(self, pieces: Iterable[str]) -> str:
+        return " ".join(sorted(p for p in pieces if not self.is_stop(p)))
+
+
+@functools.cache
+def normaliser() -> Normaliser:
+    return Normaliser(_rules())
+
+
+# --------------------------------------------------------------------------- lexicon
+
+
+_PAREN = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]")
+_BRACKETS = re.compile(r"[\(\)\[\]]")
+_CLAUSE = re.compile(r"[,;:]")
+_CONDITION_SUFFIX = re.compile(
+    r"(?:itis|osis|oma|emia|aemia|pathy|algia|plegia|rrhea|rrhage|ectasis|megaly|uria|cele|"
+    r"iasis|ism|penia|cytosis|trophy|spasm|lith|lithiasis|ptosis|edema|ectomy)$"
+)
+_PROCEDURE_SUFFIX = re.compile(
+    r"(?:ectomy|otomy|ostomy|plasty|scopy|graphy|gram|centesis|pexy|rrhaphy|tripsy|desis|"
+    r"lysis|sonography|plication)$"
+)
+# "Perforation of intestine" -> "perforation": the condition without its site, for notes that
+# name the condition and give the site elsewhere or not at all.
+_HEAD_NOUN = re.compile(
+    r"^([^,;:]+?)\s+(?:of|in|from|into|due to|with|without|following|involving|affecting|on|"
+    r"at|by|to|as|for)\s",
+    re.I,
+)
+
+
+def _code_label(code: str) -> str:
+    """The kind of term a code stands for, from its chapter."""
+    c = code.upper()
+    if c.startswith("R"):
+        return "finding" if c[1:3] >= "70" else "symptom"
+    if c.startswith("Z"):
+        return "status"
+    if c[:1] in "ST":
+        return "injury"
+    if c[:1] in "VWXY":
+        return "external_cause"
+    return "diagnosis"
+
+
+def _in_ranges(code: str, ranges: Sequence[tuple[str, str]]) -> bool:
+    head = code.replace(".", "")[:3].upper()
+    return any(lo <= head <= hi for lo, hi in ranges)
+
+
+@dataclass(slots=True)
+class _Phrase:
+    """A phrase derived from a code's wording, before phrases with the same key are merged."""
+
+    key: str
+    text: str
+    code: str
+    priority: int
+    billable: bool
+    generic: bool = False
+
+
+class _Deriver:
+    """Short clinical phrases from code-set wording.
+
+    "Essential (primary) hypertension" gives "essential hypertension" and "essential primary
+    hypertension"; "Pneumonia, unspecified organism" gives "pneumonia" (the part before the
+    comma, because what follows only says the code is the default). A phrase must hold a word
+    that means something alone: "Fracture NOS" stays, "Activity, walking" does not.
+    """
+
+    def __init__(self, norm: Normaliser, rules: dict[str, Any]) -> None:
+        self.norm = norm
+        self.qualifiers = frozenset(stem_word(w) for w in rules["head_qualifiers"])
+        self.condition_nouns = frozenset(stem_word(w) for w in rules["condition_nouns"])
+        self.blocked = frozenset(self.key(k)[0] for k in rules["blocked_keys"])
+        self.skip_prefixes = tuple(rules["skip_prefixes"])
+
+    def _condition(self, piece: str) -> bool:
+        """A word that names a condition without its site ("perforation", "cystitis")."""
+        return piece in self.condition_nouns or bool(_CONDITION_SUFFIX.search(piece))
+
+    @staticmethod
+    def _standalone(text: str) -> bool:
+        """A one-word inclusion term that names a condition by itself ("Empyema (chest)",
+        "Costochondritis", "Fever NOS"), not a fragment of the heading above it."""
+        folded = fold(text).strip()
+        word = _PAREN.sub("", folded).strip()
+        return folded.endswith(" nos") or "(" in folded or bool(_CONDITION_SUFFIX.search(word))
+
+    def key(self, text: str) -> tuple[str, list[str]]:
+        pieces = [p for p in self.norm.pieces(text) if not self.norm.is_stop(p)]
+        return " ".join(sorted(pieces)), pieces
+
+    def acceptable(self, key: str, pieces: list[str]) -> bool:
+        if not pieces or len(pieces) > MAX_NGRAM or key in self.blocked:
+            return False
+        if len(pieces) == 1 and len(pieces[0]) < 4:
+            return False  # "Mg", "PR": an abbreviation needs the curated dictionary's care
+        return any(p not in self.norm.weak and not p.isdigit() and len(p) > 1 for p in pieces)
+
+    def phrases(
+        self,
+        text: str,
+        *,
+        code: str,
+        billable: bool,
+        inclusion: bool,
+        description: str,
+        nouns: bool = True,
+    ) -> Iterator[_Phrase]:
+        """Phrases of one description or inclusion term; ``nouns`` adds "X" from "X of Y"."""
+        folded = fold(text).strip()
+        base = 1 if inclusion else 0
+        if folded.startswith(("other ", "other,")) or " other specified" in folded:
+            base += 2
+        if folded.startswith(self.skip_prefixes):
+            return  # "Family history of X" is X with a family assertion, found as X
+        no_paren = _PAREN.sub("", text).strip()
+        variants = [(no_paren, base, "full"), (_BRACKETS.sub(" ", text), base, "full")]
+        parts = _CLAUSE.split(no_paren, maxsplit=1)
+        qualifier_only = False
+        if len(parts) == 2 and parts[0].strip():
+            rest = self.norm.pieces(parts[1])
+            qualifier_only = all(p in self.qualifiers or p.isdigit() for p in rest)
+            variants.append((parts[0].strip(), base + (1 if qualifier_only else 3), "head"))
+        noun = _HEAD_NOUN.match(no_paren) if nouns else None
+        if noun:
+            variants.append((noun.group(1), base + 5, "noun"))
+        seen: set[str] = set()
+        desc_pieces: set[str] | None = None
+        for variant, priority, kind in variants:
+            key, pieces = self.key(variant)
+            if key in seen or not self.acceptable(key, pieces):
+                continue
+            if len(pieces) == 1 and kind == "head" and not qualifier_only:
+                continue  # "Hand, foot and mouth disease" is not about hands
+            if kind == "noun" and (len(pieces) > 3 or not self._condition(pieces[-1])):
+                continue  # "Loss of consciousness" is not a "loss", "Onset of labor" no "onset"
+            if len(pieces) == 1 and inclusion and kind == "full" and not self._standalone(text):
+                # A lone word listed under a code ("Thoracic", "Effusion") leans on the heading
+                # above it; keep it only when the code's own wording uses that word.
+                if desc_pieces is None:
+                    desc_pieces = set(self.norm.pieces(description))
+                if pieces[0] not in desc_pieces:
+                    continue
+            seen.add(key)
+            yield _Phrase(key, variant, code, priority, billable, generic=kind == "noun")
+
+
+class Lexicon:
+    """Every phrase the matcher knows, under two keys.
+
+    ``bag`` maps sorted content pieces to an entry id (word order and joining words do not
+    matter); ``seq`` maps the exact piece sequence of a dictionary term to its entry ids, for
+    abbreviations and terms whose joining words matter. A note piece outside ``bag_vocab`` /
+    ``seq_vocab`` can extend no match. ``known`` words are never spelling-corrected;
+    ``surface`` words are what a misspelling is corrected to.
+    """
+
+    def __init__(
+        self,
+        *,
+        icd_texts: list[str],
+        icd_codes: list[str],
+        icd_labels: list[str],
+        extra: list[Entry],
+        bag: dict[str, int],
+        seq: dict[tuple[str, ...], list[int]],
+        known: Iterable[str],
+        surface: Iterable[str],
+    ) -> None:
+        self._icd_texts = icd_texts
+        self._icd_codes = icd_codes
+        self._icd_labels = icd_labels
+        self._extra = extra
+        self._built: dict[int, Entry] = {}
+        self.bag = bag
+        self.seq = seq
+        self.bag_vocab = frozenset(p for k in bag for p in k.split(" "))
+        self.seq_vocab = frozenset(p for k in seq for p in k)
+        self.vocab_pieces = self.bag_vocab | self.seq_vocab
+        self.known = frozenset(known)
+        self.surface = frozenset(surface)
+        self._speller: _Speller | None = None
+
+    def __len__(self) -> int:
+        return len(self._icd_texts) + len(self._extra)
+
+    def entry(self, i: int) -> Entry:
+        """Entry ``i``; ICD-10-CM entries are made from their columns on first use."""
+        n = len(self._icd_texts)
+        if i >= n:
+            return self._extra[i - n]
+        e = self._built.get(i)
+        if e is None:
+            codes = tuple(self._icd_codes[i].split())
+            e = Entry(self._icd_texts[i], codes, self._icd_labels[i], ICD10CM, "codeset")
+            self._built[i] = e
+        return e
+
+    @property
+    def speller(self) -> "_Speller":
+        if self._speller is None:
+            self._speller = _Speller(self.surface)
+        return self._speller
+
+
+class _Speller:
+    """Corrects a word that is in no phrase to the vocabulary word one or two edits away.
+
+    A word is compared only with vocabulary words that share its first letter and are about
+    its length, so a correction costs well under a millisecond; results are cached.
+    """
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.buckets: dict[tuple[str, int], list[str]] = {}
+        for w in sorted(words):
+            self.buckets.setdefault((w[0], len(w)), []).append(w)
+        self.correct = functools.lru_cache(maxsize=100_000)(self._correct)
+
+    def _correct(self, word: str) -> tuple[str, float] | None:
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        max_edits = 1 if len(word) < 10 else 2
+        pool = [
+            w
+            for n in range(len(word) - max_edits, len(word) + max_edits + 1)
+            for w in self.buckets.get((word[0], n), ())
+        ]
+        if not pool:
+            return None
+        found = process.extract(word, pool, scorer=OSA.distance, score_cutoff=max_edits, limit=3)
+        if not found:
+            return None
+        found = [(w, d) for w, d, _ in found if _plausible_typo(word, w, d)]
+        if not found:
+            return None
+        best = min(d for _, d in found)
+        closest = [w for w, d in found if d == best]
+        if len({normaliser().word(w) for w in closest}) > 1:
+            return None  # two different words equally near: no single intended word
+        return closest[0], round(1.0 - best / max(len(word), len(closest[0])), 3)
+
+
+_OPPOSITE_PREFIXES = (("hyper", "hypo"), ("micro", "macro"), ("hypo", "hyper"), ("macro", "micro"))
+
+
+def _plausible_typo(word: str, target: str, edits: int) -> bool:
+    """Whether ``word`` reads as a misspelling of ``target`` rather than as another word.
+
+    "hyperthyroid" is not a typo of "hypothyroid", "inspection" not of "infection" (a word in
+    -tion is only corrected in its ending: "hypertention"), and two edits must not drop a
+    syllable ("thrombolysis" is not "thrombosis").
+    """
+    for a, b in _OPPOSITE_PREFIXES:
+        if word.startswith(a) and target.startswith(b):
+            return False
+    if word.endswith(("tion", "sion")) and word[:-4] != target[:-4]:
+        return False
+    return edits < 2 or abs(len(word) - len(target)) <= 1
+
+
+def _icd_package_version() -> str:
+    try:
+        return metadata.version("simple-icd-10-cm")
+    except metadata.PackageNotFoundError as exc:
+        raise ArtifactError(
+            "The simple-icd-10-cm package is not installed; reinstall codesuggest to get the "
+            "ICD-10-CM data."
+        ) from exc
+
+
+def _icd_cache_path() -> Path:
+    from .codebook import cache_dir
+
+    return cache_dir() / (
+        f"terms-icd10cm-{_icd_package_version()}-f{LEXICON_FORMAT}-{_rules_digest()}.json"
+    )
+
+
+def _surface_words(text: str) -> Iterator[str]:
+    for w in _PIECE.findall(fold(text)):
+        if w.isalpha():
+            yield w
+
+
+def _derive_icd(book: Any) -> dict[str, Any]:
+    """ICD-10-CM phrases as plain columns (the slow step, cached)."""
+    rules = _rules()
+    norm = normaliser()
+    deriver = _Deriver(norm, rules)
+    ranges = [tuple(r.split("-")) for r in rules["skip_code_ranges"]]
+    by_key: dict[str, list[_Phrase]] = {}
+    known: set[str] = set()
+    for info in book.icd:
+        # A 7th-character code repeats its parent's wording plus the encounter, which the
+        # "encounter" attribute carries; the parent stands for the family.
+        if info.kind in ("chapter", "section", "extended subcategory"):
+            continue
+        if _in_ranges(info.code, ranges):
+            continue
+        texts = [(info.description, False)]
+        texts += [(t, True) for t in info.notes.get("inclusion_terms", ())]
+        for text, inclusion in texts:
+            known.update(_surface_words(text))
+            for ph in deriver.phrases(
+                text,
+                code=info.code,
+                billable=info.billable or info.requires_7th,
+                inclusion=inclusion,
+                description=info.description,
+            ):
+                by_key.setdefault(ph.key, []).append(ph)
+    keys, texts, codes, labels = [], [], [], []
+    surface: set[str] = set()
+    for key, phrases in by_key.items():
+        phrases.sort(key=lambda p: (not p.billable, p.priority, -len(p.code), p.code))
+        specific = [p for p in phrases if not p.generic]
+        ordered = list(dict.fromkeys(p.code for p in specific or phrases))
+        if not specific:
+            ordered = []  # a condition named without its site points at no one code
+        keys.append(key)
+        texts.append(phrases[0].text)
+        codes.append(" ".join(ordered[:5]))
+        labels.append(Counter(_code_label(p.code) for p in phrases).most_common(1)[0][0])
+        for ph in phrases:
+            surface.update(w for w in _surface_words(ph.text) if _CONDITION_SUFFIX.search(w))
+    return {
+        "format": LEXICON_FORMAT,
+        "package_version": _icd_package_version(),
+        "rules": _rules_digest(),
+        "count": len(keys),
+        "keys": keys,
+        "texts": texts,
+        "codes": codes,
+        "labels": labels,
+        "known": sorted(known),
+        "surface": sorted(surface),
+    }
+
+
+def _valid_icd_cache(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    if (
+        data.get("format") != LEXICON_FORMAT
+        or data.get("package_version") != _icd_package_version()
+        or data.get("rules") != _rules_digest()
+    ):
+        return False
+    n = data.get("count")
+    return all(
+        isinstance(data.get(k), list) and len(data[k]) == n
+        for k in ("keys", "texts", "codes", "labels")
+    ) and all(isinstance(data.get(k), list) for k in ("known", "surface"))
+
+
+def _icd_phrases(book: Any) -> dict[str, Any]:
+    """The derived ICD-10-CM phrases, from the cache when it is sound, else built and cached."""
+    from .codebook import CacheRebuiltWarning
+
+    path = _icd_cache_path()
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if _valid_icd_cache(data):
+            return data
+        warnings.warn(
+            f"The term vocabulary cache {path} was unreadable or stale and has been rebuilt.",
+            CacheRebuiltWarning,
+            stacklevel=3,
+        )
+    data = _derive_icd(book)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("Could not write the term vocabulary cache %s (%s); continuing.", path, exc)
+    return data
+
+
+def _parse_readings(context: str, valid: set[str] | Any) -> tuple[Reading, ...]:
+    readings = []
+    for part in context.split(";;"):
+        part = part.strip()
+        if not part or "=" not in part:
+            continue
+        name, rest = part.split("=", 1)
+        codes_text, _, cues_text = rest.partition("|")
+        codes = tuple(c for c in codes_text.split() if c in valid)
+        cues = tuple(c.strip() for c in cues_text.split(",") if c.strip())
+        readings.append(Reading(name.strip(), codes, cues))
+    return tuple(readings)
+
+
+def _case_form(term: str, kind: str, rules: dict[str, Any]) -> str | None:
+    """The exact spelling a dictionary term must have in a note, or None for any case.
+
+    Short all-capital abbreviations that spell an English word ("AS", "ALL", "PAD") or that
+    are ambiguous match only in capitals, so "as" and "Ms." are not read as diagnoses.
+    """
+    alnum = "".join(ch for ch in term if ch.isalnum())
+    if not alnum or not any(ch.isalpha() for ch in alnum) or alnum.upper() != alnum:
+        return None
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    low = alnum.lower()
+    if (
+        len(alnum) <= 2
+        or kind == "ambiguous"
+        or low in STOP_WORDS
+        or low in rules["case_sensitive_words"]
+    ):
+        return alnum
+    return None
+
+
+def _dictionary_rows(path: str | None) -> list[dict[str, str]]:
+    text = Path(path).read_text(encoding="utf-8") if path else _data_text("clinical_terms.tsv")
+    where = path or "clinical_terms.tsv"
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t")
+    need = {"term", "expansion", "codes", "kind", "context"}
+    if not need <= set(reader.fieldnames or ()):
+        raise InputError(
+            f"{where} must be a tab-separated file with the columns {sorted(need)}; "
+            f"it has {reader.fieldnames}."
+        )
+    return [row for row in reader if (row.get("term") or "").strip()]
+
+
+def _build_lexicon(dictionary: str | None, with_cpt: bool) -> Lexicon:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    from .codebook import default_codebook
+
+    rules = _rules()
+    norm = normaliser()
+    book = default_codebook()
+    data = _icd_phrases(book)
+    n_icd = data["count"]
+    bag: dict[str, int] = dict(zip(data["keys"], range(n_icd), strict=True))
+    seq: dict[tuple[str, ...], list[int]] = {}
+    extra: list[Entry] = []
+    known: set[str] = {*data["known"], *STOP_WORDS}
+    surface: set[str] = set(data["surface"])
+
+    def add(entry: Entry) -> int:
+        extra.append(entry)
+        known.update(_surface_words(entry.text))
+        if entry.source == "dictionary":
+            # the curated words are the ones a misspelling most likely meant
+            words = _surface_words(f"{entry.text} {entry.expansion}")
+            surface.update(w for w in words if len(w) >= 5 and stem_word(w) not in norm.weak)
+        return n_icd + len(extra) - 1
+
+    if with_cpt:
+        deriver = _Deriver(norm, rules)
+        for info in book.cpt:
+            for text in (info.description, *info.synonyms):
+                known.update(_surface_words(text))
+                for ph in deriver.phrases(
+                    text,
+                    code=info.code,
+                    billable=True,
+                    inclusion=False,
+                    description=text,
+                    nouns=False,  # "Treatment of wound dehiscence" is no "treatment" term
+                ):
+                    if " " not in ph.key and not _PROCEDURE_SUFFIX.search(ph.key):
+                        continue  # one word names a procedure only as "-ectomy", "-scopy" ...
+                    if ph.key not in bag:  # diagnosis wording first; procedures rarely share it
+                        bag[ph.key] = add(Entry(ph.text, (info.code,), "procedure", CPT, "cpt"))
+
+    icd = book.icd
+    dict_bag: dict[str, int] = {}
+    for row in _dictionary_rows(dictionary):
+        kind = row["kind"].strip()
+        if kind == "modifier":
+            continue  # history, negation and laterality words: ConText and attributes use them
+        term = row["term"].strip()
+        listed = row["codes"].split()
+        codes = tuple(c for c in listed if c in icd)
+        if len(codes) < len(listed):
+            log.warning(
+                "clinical_terms: %r lists codes not in ICD-10-CM %s: %s; they are ignored.",
+                term,
+                icd.version,
+                [c for c in listed if c not in icd],
+            )
+        readings = _parse_readings(row.get("context") or "", icd) if kind == "ambiguous" else ()
+        pieces = tuple(norm.pieces(term))
+        if (kind != "ambiguous" and not codes) or not pieces or len(pieces) > MAX_NGRAM:
+            continue
+        case = _case_form(term, kind, rules)
+        label = _LABELS.get(kind) or (_code_label(codes[0]) if codes else "diagnosis")
+        idx = add(
+            Entry(
+                term, codes, label, ICD10CM, "dictionary", row["expansion"].strip(), case, readings
+            )
+        )
+        seq.setdefault(pieces, []).append(idx)
+        key = norm.bag_key(pieces)
+        if (
+            case is None
+            and not readings
+            and key
+            and not any(p in norm.laterality for p in pieces)
+            and key not in dict_bag
+        ):
+            dict_bag[key] = idx
+    bag.update(dict_bag)
+    return Lexicon(
+        icd_texts=data["texts"],
+        icd_codes=data["codes"],
+        icd_labels=data["labels"],
+        extra=extra,
+        bag=bag,
+        seq=seq,
+        known=known,
+        surface=surface,
+    )
+
+
+def load_lexicon(dictionary: str | None = None, cpt: bool = True) -> Lexicon:
+    """The matcher's vocabulary, built once per process (and per dictionary file)."""
+    return _cached_lexicon(dictionary, cpt)
+
+
+@functools.cache
+def _cached_lexicon(dictionary: str | None, cpt: bool) -> Lexicon:
+    return _build_lexicon(dictionary, cpt)
+
+
+# --------------------------------------------------------------------------- attributes
+
+
+def _alternation(words: Iterable[str]) -> str:
+    parts = sorted({re.escape(w).replace(r"\ ", r"[\s-]+") for w in words}, key=len, reverse=True)
+    return "|".join(parts)
+
+
+class _AttributeRules:
+    """Regular expressions for the attributes that pick a specific code."""
+
+    def __init__(self, rules: dict[str, Any], modifiers: list[dict[str, str]]) -> None:
+        lat = {k: list(v) for k, v in rules["laterality"].items()}
+        for row in modifiers:  # the dictionary's laterality shorthand (LLE, b/l, rt ...)
+            exp = fold(row["expansion"])
+            for value in ("bilateral", "left", "right"):
+                if re.search(rf"\b{value}\b", exp):
+                    lat[value].append(row["term"].strip())
+                    break
+        strict = set(rules["laterality_case_sensitive"])
+        self.laterality: list[tuple[str, re.Pattern[str]]] = []
+        for value in ("bilateral", "left", "right"):
+            words = set(lat[value])
+            loose = [w for w in words if w not in strict and not (len(w) <= 3 and w.isupper())]
+            exact = [w for w in words if w not in loose]
+            pats = []
+            if loose:
+                pats.append(rf"(?i:(?<![\w/])(?:{_alternation(loose)})(?![\w/]))")
+            if exact:
+                pats.append(rf"(?<![\w/])(?:{_alternation(exact)})(?![\w/])")
+            self.laterality.append((value, re.compile("|".join(pats))))
+        self.lone_side = re.compile(r"(?<![\w./])([LR])(?=\s+[A-Za-z])(?![\w/])")
+        self.acuity = self._table(rules["acuity"])
+        self.severity = self._table(rules["severity"])
+        self.encounter = self._table(rules["encounter"])
+        self.diabetes = [
+            (k, re.compile(rf"(?<![\w])(?:{_alternation(v)})(?![\w])", re.I))
+            for k, v in rules["diabetes_type"].items()
+        ]
+        roman = r"(?:[1-5]|i{1,3}|iv|v)[ab]?"
+        self.stage = re.compile(
+            rf"\b(?:stage|stg|grade)\s*({roman})\b|\b(?:ckd|chronic kidney disease)\s*({roman})\b"
+            r"|\b(unstageable)\b",
+            re.I,
+        )
+        self.ckd_glued = re.compile(r"\bckd([1-5][ab]?)\b", re.I)
+        self.weeks = re.compile(
+            r"\b(\d{1,2})\s*w(?:ks?|eeks?)?\s*\+?\s*\d\s*d(?:ays?)?\b"
+            r"|\b(\d{1,2})(?:\s*\+\s*\d)?\s*(?:weeks?|wks?)'?\s*(?:and\s+\d\s+days?\s+)?"
+            r"(?:of\s+)?(?:gestation|gestational|pregnant|pregnancy|ega|ga\b|iup)"
+            r"|\b(?:ega|ga|gestational age)\s*(?:of|:|=)?\s*(\d{1,2})\b",
+            re.I,
+        )
+        self.trimester = re.compile(r"\b(first|1st|second|2nd|third|3rd)\s+trimester\b", re.I)
+        # Cheap tests that rule a note or sentence out before the full expressions run.
+        self.encounter_hint = re.compile(r"encounter|visit|sequel|late effect|healing|treatment")
+        self.stage_hint = re.compile(r"(?i)stage|stg|grade|ckd|kidney disease|unstageable")
+        self.weeks_hint = re.compile(r"\d\s*(?:w|\+)|\bega?\b|gestational age")
+
+    def gestation(self, text: str) -> int | None:
+        """Weeks of gestation written in ``text`` ("28w3d", "32 weeks gestation"), if any."""
+        m = self.weeks.search(text)
+        return int(next(g for g in m.groups() if g)) if m else None
+
+    @staticmethod
+    def _table(table: dict[str, list[str]]) -> list[tuple[str, re.Pattern[str]]]:
+        return [
+            (k, re.compile(rf"(?<![\w])(?:{_alternation(v)})(?![\w])", re.I))
+            for k, v in table.items()
+        ]
+
+    @staticmethod
+    def nearest(
+        table: list[tuple[str, re.Pattern[str]]], text: str, anchor: tuple[int, int], base: int
+    ) -> str | None:
+        """The value whose words sit closest to the term (inside it counts as distance 0)."""
+        best: tuple[int, int, str] | None = None
+        for rank, (value, pat) in enumerate(table):
+            for m in pat.finditer(text):
+                s, e = m.start() + base, m.end() + base
+                dist = (
+                    0
+                    if s < anchor[1] and e > anchor[0]
+                    else min(abs(s - anchor[1]), abs(anchor[0] - e))
+                )
+                cand = (dist, rank, value)
+                if best is None or cand < best:
+                    best = cand
+        return best[2] if best else None
+
+
+def _roman_stage(raw: str) -> str:
+    raw = raw.lower()
+    suffix = raw[-1] if raw[-1] in "ab" and raw not in ("a", "b") else ""
+    core = raw[:-1] if suffix else raw
+    numeral = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}.get(core, core)
+    return numeral + suffix
+
+
+def trimester_of(weeks: int) -> str:
+    """ICD-10-CM trimester: first before 14 weeks 0 days, second before 28 weeks 0 days."""
+    return "1" if weeks < 14 else "2" if weeks < 28 else "3"
+
+
+# --------------------------------------------------------------------------- sentences
+
+
+_SENT_END = {".", "!", "?"}
+
+
+@Language.component("codesuggest_sentences")
+def split_sentences(doc: Doc) -> Doc:
+    """Sentence starts for clinical text: new lines, list items, sentence ends, not "Dr.".
+
+    A line break ends a sentence unless the text clearly runs on (the next line starts in
+    lower case, or the line ends with a joining word); a blank line always does.
+    """
+    abbreviations, continuation = _sentence_words()
+    text = doc.text
+    prev: Any = None
+    for tok in doc:
+        if tok.is_space:
+            tok.is_sent_start = tok.i == 0
+            continue
+        if prev is None:
+            tok.is_sent_start = True
+            prev = tok
+            continue
+        gap = text[prev.idx + len(prev) : tok.idx]
+        start = False
+        newlines = gap.count("\n") + gap.count("\r") - gap.count("\r\n")
+        first = tok.text[0]
+        if newlines >= 2:
+            start = True
+        elif newlines == 1:
+            start = not (
+                (first.islower() and prev.text not in _SENT_END and prev.text != ":")
+                or prev.lower_ in continuation
+            )
+        elif prev.text in _SENT_END:
+            before = doc[prev.i - 1] if prev.i > 0 else None
+            is_abbrev = (
+                before is not None
+                and not before.is_space
+                and (
+                    before.lower_ in abbreviations
+                    or (len(before.text) == 1 and before.text.isupper() and first.isupper())
+                )
+            )
+            start = (first.isupper() or first.isdigit() or not first.isalnum()) and not is_abbrev
+        tok.is_sent_start = start
+        prev = tok
+    return doc
+
+
+@functools.cache
+def _sentence_words() -> tuple[frozenset[str], frozenset[str]]:
+    rules = _rules()
+    return frozenset(rules["sentence_abbreviations"]), frozenset(rules["line_continuation"])
+
+
+# --------------------------------------------------------------------------- term matcher
+
+
+_BREAK_TOKENS = {".", ";", ":", "!", "?", "•", "|"}
+_SIDE_LINK = {"-", "sided", "side"}
+_ABSORB = {"mellitus", "nos"}
+_CONJUNCTIONS = {"and", "or", "nor", "but", "vs", "versus"}
+_CONJ_TEXT = re.compile(r"\b(?:and|or|nor|&)\b", re.I)
+
+
+@dataclass(slots=True)
+class _Piece:
+    piece: str
+    token: int
+    stop: bool
+    score: float = 1.0
+
+
+@dataclass(slots=True)
+class _Candidate:
+    start: int
+    end: int
+    entry: Entry
+    score: float
+    content: int
+    exact: bool = False
+
+
+class TermMatcher:
+    """The ``codesuggest_terms`` component: finds terms and writes them to ``doc.ents``.
+
+    Each span carries a ``Match`` in ``span._.codesuggest`` (codes, expansion, attributes,
+    alternative readings). Sections and sentences are used when earlier components set them.
+    """
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str = "codesuggest_terms",
+        *,
+        fuzzy: bool = True,
+        min_score: float = 0.8,
+        max_ngram: int = MAX_NGRAM,
+        cpt: bool = True,
+        dictionary: str | None = None,
+        resolve_ambiguous: bool = True,
+    ) -> None:
+        self.name = name
+        self.fuzzy = fuzzy
+        self.min_score = min_score
+        self.max_ngram = max_ngram
+        self.resolve_ambiguous = resolve_ambiguous
+        self.lexicon = load_lexicon(dictionary, cpt)
+        self.norm = normaliser()
+        self.attrs = _attribute_rules(dictionary)
+        if not Span.has_extension(SPAN_EXTENSION):
+            Span.set_extension(SPAN_EXTENSION, default=None)
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Add the terms of ``doc`` to ``doc.ents``; the longest match wins where they overlap."""
+        if not doc.text.strip():
+            return doc
+        headings = _heading_tokens(doc)
+        sentences = _sentence_bounds(doc)
+        candidates: list[_Candidate] = []
+        for seg in self._segments(doc, headings):
+            stream = self._stream(doc, seg, sentences)
+            if stream:
+                candidates.extend(self._candidates(doc, stream))
+        candidates.extend(self._gestation_candidates(doc))
+        # Most content words first, then the curated source, the written word order and the
+        # tightest span.
+        candidates.sort(
+            key=lambda c: (
+                -c.content,
+                -_PRIORITY[c.entry.source],
+                not c.exact,
+                c.end - c.start,
+                -c.score,
+                c.start,
+            )
+        )
+        taken = [False] * len(doc)
+        for i in headings:
+            taken[i] = True
+        chosen: list[tuple[Span, Match]] = []
+        for c in candidates:
+            if any(taken[c.start : c.end]) or not _balanced(doc, c.start, c.end):
+                continue
+            match = self._resolve(doc, c, sentences)
+            if match is None:
+                continue
+            start, end = self._widen(doc, c.start, c.end, sentences, taken)
+            for i in range(start, end):
+                taken[i] = True
+            chosen.append((Span(doc, start, end, label=match.label), match))
+        chosen.sort(key=lambda sm: sm[0].start)
+        memo: dict[Any, Any] = {}
+        for k, (span, match) in enumerate(chosen):
+            lo = chosen[k - 1][0].end if k else 0
+            hi = chosen[k + 1][0].start if k + 1 < len(chosen) else len(doc)
+            match.attributes = self._attributes(doc, span, match, sentences, (lo, hi), memo)
+        doc.ents = filter_spans([*doc.ents, *(span for span, _ in chosen)])
+        kept = {(e.start, e.end) for e in doc.ents}
+        for span, match in chosen:
+            if (span.start, span.end) in kept:
+                span._.set(SPAN_EXTENSION, match)
+        return doc
+
+    # -- token stream ---------------------------------------------------------
+
+    def _segments(self, doc: Doc, headings: set[int]) -> Iterator[tuple[int, int]]:
+        """Token ranges a term may not cross: sentences, clause punctuation and headings."""
+        has_sents = doc.has_annotation("SENT_START")
+        start = 0
+        for tok in doc:
+            if tok.text in _BREAK_TOKENS or tok.i in headings:
+                if tok.i > start:
+                    yield start, tok.i
+                start = tok.i + 1
+            elif has_sents and tok.is_sent_start and tok.i > start:
+                yield start, tok.i
+                start = tok.i
+        if start < len(doc):
+            yield start, len(doc)
+
+    def _stream(
+        self, doc: Doc, seg: tuple[int, int], sentences: list[tuple[int, int]]
+    ) -> list[_Piece]:
+        norm, lex = self.norm, self.lexicon
+        out: list[_Piece] = []
+        for tok in doc[seg[0] : seg[1]]:
+            if tok.is_space or tok.is_punct:
+                continue
+            pieces = norm.word(tok.text)
+            if self.fuzzy and len(pieces) == 1 and self._correctable(tok, pieces[0], sentences):
+                fixed = lex.speller.correct(fold(tok.text))
+                if fixed is not None:
+                    for p in norm.word(fixed[0]):
+                        out.append(_Piece(p, tok.i, norm.is_stop(p), fixed[1]))
+                    continue
+            for p in pieces:
+                out.append(_Piece(p, tok.i, norm.is_stop(p)))
+        roman = norm.read_roman([p.piece for p in out])
+        for item, p in zip(out, roman, strict=True):
+            item.piece = p
+        return out
+
+    def _correctable(self, tok: Any, piece: str, sentences: list[tuple[int, int]]) -> bool:
+        """An unknown word of six letters or more, not a name or an acronym.
+
+        Shorter words are too often other English words one letter away ("shows", "shots").
+        """
+        text = tok.text
+        if len(text) < 6 or not text.isalpha() or piece in self.lexicon.vocab_pieces:
+            return False
+        if text.lower().endswith(self.norm.english_endings):
+            return False  # "performed", "influence": English words, not misspelled terms
+        if fold(text) in self.lexicon.known:
+            return False
+        if sum(ch.isupper() for ch in text) > 1:
+            return False
+        return not (text[0].isupper() and _sentence_of(sentences, tok.i)[0] != tok.i)
+
+    def _candidates(self, doc: Doc, stream: list[_Piece]) -> Iterator[_Candidate]:
+        lex = self.lexicon
+        content = [p for p in stream if not p.stop]
+        # A run of words may join "pain" and "leg" across "or" only for a phrase that itself
+        # has a conjunction ("nausea and vomiting").
+        conj_before: list[int] = []
+        k = 0
+        for p in stream:
+            if p.stop:
+                k += p.piece in _CONJUNCTIONS
+            else:
+                conj_before.append(k)
+        for i in range(len(content)):
+            window: list[str] = []
+            score = 0.0
+            for j in range(i, min(i + self.max_ngram, len(content))):
+                p = content[j]
+                if p.piece not in lex.bag_vocab:
+                    break
+                window.append(p.piece)
+                score += p.score
+                idx = lex.bag.get(" ".join(sorted(window)))
+                if idx is None or score / len(window) < self.min_score:
+                    continue
+                entry = lex.entry(idx)
+                if conj_before[j] > conj_before[i] and not _CONJ_TEXT.search(entry.text):
+                    continue
+                yield _Candidate(
+                    content[i].token, p.token + 1, entry, score / len(window), len(window)
+                )
+        for i in range(len(stream)):
+            seq: list[str] = []
+            score = 0.0
+            n_content = 0
+            for j in range(i, min(i + self.max_ngram, len(stream))):
+                p = stream[j]
+                if p.piece not in lex.seq_vocab:
+                    break
+                seq.append(p.piece)
+                score += p.score
+                n_content += not p.stop
+                ids = lex.seq.get(tuple(seq))
+                if not ids or score / len(seq) < self.min_score:
+                    continue
+                start, end = stream[i].token, p.token + 1
+                for idx in ids:
+                    entry = lex.entry(idx)
+                    if entry.case is None or _alnum(doc[start:end].text) == entry.case:
+                        yield _Candidate(
+                            start, end, entry, score / len(seq), max(n_content, 1), exact=True
+                        )
+                        break
+
+    def _gestation_candidates(self, doc: Doc) -> Iterator[_Candidate]:
+        """Weeks of gestation ("28w3d", "32 weeks gestation") as the code Z3A.nn."""
+        for m in self.attrs.weeks.finditer(doc.text):
+            weeks = int(next(g for g in m.groups() if g))
+            if not 8 <= weeks <= 42:
+                continue
+            span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
+            entry = _gestation_entry(f"Z3A.{weeks:02d}")
+            if span is not None and entry is not None:
+                yield _Candidate(span.start, span.end, entry, 1.0, 3)
+
+    # -- meaning --------------------------------------------------------------
+
+    def _resolve(self, doc: Doc, c: _Candidate, sentences: list[tuple[int, int]]) -> Match | None:
+        entry = c.entry
+        score = round(c.score, 3)
+        if not entry.readings:
+            return Match(entry, score, entry.codes, entry.label, entry.expansion)
+        names = tuple(r.name for r in entry.readings)
+        chosen = (
+            _choose_reading(doc, c, entry.readings, sentences) if self.resolve_ambiguous else None
+        )
+        if chosen is None:
+            return Match(entry, score, (), "ambiguous", "", ambiguous=names)
+        reading, cue, scope = chosen
+        # "CVA" read as costovertebral angle, "RA" as room air: kept, so nobody reads it as a
+        # stroke or arthritis, but with no code.
+        label = _code_label(reading.codes[0]) if reading.codes else "other"
+        match = Match(entry, score, reading.codes, label, reading.name)
+        match.attributes = {"resolved_by": cue, "resolved_in": scope, "reading": reading.name}
+        return match
+
+    def _widen(
+        self,
+        doc: Doc,
+        start: int,
+        end: int,
+        sentences: list[tuple[int, int]],
+        taken: list[bool],
+    ) -> tuple[int, int]:
+        """Take in a laterality word just before ("left-sided chest pain") and "mellitus" after."""
+        sent_start, sent_end = _sentence_of(sentences, start)
+        i = start - 1
+        while i >= sent_start and doc[i].lower_ in _SIDE_LINK:
+            i -= 1
+        if (
+            i >= sent_start
+            and not taken[i]
+            and (doc[i].lower_ in self.norm.laterality or doc[i].text in ("L", "R"))
+        ):
+            start = i
+        while end < sent_end and not taken[end] and doc[end].lower_ in _ABSORB:
+            end += 1
+        return start, end
+
+    def _attributes(
+        self,
+        doc: Doc,
+        span: Span,
+        match: Match,
+        sentences: list[tuple[int, int]],
+        free: tuple[int, int],
+        memo: dict[Any, Any],
+    ) -> dict[str, str]:
+        """Attributes from the words in and around the term, not past the neighbouring terms.
+
+        ``memo`` keeps per-note lookups (sentence texts, the note's weeks of gestation) so
+        that a note with many terms reads each sentence once.
+        """
+        a = self.attrs
+        out = dict(match.attributes)
+        s_start, s_end = _sentence_of(sentences, span.start)
+        lo, hi = max(s_start, free[0]), min(s_end, free[1])
+        near = doc[max(lo, span.start - 6) : min(hi, span.end + 3)]
+        near_text, base = near.text, near.start_char
+        near_low = near_text.lower()
+        anchor = (span.start_char, span.end_char)
+        side = a.nearest(a.laterality, near_text, anchor, base)
+        if side is None:
+            lone = list(a.lone_side.finditer(near_text))
+            if lone:
+                side = "left" if lone[-1].group(1) == "L" else "right"
+        if side:
+            out["laterality"] = side
+        if "acute" in near_low or "chronic" in near_low or "aoc" in near_low:
+            value = a.nearest(a.acuity, near_text, anchor, base)
+            if value:
+                out["acuity"] = value
+        if "mild" in near_low or "moderate" in near_low or "severe" in near_low:
+            value = a.nearest(a.severity, near_text, anchor, base)
+            if value:
+                out["severity"] = value
+        facts = memo.get(s_start)
+        if facts is None:
+            facts = memo[s_start] = self._facts(doc[s_start:s_end])
+        encounter = _nearest_hit(facts.encounter, anchor)
+        if encounter is None and _is_injury(match):
+            if "note" not in memo:
+                memo["note"] = self._facts(doc[:])
+            encounter = _nearest_hit(memo["note"].encounter, anchor)
+        if encounter:
+            out["encounter"] = encounter
+        stage_window = doc[max(lo, span.start - 3) : min(hi, span.end + 4)].text
+        if a.stage_hint.search(stage_window):
+            m = a.stage.search(stage_window) or a.ckd_glued.search(span.text)
+            if m:
+                out["stage"] = _roman_stage(next(g for g in m.groups() if g))
+        if _is_diabetes(match, span):
+            words = f"{span.text} {match.expansion} {match.entry.text}"
+            for value, pat in a.diabetes:
+                if pat.search(words) or pat.search(near_text):
+                    out["diabetes_type"] = value
+                    break
+        weeks = facts.weeks
+        if weeks is None and _is_pregnancy(match, span):
+            if "note" not in memo:
+                memo["note"] = self._facts(doc[:])
+            weeks = memo["note"].weeks
+        if weeks is not None:
+            out["weeks"] = str(weeks)
+            out["trimester"] = trimester_of(weeks)
+        if facts.trimester:
+            out["trimester"] = facts.trimester
+        return out
+
+    def _facts(self, span: Span) -> "_Facts":
+        """What a sentence (or the note) says about encounter, weeks and trimester."""
+        a = self.attrs
+        text, base = span.text, span.start_char
+        low = text.lower()
+        encounter = []
+        if a.encounter_hint.search(low):
+            for rank, (value, pat) in enumerate(a.encounter):
+                encounter.extend(
+                    (m.start() + base, m.end() + base, rank, value) for m in pat.finditer(text)
+                )
+        weeks = a.gestation(text) if a.weeks_hint.search(low) else None
+        trimester = None
+        if "trimester" in low:
+            t = a.trimester.search(text)
+            if t is not None:
+                trimester = {"f": "1", "1": "1", "s": "2", "2": "2", "t": "3", "3": "3"}[
+                    t.group(1)[0].lower()
+                ]
+        return _Facts(encounter, weeks, trimester)
+
+
+@dataclass(slots=True)
+class _Facts:
+    encounter: list[tuple[int, int, int, str]]
+    weeks: int | None
+    trimester: str | None
+
+
+def _nearest_hit(hits: list[tuple[int, int, int, str]], anchor: tuple[int, int]) -> str | None:
+    best: tuple[int, int, str] | None = None
+    for s, e, rank, value in hits:
+        dist = 0 if s < anchor[1] and e > anchor[0] else min(abs(s - anchor[1]), abs(anchor[0] - e))
+        if best is None or (dist, rank, value) < best:
+            best = (dist, rank, value)
+    return best[2] if best else None
+
+
+def _balanced(doc: Doc, start: int, end: int) -> bool:
+    """Whether a span opens and closes its brackets: not "MRI) of the brain"."""
+    depth = 0
+    for tok in doc[start:end]:
+        if tok.text in ("(", "["):
+            depth += 1
+        elif tok.text in (")", "]"):
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _is_injury(match: Match) -> bool:
+    return match.label == "injury" or any(c[:1] in "ST" for c in match.codes)
+
+
+def _is_diabetes(match: Match, span: Span) -> bool:
+    if any(c[:3] in ("E08", "E09", "E10", "E11", "E13", "O24") for c in match.codes):
+        return True
+    return "diabet" in fold(span.text) or "diabet" in fold(match.expansion)
+
+
+def _is_pregnancy(match: Match, span: Span) -> bool:
+    if any(c[:1] == "O" or c[:3] in ("Z3A", "Z33", "Z34") for c in match.codes):
+        return True
+    low = fold(span.text)
+    return "pregnan" in low or "gestation" in low or "prenatal" in low
+
+
+@functools.cache
+def _attribute_rules(dictionary: str | None) -> _AttributeRules:
+    modifiers = [r for r in _dictionary_rows(dictionary) if r["kind"].strip() == "modifier"]
+    return _AttributeRules(_rules(), modifiers)
+
+
+@functools.cache
+def _gestation_entry(code: str) -> Entry | None:
+    from .codebook import default_codebook
+
+    rec = default_codebook().icd.find(code)
+    return Entry(rec.description, (rec.code,), "status", ICD10CM, "codeset") if rec else None
+
+
+def _heading_tokens(doc: Doc) -> set[int]:
+    if not Doc.has_extension("sections"):
+        return set()
+    out: set[int] = set()
+    for s in doc._.sections or ():
+        if s.category is not None:
+            out.update(range(s.title_start, s.title_end))
+    return out
+
+
+def _sentence_bounds(doc: Doc) -> list[tuple[int, int]]:
+    if not doc.has_annotation("SENT_START"):
+        return [(0, len(doc))]
+    return [(s.start, s.end) for s in doc.sents]
+
+
+def _sentence_of(sentences: list[tuple[int, int]], token: int) -> tuple[int, int]:
+    i = bisect.bisect_right(sentences, (token, float("inf"))) - 1
+    return sentences[max(i, 0)]
+
+
+def _cue_pattern(cue: str) -> re.Pattern[str]:
+    folded = fold(cue).strip()
+    body = re.escape(folded).replace(r"\ ", r"\s+")
+    left = r"(?<![a-z0-9])" if folded[:1].isalnum() else ""
+    right = r"(?![a-z0-9])" if folded[-1:].isalnum() and len(folded) < 4 else ""
+    return re.compile(left + body + right)
+
+
+@functools.cache
+def _cue_regex(cues: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((c, _cue_pattern(c)) for c in cues if fold(c).strip())
+
+
+def _choose_reading(
+    doc: Doc, c: _Candidate, readings: tuple[Reading, ...], sentences: list[tuple[int, int]]
+) -> tuple[Reading, str, str] | None:
+    """The reading whose cue words stand nearest the abbreviation, or None on a tie.
+
+    Cues in the same sentence weigh 3, in the two sentences either side 2, elsewhere 1; the
+    abbreviation itself is not a cue. Unresolved means no reading wins outright.
+    """
+    s_start, s_end = _sentence_of(sentences, c.start)
+    k = bisect.bisect_right(sentences, (c.start, float("inf"))) - 1
+    near_start = sentences[max(k - 2, 0)][0]
+    near_end = sentences[min(k + 2, len(sentences) - 1)][1]
+    own = (doc[c.start].idx, doc[c.end - 1].idx + len(doc[c.end - 1]))
+    scopes = (
+        ("sentence", 3, doc[s_start:s_end]),
+        ("nearby", 2, doc[near_start:near_end]),
+        ("note", 1, doc[:]),
+    )
+    folded_scopes = [(name, w, span.start_char, fold(span.text)) for name, w, span in scopes]
+    scores: list[float] = []
+    first_cue: list[tuple[str, str] | None] = []
+    for r in readings:
+        total = 0.0
+        cue_found: tuple[str, str] | None = None
+        for cue, pat in _cue_regex(r.cues):
+            for name, weight, base, text in folded_scopes:
+                hits = [
+                    m
+                    for m in pat.finditer(text)
+                    if not (m.start() + base < own[1] and m.end() + base > own[0])
+                ]
+                if hits:
+                    total += weight
+                    if (
+                        cue_found is None
+                        or weight > {"sentence": 3, "nearby": 2, "note": 1}[cue_found[1]]
+                    ):
+                        cue_found = (cue, name)
+                    break
+        scores.append(total)
+        first_cue.append(cue_found)
+    best = max(scores)
+    if best <= 0 or scores.count(best) > 1:
+        return None
+    i = scores.index(best)
+    cue, scope = first_cue[i] or ("", "")
+    return readings[i], cue, scope
+
+
+# --------------------------------------------------------------------------- factory
+
+
+@Language.factory(
+    "codesuggest_terms",
+    default_config={
+        "fuzzy": True,
+        "min_score": 0.8,
+        "max_ngram": MAX_NGRAM,
+        "cpt": True,
+        "dictionary": None,
+        "resolve_ambiguous": True,
+    },
+)
+def make_term_matcher(
+    nlp: Language,
+    name: str,
+    fuzzy: bool,
+    min_score: float,
+    max_ngram: int,
+    cpt: bool,
+    dictionary: str | None,
+    resolve_ambiguous: bool,
+) -> TermMatcher:
+    """Build the ``codesuggest_terms`` component after checking its settings.
+
+    Settings: ``fuzzy`` corrects misspelled words; ``min_score`` (0-1) is the lowest mean word
+    similarity a fuzzy match may have; ``max_ngram`` (1-6) the longest phrase in content words;
+    ``cpt`` adds CPT procedure terms; ``dictionary`` replaces the packaged abbreviation file
+    with a TSV of the same columns; ``resolve_ambiguous`` reads abbreviations such as "MS" from
+    their context.
+    """
+    for key, value in (("fuzzy", fuzzy), ("cpt", cpt), ("resolve_ambiguous", resolve_ambiguous)):
+        if not isinstance(value, bool):
+            raise InputError(f"codesuggest_terms: {key} must be true or false, not {value!r}.")
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not (0.0 < float(min_score) <= 1.0)
+    ):
+        raise InputError(
+            f"codesuggest_terms: min_score must be a number in (0, 1], not {min_score!r}; "
+            "0.8 accepts one typo in a five-letter word."
+        )
+    if (
+        isinstance(max_ngram, bool)
+        or not isinstance(max_ngram, int)
+        or not (1 <= max_ngram <= MAX_NGRAM)
+    ):
+        raise InputError(
+            f"codesuggest_terms: max_ngram must be a whole number from 1 to {MAX_NGRAM}, "
+            f"not {max_ngram!r}."
+        )
+    if dictionary is not None and not Path(dictionary).is_file():
+        raise InputError(
+            f"codesuggest_terms: dictionary {dictionary!r} is not a file; give the path of a "
+            "TSV with the columns of data/clinical_terms.tsv, or null for the packaged one."
+        )
+    return TermMatcher(
+        nlp,
+        name,
+        fuzzy=fuzzy,
+        min_score=float(min_score),
+        max_ngram=max_ngram,
+        cpt=cpt,
+        dictionary=dictionary,
+        resolve_ambiguous=resolve_ambiguous,
+    )
+
+
+# --------------------------------------------------------------------------- sections & ConText
+
+
+def _medspacy() -> Any:
+    """Import medspaCy without letting its import switch off warnings for the whole process."""
+    with warnings.catch_warnings():  # it calls warnings.filterwarnings("ignore") on import
+        import medspacy
+
+    return medspacy
+
+
+@functools.cache
+def _section_config() -> dict[str, Any]:
+    return json.loads(_data_text("sections.json"))
+
+
+@functools.cache
+def section_assertions() -> dict[str, str]:
+    """Default assertion per section name (``family_history`` -> ``family``)."""
+    return {s["name"]: s["assertion"] for s in _section_config()["sections"] if s.get("assertion")}
+
+
+_LINE_ENDS = ("\n", "\r\n", "\n\n", "\r\n\r\n")
+
+
+def _section_rules() -> list[Any]:
+    """Sectionizer rules as literal phrases, which spaCy's PhraseMatcher finds in one pass.
+
+    A "required" heading is written with its colon or alone on its line ("PLAN:", "PLAN\\n");
+    an "optional" one may also run straight into its text ("Past medical history significant
+    for ..."). The sectionizer keeps the longest heading at a place and only headings that
+    start a line.
+    """
+    from medspacy.section_detection import SectionRule
+
+    out = []
+    for group in _section_config()["sections"]:
+        if "pattern" in group:
+            out.append(
+                SectionRule(literal=group["name"], category=group["name"], pattern=group["pattern"])
+            )
+            continue
+        for heading in group["headings"]:
+            forms = [f"{heading}:", *(heading + end for end in _LINE_ENDS)]
+            if group["colon"] == "optional":
+                forms.append(heading)
+            out.extend(SectionRule(literal=f, category=group["name"]) for f in forms)
+    return out
+
+
+@functools.cache
+def _context_rule_dicts() -> list[dict[str, Any]]:
+    return json.loads(_data_text("context_rules.json"))["context_rules"]
+
+
+_GAP = {"IS_SPACE": True, "OP": "*"}
+_CONTROL = r"[\x00-\x08\x0e-\x1f\x7f]"
+_MAX_EXPANSION = 8
+
+
+def _expand_sets(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``{"LOWER": {"IN": [a, b]}}`` as separate patterns with plain values.
+
+    spaCy checks plain token values in C but calls back into Python for every ``IN`` set at
+    every token, which made ConText the slowest step; a handful of extra patterns is cheaper.
+    """
+    choices = []
+    for tok in pattern:
+        options = [tok]
+        for attr in ("LOWER", "TEXT"):
+            value = tok.get(attr)
+            if isinstance(value, dict) and set(value) == {"IN"}:
+                rest = {k: v for k, v in tok.items() if k != attr}
+                options = [{**rest, attr: w} for w in value["IN"]]
+        choices.append(options)
+    total = 1
+    for options in choices:
+        total *= len(options)
+    if total > _MAX_EXPANSION:
+        return [pattern]
+    return [list(p) for p in itertools.product(*choices)]
+
+
+def _one_word_choice(pattern: Any) -> bool:
+    if not isinstance(pattern, list) or len(pattern) != 1:
+        return False
+    spec = pattern[0]
+    value = spec.get("LOWER")
+    return set(spec) == {"LOWER"} and isinstance(value, dict) and set(value) == {"IN"}
+
+
+def _context_rules(nlp: Language) -> list[Any]:
+    """ConText rules from the data file, made fast and tolerant of line breaks.
+
+    A wrapped line or a double space puts a whitespace token inside a phrase ("Negative\\nfor
+    fever"), which spaCy's matchers would miss; every rule of several words becomes a token
+    pattern that allows whitespace tokens between its words. One-word phrases stay phrases.
+    """
+    from medspacy.context import ConTextRule
+
+    rules = []
+    for d in _context_rule_dicts():
+        pattern = d.get("pattern")
+        if pattern is None:
+            words = [t for t in nlp.tokenizer(d["literal"]) if not t.is_space]
+            pattern = None if len(words) == 1 else [{"LOWER": t.lower_} for t in words]
+        elif _one_word_choice(pattern):
+            # {"LOWER": {"IN": [...]}} alone: as plain words the PhraseMatcher finds them at
+            # no cost per token
+            for word in pattern[0]["LOWER"]["IN"]:
+                rules.append(ConTextRule.from_dict({**d, "literal": word, "pattern": None}))
+            continue
+        variants: list[Any] = [pattern]
+        if isinstance(pattern, list):
+            variants = []
+            for expanded in _expand_sets(pattern):
+                spaced: list[dict[str, Any]] = []
+                for i, tok in enumerate(expanded):
+                    if i:
+                        spaced.append(_GAP)
+                    spaced.append(tok)
+                variants.append(spaced)
+        for variant in variants:
+            rules.append(ConTextRule.from_dict({**d, "pattern": variant}))
+    return rules
+
+
+def _clinical_infixes(nlp: Language) -> None:
+    """medspaCy's clinical tokenizer rule: split on any punctuation but the period inside a
+    word ("chf+cp", "c/o"). Applied to the blank model's tokenizer in place, as
+    ``create_medspacy_tokenizer`` would build it anew."""
+    from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
+
+    punct = string.punctuation.replace(".", "")
+    infixes = [*nlp.Defaults.infixes, f"[{re.escape(punct)}]", _CONTROL]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    # Control characters (a stray NUL or BEL from a copy-paste) are tokens of their own, so
+    # "HTN\x07" is the term "HTN".
+    prefixes = [_CONTROL, *nlp.Defaults.prefixes]
+    suffixes = [_CONTROL, *nlp.Defaults.suffixes]
+    nlp.tokenizer.prefix_search = compile_prefix_regex(prefixes).search
+    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+
+
+def build(**options: Any) -> Language:
+    """The full pipeline; ``options`` configure ``codesuggest_terms`` (see ``make_term_matcher``).
+
+    Heavy: builds the vocabulary on first use. Use ``TermExtractor.default()`` to share one.
+    """
+    import spacy
+
+    _medspacy()
+    nlp = spacy.blank("en")
+    _clinical_infixes(nlp)
+    nlp.add_pipe("codesuggest_sentences")
+    sectionizer = nlp.add_pipe(
+        "medspacy_sectionizer",
+        config={
+            "rules": None,
+            "require_start_line": True,
+            "newline_pattern": r"(?:[\r\n]|[.;!?]\s)\s*$",
+            "span_attrs": None,
+            "apply_sentence_boundary": True,
+        },
+    )
+    sectionizer.add(_section_rules())
+    nlp.add_pipe("codesuggest_terms", config=options)
+    context = nlp.add_pipe("medspacy_context", config={"rules": None})
+    context.add(_context_rules(nlp))
+    if not Span.has_extension("assertion"):
+        Span.set_extension("assertion", getter=assertion_of)
+    return nlp
+
+
+def assertion_of(span: Span, section: str | None = None) -> str:
+    """present, negated, uncertain, hypothetical, historical or family, for a matched span.
+
+    ConText modifiers decide, then the section's default (family history, surgical history,
+    patient instructions). A modifier at the very start of the term counts too ("s/p
+    appendectomy", "former smoker"), and "history of" reaches only to the next comma. When
+    cues disagree, negation wins, then family,
+    hypothetical, uncertain and historical. Past medical history is not historical by itself:
+    a chronic condition listed there is usually still present, so only wording such as
+    "history of", "s/p" or "resolved" makes it historical.
+    """
+    cats: set[str] = set()
+    doc = span.doc
+    for m in getattr(span._, "modifiers", ()):
+        s, e = m.modifier_span
+        if span.start < s and e <= span.end:
+            continue  # inside the term it qualifies the term ("hernia without mention of ...")
+        if (
+            m.category == HISTORICAL
+            and e <= span.start
+            and any(t.text in (",", ";") for t in doc[e : span.start])
+        ):
+            continue  # "history of MI, chronic heart failure": the history is the MI's
+        cats.add(m.category)
+    graph = span.doc._.context_graph if Doc.has_extension("context_graph") else None
+    if graph is not None:
+        for m in graph.modifiers:
+            s, e = m.modifier_span
+            if s == span.start and e < span.end and m.direction not in _NON_MODIFYING:
+                cats.add(m.category)
+    if section is None:
+        section = _token_section(span[0])
+    default = section_assertions().get(section, "")
+    if NEGATED in cats:
+        return "negated"
+    if FAMILY in cats or default == "family":
+        return "family"
+    if HYPOTHETICAL in cats or default == "hypothetical":
+        return "hypothetical"
+    if POSSIBLE in cats:
+        return "uncertain"
+    if HISTORICAL in cats or default == "historical":
+        return "historical"
+    return "present"
+
+
+def _token_section(token: Any) -> str:
+    from spacy.tokens import Token
+
+    if not Token.has_extension("section"):
+        return ""
+    section = token._.section
+    return section.category if section is not None and section.category else ""
+
+
+# --------------------------------------------------------------------------- extractor
+
+
+class TermExtractor:
+    """Note text in, ``NoteTerms`` out. Build one per process: ``TermExtractor.default()``."""
+
+    def __init__(
+        self, nlp: Language | None = None, *, chunk_chars: int = DEFAULT_CHUNK_CHARS
+    ) -> None:
+        if chunk_chars < 1000:
+            raise InputError(f"chunk_chars must be at least 1000, not {chunk_chars}.")
+        self.nlp = nlp if nlp is not None else build()
+        self.chunk_chars = chunk_chars
+
+    @classmethod
+    def default(cls) -> "TermExtractor":
+        """The process-wide extractor: the pipeline and vocabulary load on the first call only."""
+        return _default_extractor()
+
+    def extract(self, text: str) -> NoteTerms:
+        """Terms, sections and sentences of one note; empty for empty or blank text."""
+        return next(self.extract_many([text]))
+
+    def extract_many(self, texts: Iterable[str], *, batch_size: int = 16) -> Iterator[NoteTerms]:
+        """``extract`` for many notes, streamed through ``nlp.pipe``; yields in input order."""
+        for text in texts:
+            if not isinstance(text, str):
+                raise InputError(
+                    f"A note must be text (str), not {type(text).__name__}; decode bytes first, "
+                    "e.g. data.decode('utf-8', errors='replace')."
+                )
+            if _blank(text):
+                yield NoteTerms()
+                continue
+            chunks = _chunks(text, self.chunk_chars)
+            docs = self.nlp.pipe((text[s:e] for s, e in chunks), batch_size=batch_size)
+            note = _NoteBuilder(text)
+            for (offset, _), doc in zip(chunks, docs, strict=True):
+                note.add(doc, offset)
+            yield note.result
+
+
+def _blank(text: str) -> bool:
+    """Nothing but white space and control characters."""
+    return not any(ch.isprintable() and not ch.isspace() for ch in text)
+
+
+@functools.cache
+def _default_extractor() -> "TermExtractor":
+    return TermExtractor()
+
+
+def _chunks(text: str, size: int) -> list[tuple[int, int]]:
+    """Split a very long note at line breaks (or spaces) so no Doc grows without bound."""
+    if len(text) <= size:
+        return [(0, len(text))]
+    out = []
+    start = 0
+    while len(text) - start > size:
+        limit = start + size
+        cut = -1
+        for boundary in ("\n", ". ", " "):  # a line end, else a sentence end, else a space
+            cut = text.rfind(boundary, start + size // 2, limit)
+            if cut >= 0:
+                cut += len(boundary)
+                break
+        cut = limit if cut < 0 else cut
+        out.append((start, cut))
+        start = cut
+    out.append((start, len(text)))
+    return out
+
+
+class _NoteBuilder:
+    """Records of one note from its processed chunks, offsets shifted to the whole note.
+
+    A note longer than one chunk is read in pieces; text at the top of a chunk, before its
+    first heading, belongs to the section that was running at the end of the previous one.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.result = NoteTerms()
+        self.running: Section | None = None
+
+    def add(self, doc: Doc, offset: int) -> None:
+        sections = _sections(doc, offset)
+        lead_end = sections[0].start if sections else offset + len(doc.text)
+        if self.running is not None:
+            lead = self.text[offset:lead_end].rstrip()
+            if lead.strip():
+                self.running = replace(self.running, end=offset + len(lead))
+                self.result.sections[-1] = self.running
+        bounds = _sentence_bounds(doc)
+        chars: dict[int, tuple[int, int]] = {}  # sentence start token -> text extent
+        for start_tok, end_tok in bounds:
+            first, last = start_tok, end_tok - 1
+            while first <= last and doc[first].is_space:
+                first += 1
+            while last >= first and doc[last].is_space:
+                last -= 1
+            if first <= last:
+                extent = (doc[first].idx + offset, doc[last].idx + len(doc[last]) + offset)
+                chars[start_tok] = extent
+                self.result.sentences.append(extent)
+        for span in doc.ents:
+            match = span._.get(SPAN_EXTENSION)
+            if match is None:
+                continue
+            start, end = span.start_char + offset, span.end_char + offset
+            section = _token_section(span[0])
+            if not section and self.running is not None and start < lead_end:
+                section = self.running.name
+            sent_start, sent_end = chars.get(_sentence_of(bounds, span.start)[0], (start, end))
+            self.result.terms.append(
+                Term(
+                    text=self.text[start:end],
+                    start=start,
+                    end=end,
+                    label=match.label,
+                    system=match.entry.system,
+                    section=section,
+                    sentence_start=sent_start,
+                    sentence_end=sent_end,
+                    assertion=assertion_of(span, section),
+                    codes=match.codes,
+                    attributes=dict(match.attributes),
+                    source=match.entry.source,
+                    match_score=match.score,
+                    expansion=match.expansion,
+                    ambiguous=match.ambiguous,
+                )
+            )
+        if sections:
+            self.result.sections.extend(sections)
+            self.running = sections[-1]
+
+
+def _sections(doc: Doc, offset: int) -> list[Section]:
+    """The named sections of a chunk; each ends at its last non-blank token."""
+    out = []
+    for s in doc._.sections or ():
+        if s.category is None or s.title_start >= len(doc):
+            continue
+        end_tok = s.body_end
+        while end_tok > s.title_end and doc[end_tok - 1].is_space:
+            end_tok -= 1
+        end_tok = max(end_tok, s.title_end)
+        title = doc[s.title_start : s.title_end].text.strip().rstrip(":").strip()
+        last = doc[end_tok - 1]
+        out.append(
+            Section(
+                s.category, title, doc[s.title_start].idx + offset, last.idx + len(last) + offset
+            )
+        )
+    return out

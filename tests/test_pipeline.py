@@ -1,0 +1,150 @@
+"""End to end with the shipped model: a note in, ranked checked suggestions out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codesuggest.errors import InputError
+from codesuggest.schema import validate_result_dict
+
+pytestmark = pytest.mark.slow
+
+NOTE = """CHIEF COMPLAINT: follow-up of diabetes.
+
+HPI: 62 year old woman with type 2 diabetes mellitus with hyperglycemia, glucose 310.
+She denies chest pain. Mother had breast cancer.
+
+ASSESSMENT AND PLAN:
+1. Type 2 diabetes mellitus with hyperglycemia - increase insulin.
+2. Essential hypertension - continue lisinopril.
+"""
+
+
+@pytest.fixture(scope="module")
+def suggester():
+    import codesuggest
+
+    return codesuggest.load()
+
+
+def test_result_follows_the_shared_schema_and_names_versions(suggester):
+    d = suggester.suggest(NOTE, id="n1").to_dict()
+    assert validate_result_dict(d) == []
+    assert d["codesets"]["ICD-10-CM"] == "2026"
+    assert d["model"]["sha256"]
+    assert d["id"] == "n1"
+    json.dumps(d)
+
+
+def test_documented_diagnoses_are_suggested_with_exact_evidence(suggester):
+    d = suggester.suggest(NOTE).to_dict()
+    by_code = {s["code"]: s for s in d["suggestions"]}
+    assert "E11.65" in by_code
+    assert "I10" in by_code
+    for s in d["suggestions"]:
+        for e in s["evidence"]:
+            assert NOTE[e["start"] : e["end"]] == e["text"]
+    ranks = [s["rank"] for s in d["suggestions"]]
+    assert ranks == sorted(ranks)
+    scores = [s["score"] for s in d["suggestions"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_negated_and_family_findings_are_excluded_with_a_reason(suggester):
+    d = suggester.suggest(NOTE).to_dict()
+    reasons = {x["text"].lower(): x["reason"] for x in d["excluded"]}
+    assert reasons.get("chest pain") == "negated"
+    assert reasons.get("breast cancer") == "family"
+    codes = {s["code"] for s in d["suggestions"] if s["evidence"]}
+    assert "R07.9" not in codes
+
+
+def test_score_sources_say_where_the_score_came_from(suggester):
+    d = suggester.suggest(NOTE).to_dict()
+    top = d["suggestions"][0]
+    assert set(top["sources"]) <= {"lookup", "classifier"}
+    assert top["sources"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", "empty_note"),
+        ("   \n\t ", "empty_note"),
+        (b"\x00\x01\x02\x03binary", "binary_note"),
+        ("é".encode("latin-1") * 10, "encoding"),
+        ("x" * 5_000_001, "note_too_large"),
+    ],
+)
+def test_bad_input_gives_a_clean_result_with_an_error(suggester, text, code):
+    d = suggester.suggest(text).to_dict()
+    assert d["suggestions"] == []
+    assert [e["code"] for e in d["errors"]] == [code]
+
+
+def test_bad_arguments_are_input_errors(suggester):
+    with pytest.raises(InputError, match="setting"):
+        suggester.suggest(NOTE, setting="clinic")
+    with pytest.raises(InputError, match="age"):
+        suggester.suggest(NOTE, age=-3)
+    with pytest.raises(InputError, match="YYYY-MM-DD"):
+        suggester.suggest(NOTE, encounter_date="22/11/2026")
+
+
+def test_suggest_many_keeps_order_and_ids(suggester):
+    results = list(suggester.suggest_many([{"id": "a", "text": NOTE}, {"id": "b", "text": ""}]))
+    assert [r.id for r in results] == ["a", "b"]
+    assert results[1].errors
+
+
+def test_validate_checks_a_hand_entered_list(suggester):
+    assert not [e for e in suggester.validate(["E11.9", "I10"]) if e.severity == "error"]
+    assert any(e.severity == "error" for e in suggester.validate(["E11"]))
+
+
+def test_cli_suggest_prints_json(capsys, tmp_path):
+    from codesuggest.cli import main
+
+    f = tmp_path / "note.txt"
+    f.write_text(NOTE)
+    assert main(["suggest", str(f), "--json", "--age", "62", "--sex", "F"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["context"]["age"] == 62
+    assert d["suggestions"]
+
+
+def test_cli_suggest_reports_an_empty_note(capsys, tmp_path):
+    from codesuggest.cli import main
+
+    f = tmp_path / "empty.txt"
+    f.write_text("")
+    assert main(["suggest", str(f)]) == 1
+    assert "empty" in capsys.readouterr().out
+
+
+def test_cli_evaluate_prints_map_in_every_matching_mode(capsys, tmp_path):
+    from codesuggest.cli import main
+
+    f = tmp_path / "gold.jsonl"
+    f.write_text(
+        json.dumps({"id": "1", "text": NOTE, "codes": ["E11.65", "I10"]})
+        + "\n"
+        + json.dumps({"id": "2", "text": "Essential hypertension.", "codes": ["i10"]})
+        + "\n"
+    )
+    assert main(["evaluate", "--data", str(f), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    scores = table["default"]
+    assert set(scores) == {"exact", "prefix", "category"}
+    assert 0 < scores["prefix"]["MAP"] <= 1
+
+
+def test_cli_models_list_shows_the_shipped_model_card_summary(capsys):
+    from codesuggest.cli import main
+
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "codesuggest-default" in out
+    assert "validation MAP" in out
