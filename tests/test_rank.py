@@ -125,9 +125,9 @@ def test_ranker_gives_calibrated_probabilities_that_follow_the_signal():
 
 
 def test_ranker_works_in_a_pipeline_and_grid_search():
-    X, y = _toy_features(n=120)
+    X, y = _toy_features(n=200)
     search = GridSearchCV(
-        make_pipeline(StandardScaler(), CandidateRanker(max_iter=10, cv=2)),
+        make_pipeline(StandardScaler(), CandidateRanker(max_iter=20, cv=2, calibration="sigmoid")),
         {"candidateranker__learning_rate": [0.1, 0.3]},
         cv=2,
         scoring="roc_auc",
