@@ -10,7 +10,13 @@ from codesuggest.errors import InputError
 
 @pytest.mark.parametrize(
     ("raw", "canonical"),
-    [("n44.8", "N44.8"), ("s02.0xx", "S02.0"), ("x58.xxx", "X58"), ("e119", "E11.9"), ("I10", "I10")],
+    [
+        ("n44.8", "N44.8"),
+        ("s02.0xx", "S02.0"),
+        ("x58.xxx", "X58"),
+        ("e119", "E11.9"),
+        ("I10", "I10"),
+    ],
 )
 def test_codiesp_spellings_are_normalised(raw, canonical):
     assert normalise_gold_icd(raw) == canonical

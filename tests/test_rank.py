@@ -48,8 +48,16 @@ def test_unspecified_side_code_becomes_the_documented_side(icd):
 
 
 def _term(text, start, codes, assertion="present", **kw):
-    return Term(text=text, start=start, end=start + len(text), label="diagnosis",
-                assertion=assertion, codes=tuple(codes), source="dictionary", **kw)
+    return Term(
+        text=text,
+        start=start,
+        end=start + len(text),
+        label="diagnosis",
+        assertion=assertion,
+        codes=tuple(codes),
+        source="dictionary",
+        **kw,
+    )
 
 
 def test_negated_and_family_findings_are_excluded_not_suggested(book):

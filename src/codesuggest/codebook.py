@@ -174,7 +174,8 @@ def cache_dir() -> Path:
     return Path(base) / "codesuggest"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks (model and cache manifests use it)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -576,8 +577,8 @@ def _write_icd_cache(data: dict[str, object], index: SearchIndex, version: str) 
     manifest = {
         "format": CACHE_FORMAT,
         "package_version": version,
-        records_path.name: _sha256(tmp_records),
-        index_path.name: _sha256(tmp_index),
+        records_path.name: sha256_file(tmp_records),
+        index_path.name: sha256_file(tmp_index),
     }
     os.replace(tmp_records, records_path)
     os.replace(tmp_index, index_path)
@@ -594,7 +595,7 @@ def _read_icd_cache(version: str) -> tuple[dict[str, object], SearchIndex] | Non
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         for path in (records_path, index_path):
-            if manifest.get(path.name) != _sha256(path):
+            if manifest.get(path.name) != sha256_file(path):
                 raise ArtifactError(f"{path} does not match its sha256 manifest")
         data = json.loads(records_path.read_text(encoding="utf-8"))
         if data.get("format") != CACHE_FORMAT or data.get("package_version") != version:

@@ -10,7 +10,6 @@ model is refused even if its manifest was rewritten to match.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -21,6 +20,7 @@ from typing import Any
 
 import joblib
 
+from .codebook import sha256_file
 from .errors import ArtifactError
 from .rank import CandidateRanker, DocumentModel, Priors
 
@@ -42,14 +42,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[lib] = "absent"
     return versions
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(slots=True)
@@ -108,10 +100,10 @@ def save_model(model: Model, folder: str | os.PathLike[str], *, card: str = "") 
         files.append("MODEL_CARD.md")
     manifest = {
         "format": MODEL_FORMAT,
-        "files": {name: _sha256(out / name) for name in sorted(files)},
+        "files": {name: sha256_file(out / name) for name in sorted(files)},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return _sha256(out / "manifest.json")
+    return sha256_file(out / "manifest.json")
 
 
 def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
@@ -126,7 +118,7 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise ArtifactError(f"{root} has no manifest.json: not a codesuggest model folder.")
-    manifest_sha = _sha256(manifest_path)
+    manifest_sha = sha256_file(manifest_path)
     is_default = root.resolve() == default_model_dir().resolve()
     if is_default and DEFAULT_MANIFEST_SHA256 and manifest_sha != DEFAULT_MANIFEST_SHA256:
         raise ArtifactError(
@@ -147,7 +139,7 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
             raise ArtifactError(f"{manifest_path} names {name!r}, outside the model folder.")
         if not path.is_file():
             raise ArtifactError(f"{path} is missing; the model folder is incomplete.")
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise ArtifactError(
                 f"{path} does not match its sha256 in manifest.json: the file was altered or "
                 "corrupted. Retrain the model or restore the folder; it will not be loaded."
