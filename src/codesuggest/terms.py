@@ -2,11 +2,11 @@
 
 ``build()`` makes the spaCy pipeline (a blank English model, no model download):
 
-1. medspaCy's clinical tokenizer;
+1. the blank model's tokenizer with medspaCy's clinical rule (split on punctuation in words);
 2. ``codesuggest_sentences``: a rule splitter for clinical text (lines, lists, headings,
-   abbreviations). medspaCy's PyRuSH splitter is what makes its default pipeline slow;
+   abbreviations); medspaCy's PyRuSH splitter is what makes its default pipeline slow;
 3. medspaCy's sectionizer with the headings in ``data/sections.json``;
-4. ``codesuggest_terms`` (``TermMatcher``): terms from the code set's own vocabulary (ICD-10-CM
+4. ``codesuggest_terms`` (``TermMatcher``): terms from the code set's own wording (ICD-10-CM
    descriptions and inclusion terms, CPT descriptions and synonyms) and the curated dictionary
    ``data/clinical_terms.tsv``, written to ``doc.ents``;
 5. medspaCy's ConText with the rules in ``data/context_rules.json``.
@@ -14,13 +14,13 @@
 ``TermExtractor.default().extract(note)`` runs it and returns plain records (``NoteTerms``);
 no spaCy object leaves this module through it.
 
-Matching is a lookup, not a scan: each phrase of the vocabulary is stored under its normalised
-words (folded, lightly stemmed, joining words dropped, sorted, so "hypertension, essential"
-finds "essential hypertension"), and every run of 1 to 6 words of a sentence is looked up; the
-longest match wins. A note word that is in no phrase is corrected to the nearest vocabulary word
-when it is one or two edits away ("pnuemonia"). Deriving the ~50,000 ICD-10-CM phrases takes
-seconds, so they are cached as JSON beside the code-set cache, keyed by the ICD package version
-and a digest of the rules they were derived with.
+Matching is a lookup, not a scan: each phrase is stored under its normalised words (folded,
+lightly stemmed, joining words dropped, sorted, so "hypertension, essential" finds "essential
+hypertension"), and every run of one to six words of a sentence is looked up; the run with the
+most words wins. A word that is in no phrase is corrected to a clinical word one or two edits
+away ("pnuemonia"). Deriving the ~33,000 ICD-10-CM phrases takes seconds, so they are cached
+as JSON beside the code-set cache, keyed by the ICD package version and the digest of
+``data/term_rules.json``.
 """
 
 import bisect
@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import string
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -42,6 +43,8 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -230,20 +233,24 @@ class Normaliser:
         return self.read_roman(out)
 
     def read_roman(self, pieces: list[str]) -> list[str]:
+        """Read "II" after "type" as "2" (in place)."""
         for i in range(1, len(pieces)):
             if pieces[i] in self.roman and pieces[i - 1] in self.roman_after:
                 pieces[i] = self.roman[pieces[i]]
         return pieces
 
     def is_stop(self, piece: str) -> bool:
+        """A joining word or laterality word: not part of a phrase's key."""
         return piece in self.stop or piece in self.laterality
 
     def bag_key(self, pieces: Iterable[str]) -> str:
+        """The order-free key of a phrase: its content pieces, sorted."""
         return " ".join(sorted(p for p in pieces if not self.is_stop(p)))
 
 
 @functools.cache
 def normaliser() -> Normaliser:
+    """The process-wide normaliser built from ``data/term_rules.json``."""
     return Normaliser(_rules())
 
 
@@ -330,10 +337,12 @@ class _Deriver:
         return folded.endswith(" nos") or "(" in folded or bool(_CONDITION_SUFFIX.search(word))
 
     def key(self, text: str) -> tuple[str, list[str]]:
+        """The order-free key of ``text`` and its content pieces in written order."""
         pieces = [p for p in self.norm.pieces(text) if not self.norm.is_stop(p)]
         return " ".join(sorted(pieces)), pieces
 
     def acceptable(self, key: str, pieces: list[str]) -> bool:
+        """Whether a phrase is specific enough to be matched on its own."""
         if not pieces or len(pieces) > MAX_NGRAM or key in self.blocked:
             return False
         if len(pieces) == 1 and len(pieces[0]) < 4:
@@ -442,6 +451,7 @@ class Lexicon:
 
     @property
     def speller(self) -> "_Speller":
+        """The spelling corrector, built on first use."""
         if self._speller is None:
             self._speller = _Speller(self.surface)
         return self._speller
@@ -514,11 +524,12 @@ def _icd_package_version() -> str:
 
 
 def _icd_cache_path() -> Path:
-    from .codebook import cache_dir
+    """Keyed by everything the phrases derive from: the ICD package, the code-set cache format,
+    this module's derivation (``LEXICON_FORMAT``) and the rules file."""
+    from .codebook import CACHE_FORMAT, cache_dir
 
-    return cache_dir() / (
-        f"terms-icd10cm-{_icd_package_version()}-f{LEXICON_FORMAT}-{_rules_digest()}.json"
-    )
+    version = f"{_icd_package_version()}-c{CACHE_FORMAT}-f{LEXICON_FORMAT}-{_rules_digest()}"
+    return cache_dir() / f"terms-icd10cm-{version}.json"
 
 
 def _surface_words(text: str) -> Iterator[str]:
@@ -621,12 +632,17 @@ def _icd_phrases(book: Any) -> dict[str, Any]:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         os.replace(tmp, path)
+        for old in path.parent.glob("terms-icd10cm-*.json"):
+            if old != path:
+                old.unlink(missing_ok=True)  # built for another package version or rules
     except OSError as exc:
         log.warning("Could not write the term vocabulary cache %s (%s); continuing.", path, exc)
     return data
 
 
-def _parse_readings(context: str, valid: set[str] | Any) -> tuple[Reading, ...]:
+def _parse_readings(context: str, valid: Any) -> tuple[Reading, ...]:
+    """``reading=codes|cue,cue ;; ...`` from the dictionary's context column; ``valid`` is the
+    ICD-10-CM code set that keeps only real codes."""
     readings = []
     for part in context.split(";;"):
         part = part.strip()
@@ -634,7 +650,7 @@ def _parse_readings(context: str, valid: set[str] | Any) -> tuple[Reading, ...]:
             continue
         name, rest = part.split("=", 1)
         codes_text, _, cues_text = rest.partition("|")
-        codes = tuple(c for c in codes_text.split() if c in valid)
+        codes = tuple(valid.canonical(c) for c in codes_text.split() if c in valid)
         cues = tuple(c.strip() for c in cues_text.split(",") if c.strip())
         readings.append(Reading(name.strip(), codes, cues))
     return tuple(readings)
@@ -726,7 +742,7 @@ def _build_lexicon(dictionary: str | None, with_cpt: bool) -> Lexicon:
             continue  # history, negation and laterality words: ConText and attributes use them
         term = row["term"].strip()
         listed = row["codes"].split()
-        codes = tuple(c for c in listed if c in icd)
+        codes = tuple(icd.canonical(c) for c in listed if c in icd)
         if len(codes) < len(listed):
             log.warning(
                 "clinical_terms: %r lists codes not in ICD-10-CM %s: %s; they are ignored.",
@@ -897,13 +913,13 @@ def split_sentences(doc: Doc) -> Doc:
     """
     abbreviations, continuation = _sentence_words()
     text = doc.text
+    starts = numpy.full(len(doc), -1, dtype="int64")  # 1 starts a sentence, -1 does not
     prev: Any = None
     for tok in doc:
         if tok.is_space:
-            tok.is_sent_start = tok.i == 0
             continue
         if prev is None:
-            tok.is_sent_start = True
+            starts[tok.i] = 1
             prev = tok
             continue
         gap = text[prev.idx + len(prev) : tok.idx]
@@ -928,8 +944,13 @@ def split_sentences(doc: Doc) -> Doc:
                 )
             )
             start = (first.isupper() or first.isdigit() or not first.isalnum()) and not is_abbrev
-        tok.is_sent_start = start
+        if start:
+            starts[tok.i] = 1
         prev = tok
+    if len(doc):
+        starts[0] = 1
+        # One array write: setting Token.is_sent_start one token at a time rescans the Doc.
+        doc.from_array([SENT_START], starts.astype("uint64").reshape(-1, 1))
     return doc
 
 
@@ -998,14 +1019,16 @@ class TermMatcher:
             Span.set_extension(SPAN_EXTENSION, default=None)
 
     def __call__(self, doc: Doc) -> Doc:
-        """Add the terms of ``doc`` to ``doc.ents``; the longest match wins where they overlap."""
+        """Add the terms of ``doc`` to ``doc.ents``; where matches overlap, most words win."""
         if not doc.text.strip():
             return doc
         headings = _heading_tokens(doc)
         sentences = _sentence_bounds(doc)
+        words = [t.text for t in doc]  # read once: each Token access builds an object
+        starts = {s for s, _ in sentences}
         candidates: list[_Candidate] = []
-        for seg in self._segments(doc, headings):
-            stream = self._stream(doc, seg, sentences)
+        for seg in self._segments(words, starts, headings):
+            stream = self._stream(words, seg, starts)
             if stream:
                 candidates.extend(self._candidates(doc, stream))
         candidates.extend(self._gestation_candidates(doc))
@@ -1050,50 +1073,55 @@ class TermMatcher:
 
     # -- token stream ---------------------------------------------------------
 
-    def _segments(self, doc: Doc, headings: set[int]) -> Iterator[tuple[int, int]]:
+    def _segments(
+        self, words: list[str], starts: set[int], headings: set[int]
+    ) -> Iterator[tuple[int, int]]:
         """Token ranges a term may not cross: sentences, clause punctuation and headings."""
-        has_sents = doc.has_annotation("SENT_START")
         start = 0
-        for tok in doc:
-            if tok.text in _BREAK_TOKENS or tok.i in headings:
-                if tok.i > start:
-                    yield start, tok.i
-                start = tok.i + 1
-            elif has_sents and tok.is_sent_start and tok.i > start:
-                yield start, tok.i
-                start = tok.i
-        if start < len(doc):
-            yield start, len(doc)
+        for i, text in enumerate(words):
+            if text in _BREAK_TOKENS or i in headings:
+                if i > start:
+                    yield start, i
+                start = i + 1
+            elif i in starts and i > start:
+                yield start, i
+                start = i
+        if start < len(words):
+            yield start, len(words)
 
-    def _stream(
-        self, doc: Doc, seg: tuple[int, int], sentences: list[tuple[int, int]]
-    ) -> list[_Piece]:
+    def _stream(self, words: list[str], seg: tuple[int, int], starts: set[int]) -> list[_Piece]:
+        """The comparison pieces of a segment, misspelled words corrected, with their tokens."""
         norm, lex = self.norm, self.lexicon
+        word, is_stop, vocab = norm.word, norm.is_stop, lex.vocab_pieces
         out: list[_Piece] = []
-        for tok in doc[seg[0] : seg[1]]:
-            if tok.is_space or tok.is_punct:
-                continue
-            pieces = norm.word(tok.text)
-            if self.fuzzy and len(pieces) == 1 and self._correctable(tok, pieces[0], sentences):
-                fixed = lex.speller.correct(fold(tok.text))
+        for i in range(seg[0], seg[1]):
+            text = words[i]
+            pieces = word(text)
+            if not pieces:
+                continue  # punctuation, white space, symbols
+            if (
+                self.fuzzy
+                and len(pieces) == 1
+                and len(text) >= 6
+                and pieces[0] not in vocab
+                and self._correctable(text, i in starts)
+            ):
+                fixed = lex.speller.correct(fold(text))
                 if fixed is not None:
-                    for p in norm.word(fixed[0]):
-                        out.append(_Piece(p, tok.i, norm.is_stop(p), fixed[1]))
+                    out.extend(_Piece(p, i, is_stop(p), fixed[1]) for p in word(fixed[0]))
                     continue
-            for p in pieces:
-                out.append(_Piece(p, tok.i, norm.is_stop(p)))
+            out.extend(_Piece(p, i, is_stop(p)) for p in pieces)
         roman = norm.read_roman([p.piece for p in out])
         for item, p in zip(out, roman, strict=True):
             item.piece = p
         return out
 
-    def _correctable(self, tok: Any, piece: str, sentences: list[tuple[int, int]]) -> bool:
+    def _correctable(self, text: str, starts_sentence: bool) -> bool:
         """An unknown word of six letters or more, not a name or an acronym.
 
         Shorter words are too often other English words one letter away ("shows", "shots").
         """
-        text = tok.text
-        if len(text) < 6 or not text.isalpha() or piece in self.lexicon.vocab_pieces:
+        if not text.isalpha():
             return False
         if text.lower().endswith(self.norm.english_endings):
             return False  # "performed", "influence": English words, not misspelled terms
@@ -1101,7 +1129,7 @@ class TermMatcher:
             return False
         if sum(ch.isupper() for ch in text) > 1:
             return False
-        return not (text[0].isupper() and _sentence_of(sentences, tok.i)[0] != tok.i)
+        return starts_sentence or not text[0].isupper()
 
     def _candidates(self, doc: Doc, stream: list[_Piece]) -> Iterator[_Candidate]:
         lex = self.lexicon
@@ -1368,19 +1396,20 @@ def _gestation_entry(code: str) -> Entry | None:
 
 
 def _heading_tokens(doc: Doc) -> set[int]:
-    if not Doc.has_extension("sections"):
-        return set()
     out: set[int] = set()
-    for s in doc._.sections or ():
+    for s in getattr(doc._, "sections", None) or ():
         if s.category is not None:
             out.update(range(s.title_start, s.title_end))
     return out
 
 
 def _sentence_bounds(doc: Doc) -> list[tuple[int, int]]:
+    """Token ranges of the sentences (the whole Doc when no component set them)."""
     if not doc.has_annotation("SENT_START"):
         return [(0, len(doc))]
-    return [(s.start, s.end) for s in doc.sents]
+    marks = doc.to_array([SENT_START]).reshape(-1).astype("int64")
+    starts = [0, *(int(i) for i in numpy.flatnonzero(marks == 1) if i > 0)]
+    return list(zip(starts, [*starts[1:], len(doc)], strict=True))
 
 
 def _sentence_of(sentences: list[tuple[int, int]], token: int) -> tuple[int, int]:
@@ -1599,7 +1628,8 @@ def _expand_sets(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     for options in choices:
         total *= len(options)
     if total > _MAX_EXPANSION:
-        return [pattern]
+        # Only the first word is tried at every token; later choices are tried rarely.
+        return [[first, *pattern[1:]] for first in choices[0]]
     return [list(p) for p in itertools.product(*choices)]
 
 
@@ -1766,14 +1796,14 @@ class TermExtractor:
     @classmethod
     def default(cls) -> "TermExtractor":
         """The process-wide extractor: the pipeline and vocabulary load on the first call only."""
-        return _default_extractor()
+        return _shared_extractor()
 
     def extract(self, text: str) -> NoteTerms:
         """Terms, sections and sentences of one note; empty for empty or blank text."""
         return next(self.extract_many([text]))
 
-    def extract_many(self, texts: Iterable[str], *, batch_size: int = 16) -> Iterator[NoteTerms]:
-        """``extract`` for many notes, streamed through ``nlp.pipe``; yields in input order."""
+    def extract_many(self, texts: Iterable[str]) -> Iterator[NoteTerms]:
+        """``extract`` for many notes, one at a time, in input order."""
         for text in texts:
             if not isinstance(text, str):
                 raise InputError(
@@ -1784,7 +1814,7 @@ class TermExtractor:
                 yield NoteTerms()
                 continue
             chunks = _chunks(text, self.chunk_chars)
-            docs = self.nlp.pipe((text[s:e] for s, e in chunks), batch_size=batch_size)
+            docs = self.nlp.pipe(text[s:e] for s, e in chunks)
             note = _NoteBuilder(text)
             for (offset, _), doc in zip(chunks, docs, strict=True):
                 note.add(doc, offset)
@@ -1796,9 +1826,18 @@ def _blank(text: str) -> bool:
     return not any(ch.isprintable() and not ch.isspace() for ch in text)
 
 
+_DEFAULT_LOCK = threading.Lock()
+
+
 @functools.cache
 def _default_extractor() -> "TermExtractor":
     return TermExtractor()
+
+
+def _shared_extractor() -> "TermExtractor":
+    # Two threads asking at once (a web UI) must not both build the pipeline.
+    with _DEFAULT_LOCK:
+        return _default_extractor()
 
 
 def _chunks(text: str, size: int) -> list[tuple[int, int]]:
@@ -1835,6 +1874,7 @@ class _NoteBuilder:
         self.running: Section | None = None
 
     def add(self, doc: Doc, offset: int) -> None:
+        """Add the records of one processed chunk that starts at ``offset`` in the note."""
         sections = _sections(doc, offset)
         lead_end = sections[0].start if sections else offset + len(doc.text)
         if self.running is not None:
@@ -1890,7 +1930,7 @@ class _NoteBuilder:
 def _sections(doc: Doc, offset: int) -> list[Section]:
     """The named sections of a chunk; each ends at its last non-blank token."""
     out = []
-    for s in doc._.sections or ():
+    for s in getattr(doc._, "sections", None) or ():
         if s.category is None or s.title_start >= len(doc):
             continue
         end_tok = s.body_end
