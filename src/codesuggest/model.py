@@ -28,7 +28,7 @@ MODEL_FORMAT = 1
 ARTIFACTS = ("model.json", "document_model.joblib", "ranker.joblib")
 DEFAULT_MODEL_NAME = "default"
 # sha256 of models/default/manifest.json; training/build_default.py prints the new value.
-DEFAULT_MANIFEST_SHA256 = "ffd9ea7419dd34ec0951f3b03feb3110cda8165246b34b1b6f5aacdfa7d7a81e"
+DEFAULT_MANIFEST_SHA256 = "c9b197affcce039b0b35a9074ba1293dbee73eca675639725720b2d185e5fa76"
 
 # A pickle made by one scikit-learn is not guaranteed to load in another.
 PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy")

@@ -118,6 +118,21 @@ def _check_context(setting: str, age: object, sex: object) -> tuple[int | None, 
     return age_i, sex_s
 
 
+def _context_evidence(note: str, phrases: list[str], sections: list[Section]) -> list[Evidence]:
+    """For a code only the document model proposed: where its telling words stand."""
+    out: list[Evidence] = []
+    lower = note.lower()
+    for phrase in phrases:
+        pos = lower.find(phrase)
+        if pos < 0:
+            continue
+        section = next((s.name for s in sections if s.start <= pos < s.end), "")
+        out.append(
+            Evidence(pos, pos + len(phrase), note[pos : pos + len(phrase)], section, "context")
+        )
+    return out
+
+
 class Suggester:
     """Everything needed to suggest codes for notes, loaded once and reused."""
 
@@ -175,11 +190,19 @@ class Suggester:
         if cset.candidates:
             proba = self.model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
             order = np.argsort(-proba, kind="stable")[:MAX_SUGGESTIONS]
+            words = self.model.document_model.explain_many(
+                note,
+                [
+                    cset.candidates[int(i)].code
+                    for i in order
+                    if not cset.candidates[int(i)].evidence
+                ],
+            )
             for rank, i in enumerate(order, start=1):
                 cand = cset.candidates[int(i)]
                 rec = self.codebook.find(cand.code, cand.system)
-                evidence = cand.evidence or self._context_evidence(
-                    note, cand.code, extracted.sections
+                evidence = cand.evidence or _context_evidence(
+                    note, words.get(cand.code, []), extracted.sections
                 )
                 suggestions.append(
                     Suggestion(
@@ -203,20 +226,6 @@ class Suggester:
             suggestions=suggestions,
             excluded=cset.excluded,
         )
-
-    def _context_evidence(self, note: str, code: str, sections: list[Section]) -> list[Evidence]:
-        """For a code only the document model proposed: where its telling words stand."""
-        out: list[Evidence] = []
-        lower = note.lower()
-        for phrase in self.model.document_model.explain(note, code):
-            pos = lower.find(phrase)
-            if pos < 0:
-                continue
-            section = next((s.name for s in sections if s.start <= pos < s.end), "")
-            out.append(
-                Evidence(pos, pos + len(phrase), note[pos : pos + len(phrase)], section, "context")
-            )
-        return out
 
     def _attach_edits(
         self,
@@ -302,10 +311,22 @@ class Suggester:
         )
 
 
+def _limit_openmp() -> None:
+    """One OpenMP thread per process, unless ``CODESUGGEST_OMP_THREADS`` says otherwise.
+
+    A note's few dozen candidates are far too small a batch for threads: starting them made
+    the ranker three times slower. Throughput comes from batch workers, one per core.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(int(os.environ.get("CODESUGGEST_OMP_THREADS", "1")), user_api="openmp")
+
+
 @cache
 def _load(model_dir: str | None) -> Suggester:
     from .terms import TermExtractor
 
+    _limit_openmp()
     return Suggester(load_model(model_dir), default_codebook(), TermExtractor.default())
 
 

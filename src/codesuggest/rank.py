@@ -129,6 +129,7 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
             shape=(len(texts), len(self.classes_)),
         )
         self.centroids_ = normalize(self.label_matrix_.T @ self.train_matrix_).astype(np.float32)
+        self.feature_names_ = self.vectorizer_.get_feature_names_out()
         return self
 
     def scores(self, X: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -153,17 +154,27 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
 
     def explain(self, text: str, code: str, *, top: int = 3) -> list[str]:
         """The note's words that most tie it to ``code``'s training notes (for evidence)."""
+        return self.explain_many(text, [code], top=top).get(code, [])
+
+    def explain_many(
+        self, text: str, codes: Sequence[str], *, top: int = 3
+    ) -> dict[str, list[str]]:
+        """``explain`` for several codes, vectorising the note once."""
         check_is_fitted(self, "centroids_")
-        j = np.searchsorted(self.classes_, code)
-        if j >= len(self.classes_) or self.classes_[j] != code:
-            return []
+        names = getattr(self, "feature_names_", None)
+        if names is None:  # models pickled before feature_names_ existed
+            names = self.feature_names_ = self.vectorizer_.get_feature_names_out()
         q = self.vectorizer_.transform([text])
-        contrib = q.multiply(self.centroids_[j]).tocsr()
-        if contrib.nnz == 0:
-            return []
-        order = np.argsort(-contrib.data)[:top]
-        names = self.vectorizer_.get_feature_names_out()
-        return [str(names[contrib.indices[i]]) for i in order]
+        out: dict[str, list[str]] = {}
+        for code in codes:
+            j = int(np.searchsorted(self.classes_, code))
+            if j >= len(self.classes_) or self.classes_[j] != code:
+                continue
+            contrib = q.multiply(self.centroids_[j]).tocsr()
+            if contrib.nnz:
+                order = np.argsort(-contrib.data)[:top]
+                out[code] = [str(names[contrib.indices[i]]) for i in order]
+        return out
 
 
 # --------------------------------------------------------------------------- ranker
