@@ -118,8 +118,14 @@ def run_batch(notes: Path, out: Path, workers: int, engine: str) -> dict[str, ob
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     main_peak = peaks.pop(proc.pid, (0, ""))[0]
-    python_workers = [kib for kib, cmd in peaks.values() if "python" in cmd.split(" ")[0]]
+    # A process holding a model is a worker; the small ones are multiprocessing's resource
+    # tracker and pyspark's daemon, whose forks share its command line.
+    python = [kib for kib, cmd in peaks.values() if "java" not in cmd]
+    workers_kib = [kib for kib in python if kib >= 100 * 1024]
+    helpers_kib = [kib for kib in python if kib < 100 * 1024]
     jvm = [kib for kib, cmd in peaks.values() if "java" in cmd]
+    if workers == 1 and engine == "local":  # one worker scores in the main process
+        workers_kib = [main_peak]
     return {
         "notes": len(records),
         "errors": sum(bool(r["errors"]) for r in records),
@@ -127,8 +133,9 @@ def run_batch(notes: Path, out: Path, workers: int, engine: str) -> dict[str, ob
         "wall_s": round(wall, 1),
         "notes_per_s": round(len(records) / wall, 2),
         "main_peak_mib": round(main_peak / 1024),
-        "worker_peak_mib": [round(k / 1024) for k in sorted(python_workers, reverse=True)],
-        "jvm_peak_mib": [round(k / 1024) for k in jvm],
+        "worker_peak_mib": [round(k / 1024) for k in sorted(workers_kib, reverse=True)],
+        "helper_peak_mib": [round(k / 1024) for k in sorted(helpers_kib, reverse=True)],
+        "jvm_peak_mib": [round(k / 1024) for k in sorted(jvm, reverse=True)],
     }
 
 

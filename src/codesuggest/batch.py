@@ -37,7 +37,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -995,11 +994,12 @@ def suggester_for(loader: Loader | None, model: str | None) -> SuggesterLike:
     return _SUGGESTERS[key]
 
 
-def _as_int(value: Any) -> int | None:
+def _as_age(value: Any) -> int | None:
     try:
-        return int(value)
+        age = int(value)
     except (TypeError, ValueError, OverflowError):
         return None
+    return age if 0 <= age <= 125 else None  # the suggester's range; fits Parquet's int32
 
 
 def _error_context(note: Note, setting: str) -> dict[str, Any]:
@@ -1008,7 +1008,7 @@ def _error_context(note: Note, setting: str) -> dict[str, Any]:
     date = note.encounter_date
     return {
         "setting": note.setting if note.setting in SETTINGS else setting,
-        "age": _as_int(note.age),
+        "age": _as_age(note.age),
         "sex": sex if sex in ("F", "M") else None,
         "encounter_date": date.isoformat()[:10]
         if hasattr(date, "isoformat")
@@ -1083,17 +1083,8 @@ def _score_in_process(
 _WORKER: dict[str, Any] = {}
 
 
-def _exit_with_parent(parent: int) -> None:
-    # A worker whose parent was killed (kill -9, power cut) must not linger holding a model.
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _init_worker(loader: Loader | None, model: str | None, parent: int, workers: int) -> None:
+def _init_worker(loader: Loader | None, model: str | None, workers: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     try:
         _WORKER["suggester"] = suggester_for(loader, model)
     except Exception as exc:  # reported by the first task, not by endless worker restarts
@@ -1142,7 +1133,7 @@ def _score_in_pool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(loader, model, os.getpid(), workers),
+        initargs=(loader, model, workers),
     )
     source = iter(notes)
     window: deque[Future[list[dict[str, Any]]]] = deque()
@@ -1152,6 +1143,7 @@ def _score_in_pool(
         if chunk:
             window.append(pool.submit(_score_chunk, chunk, setting, max_chars))
 
+    finished = False
     try:
         for _ in range(workers * 3):
             submit()
@@ -1165,8 +1157,24 @@ def _score_in_pool(
                 ) from exc
             submit()
             yield from results
+        finished = True
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if finished:
+            pool.shutdown()
+        else:
+            _stop_workers(pool)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """After Ctrl-C or an error, stop at once: the notes in progress are redone on resume."""
+    stop = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if stop is not None:
+        stop()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown clears it
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 # --------------------------------------------------------------------------- running

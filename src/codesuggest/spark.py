@@ -35,6 +35,7 @@ from .batch import (
     suggester_for,
 )
 from .errors import InputError
+from .schema import SETTINGS
 
 # batch.arrow_schema() in Spark's DDL; backquoted because `end` is a keyword.
 RESULT_DDL = (
@@ -88,6 +89,8 @@ def suggest_dataframe(
     _require_pyspark()
     from pyspark.sql.functions import col
 
+    if setting not in SETTINGS:
+        raise InputError(f"setting must be one of {SETTINGS}, not {setting!r}.")
     present = set(df.columns)
     for name, option in ((text_col, "text_col"), (id_col, "id_col")):
         if name not in present:
