@@ -583,6 +583,25 @@ def test_finalise_stores_the_final_set_and_writes_three_exports(service):
     assert exported["review"]["finalised_at"] == row["finalised_at"]
 
 
+def test_an_action_the_store_could_not_commit_is_undone_on_screen(service, monkeypatch):
+    import sqlite3
+
+    r = open_review(service)
+    i = item_of(r, "E11.9")
+
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(service.store, "record", full_disk)
+    with pytest.raises(sqlite3.OperationalError):
+        service.apply(r, "accept", i)
+    with pytest.raises(sqlite3.OperationalError):
+        service.apply(r, "add", "Z79.4", "ICD-10-CM", "insulin")
+    assert r.item(i).status == "pending"
+    assert [it.code for it in r.items] == ["E11.9", "I10", "99213"]
+    assert r.final_codes() == []
+
+
 def test_search_answers_with_codes_from_the_whole_code_set(service):
     found = service.search("essential hypertension")
     assert found[0].code == "I10"
@@ -777,3 +796,28 @@ def test_batch_queue_matches_a_note_named_by_its_subfolder_path(tmp_path):
     (tmp_path / "visit-7.txt").write_text(NOTE, encoding="utf-8")
     queue, _ = queue_from_batch(batch, [tmp_path / "visit-7.txt"])
     assert queue[0].text == NOTE
+
+
+def test_analytics_view_shows_the_rate_and_escapes_descriptions(tmp_path):
+    from codesuggest.review import render_analytics
+
+    with AuditStore(tmp_path / "a.sqlite3") as store:
+        r = Review(make_result(), note_text=NOTE, reviewer="alice")
+        r.items[0].description = "<i>x</i>"
+        store.start_review(
+            review_id=r.review_id, reviewer="a", result=r.result, note_text=NOTE, items=[]
+        )
+        r.accept(item_of(r, "E11.9"))
+        d = r.reject(item_of(r, "I10"))
+        store.record(r.review_id, d, items=r.snapshot())
+        out = render_analytics(store.analytics())
+    assert "<b>50.0%</b> of decided suggestions accepted" in out
+    assert "&lt;i&gt;x&lt;/i&gt;" in out
+    assert "<i>x</i>" not in out
+
+
+def test_a_negation_is_shown_where_evidence_and_an_exclusion_disagree():
+    result = make_result()
+    result["excluded"].append({**span("Essential hypertension"), "reason": "negated", "codes": []})
+    out = render_note(Review(result, note_text=NOTE, reviewer="a"))
+    assert '<mark class="cs-ev a-negated" title="I10 · present · assessment; not coded:' in out

@@ -13,6 +13,8 @@ This module does not use postponed annotations: Gradio reads handler annotations
 """
 
 import atexit
+import contextlib
+import copy
 import getpass
 import html
 import itertools
@@ -21,8 +23,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -541,6 +544,22 @@ def offsets_match(result: Mapping[str, Any], text: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _undo_on_error(review: Review) -> Iterator[None]:
+    """Put the review back as it was if the action fails before it is committed.
+
+    The screen must never show a decision the audit log does not hold.
+    """
+    saved = copy.deepcopy(
+        (review.items, review.context, review.edits, review.status, review._next_id)
+    )
+    try:
+        yield
+    except BaseException:
+        review.items, review.context, review.edits, review.status, review._next_id = saved
+        raise
+
+
 class ReviewService:
     """The review screen's server side: the suggester, the audit store and exports.
 
@@ -618,24 +637,26 @@ class ReviewService:
         }
         if action not in handlers:
             raise InputError(f"Unknown action {action!r}.")
-        decision = handlers[action](*args)
-        if decision is None:
-            return None
-        self.revalidate(review)
-        return self.store.record(
-            review.review_id,
-            decision,
-            items=review.snapshot(),
-            context=review.context if action == "context" else None,
-        )
+        with _undo_on_error(review):
+            decision = handlers[action](*args)
+            if decision is None:
+                return None
+            self.revalidate(review)
+            return self.store.record(
+                review.review_id,
+                decision,
+                items=review.snapshot(),
+                context=review.context if action == "context" else None,
+            )
 
     def finalise(self, review: Review) -> dict[str, Path]:
         """Store the final code set and write its CSV, JSON and FHIR files."""
-        self.revalidate(review)
-        decision = review.finalise()
-        row = self.store.record(
-            review.review_id, decision, items=review.snapshot(), final=review.final()
-        )
+        with _undo_on_error(review):
+            self.revalidate(review)
+            decision = review.finalise()
+            row = self.store.record(
+                review.review_id, decision, items=review.snapshot(), final=review.final()
+            )
         review.finalised_at = row["ts"]
         record = review.to_record(self.store.actions(review.review_id))
         return export.write_exports(record, self.export_dir / review.review_id)
@@ -732,11 +753,20 @@ def _spans(review: Review, text: str) -> list[_Span]:
     return spans
 
 
+_CAUTION = ("negated", "uncertain", "hypothetical", "family", "historical", "present", "context")
+
+
+def _span_priority(span: _Span) -> tuple[int, int]:
+    rank = _CAUTION.index(span.assertion) if span.assertion in _CAUTION else len(_CAUTION)
+    return span.end - span.start, rank
+
+
 def render_note(review: Review | None, selected: int | None = None, problem: str = "") -> str:
     """The note with evidence highlighted by assertion and section names shown.
 
     Overlapping spans are split at every boundary; a piece takes the colour of the selected
-    suggestion's span when it has one, else of the narrowest span covering it.
+    suggestion's span when it has one, else of the narrowest span covering it (on a tie, the
+    most cautious assertion: negated before present).
     """
     if review is None:
         return '<div class="cs-note cs-empty">Paste a note or open files to start.</div>'
@@ -764,10 +794,9 @@ def render_note(review: Review | None, selected: int | None = None, problem: str
             out.append(piece)
             continue
         focused = [s for s in covering if selected is not None and s.item == selected]
-        # The narrowest span wins; the model's "context" words yield to a stated assertion.
-        main = (
-            focused or sorted(covering, key=lambda s: (s.end - s.start, s.assertion == "context"))
-        )[0]
+        # The narrowest span wins; on a tie the more cautious assertion shows (a "negated"
+        # exclusion over a "present" evidence span), so a conflict is never hidden.
+        main = (focused or sorted(covering, key=_span_priority))[0]
         classes = f"cs-ev {_assertion_class(main.assertion)}" + (" cs-focus" if focused else "")
         title = "; ".join(dict.fromkeys(s.label for s in covering))
         item_attr = f' data-item="{main.item}"' if main.item is not None else ""
@@ -788,7 +817,8 @@ def _snippet(review: Review, item: ReviewItem) -> str:
         if len(item.evidence) > 1
         else ""
     )
-    section = f'<span class="cs-muted">{_e(e.get("section"))}</span> ' if e.get("section") else ""
+    where = str(e.get("section") or "").replace("_", " ")
+    section = f'<div class="cs-muted">{_e(where)}</div>' if where else ""
     assertion = e.get("assertion") or "present"
     return (
         f'{section}<span class="cs-ev {_assertion_class(assertion)}">'
@@ -846,7 +876,7 @@ def render_table(review: Review | None, selected: int | None = None) -> str:
                 if it.is_diagnosis
                 else "Procedures (CPT / HCPCS)"
             )
-            rows.append(f'<tr class="cs-group"><td colspan="9">{_e(heading)}</td></tr>')
+            rows.append(f'<tr class="cs-group"><td colspan="8">{_e(heading)}</td></tr>')
         number = ""
         if it.in_final:
             seq[it.is_diagnosis] += 1
@@ -873,18 +903,17 @@ def render_table(review: Review | None, selected: int | None = None) -> str:
             f'<tr class="cs-row st-{_e(it.status)}{sel}" data-item="{it.item_id}" '
             f'data-code="{_e(it.code)}">'
             f'<td class="cs-c-star">{star}</td><td class="cs-c-seq">{number}</td>'
-            f'<td class="cs-c-code">{code}<div class="cs-muted">{_e(it.final_system)}</div></td>'
+            f'<td class="cs-c-code">{code}<div class="cs-muted">{_e(it.final_system)}</div>'
+            f'<span class="cs-pill st-{_e(it.status)}">{_e(it.status)}</span></td>'
             f'<td class="cs-c-desc">{desc}</td><td class="cs-c-conf">{conf}</td>'
             f'<td class="cs-c-ev">{_snippet(review, it)}</td>'
             f'<td class="cs-c-edits">{_edits_cell(review.edits_for(it))}</td>'
-            f'<td class="cs-c-status"><span class="cs-pill st-{_e(it.status)}">'
-            f"{_e(it.status)}</span></td>"
             f'<td class="cs-c-actions">{_row_actions(it)}</td></tr>'
         )
     head = (
         '<tr><th title="pre-selected by the tool">★</th><th>#</th><th>Code</th>'
         "<th>Description</th><th>Conf.</th><th>Evidence</th><th>Edits</th>"
-        "<th>Status</th><th>Actions</th></tr>"
+        "<th>Actions</th></tr>"
     )
     return (
         f'<div class="cs-table-wrap"><table class="cs-table"><thead>{head}</thead>'
@@ -943,6 +972,8 @@ def render_analytics(a: Mapping[str, Any]) -> str:
 
     def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
         body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
+        if not body:
+            body = f'<tr><td colspan="{len(headers)}" class="cs-muted">none yet</td></tr>'
         head = "".join(f"<th>{_e(h)}</th>" for h in headers)
         return (
             f'<table class="cs-table cs-analytics"><thead><tr>{head}</tr></thead>'
@@ -1002,13 +1033,13 @@ def render_analytics(a: Mapping[str, Any]) -> str:
     )
     return (
         summary
-        + "<h3>Most often rejected</h3>"
+        + '<h3 class="cs-h">Most often rejected</h3>'
         + rejected
-        + "<h3>Most often replaced, and by what</h3>"
+        + '<h3 class="cs-h">Most often replaced, and by what</h3>'
         + replaced
-        + "<h3>Most often added (missed by the tool)</h3>"
+        + '<h3 class="cs-h">Most often added (missed by the tool)</h3>'
         + added
-        + "<h3>Per code</h3>"
+        + '<h3 class="cs-h">Per code</h3>'
         + per_code
     )
 
@@ -1043,7 +1074,9 @@ CSS = """
   text-transform: uppercase;
   letter-spacing: .05em; color: #1e3a8a; background: #dbeafe; border-radius: 8px; padding: 0 6px;
   margin-right: 4px; }
-.cs-table-wrap { overflow-x: auto; max-width: 100%; }
+.cs-table-wrap { overflow: auto; max-width: 100%; max-height: 70vh; }
+.cs-table-wrap thead th { position: sticky; top: 0; z-index: 1;
+  background: var(--block-background-fill); }
 .cs-table { width: 100%; border-collapse: collapse; font-size: 13px; }
 .cs-table th { text-align: left; border-bottom: 2px solid var(--border-color-primary);
   padding: 4px; }
@@ -1065,14 +1098,14 @@ CSS = """
 .cs-edit.sev-error b { color: #b91c1c; }
 .cs-edit.sev-warning b { color: #b45309; }
 .cs-edit.sev-info b { color: #1d4ed8; }
-.cs-c-actions { min-width: 150px; }
+.cs-c-actions { min-width: 140px; }
+.cs-c-code .cs-pill { display: inline-block; margin-top: 3px; }
 .cs-clamp { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
   overflow: hidden; }
 .cs-c-code { white-space: nowrap; }
 .cs-c-desc { min-width: 150px; }
-.cs-c-ev { max-width: 220px; }
+.cs-c-ev { min-width: 120px; max-width: 200px; overflow-wrap: break-word; }
 .cs-c-edits { min-width: 170px; }
-.cs-table h3, .cs-analytics + h3 { margin-top: 14px; }
 .cs-btn { font-size: 12px; padding: 2px 6px; margin: 1px; border-radius: 4px;
   border: 1px solid var(--border-color-primary);
   background: var(--button-secondary-background-fill);
@@ -1081,6 +1114,7 @@ CSS = """
 .cs-btn.cs-accept:not(:disabled) { border-color: #15803d; }
 .cs-btn.cs-reject:not(:disabled) { border-color: #b91c1c; }
 .cs-stat { font-size: 15px; margin: 6px 0 12px; }
+.cs-h { font-size: 16px; font-weight: 600; margin: 16px 0 4px; }
 """
 
 _TABLE_JS = """
@@ -1493,7 +1527,7 @@ def build_app(
                     next_btn = gr.Button("Next ▶", size="sm", elem_id="next-btn", scale=0)
                 message = gr.Markdown("", elem_id="status")
                 with gr.Row():
-                    with gr.Column(scale=5, min_width=360):
+                    with gr.Column(scale=5, min_width=340):
                         gr.HTML(render_legend(), js_on_load=None, apply_default_css=False)
                         note_view = gr.HTML(
                             render_note(None),
@@ -1501,7 +1535,7 @@ def build_app(
                             apply_default_css=False,
                             elem_id="note-view",
                         )
-                    with gr.Column(scale=7, min_width=480):
+                    with gr.Column(scale=8, min_width=520):
                         table = gr.HTML(
                             render_table(None),
                             js_on_load=_TABLE_JS,
@@ -1562,8 +1596,20 @@ def build_app(
         ]
         ctx_in = [age_in, sex_in, setting_in, date_in]
         open_out = [*view_out, *ctx_in, opener]
-        opening = {"concurrency_id": "suggest", "concurrency_limit": 1, **private}
-        reviewing = {"concurrency_id": "review", "concurrency_limit": 1, **private}
+        # Suggesting takes up to a second: a small spinner. Review actions take milliseconds:
+        # no "processing" overlay flashing over the note and the table at every click.
+        opening = {
+            "concurrency_id": "suggest",
+            "concurrency_limit": 1,
+            "show_progress": "minimal",
+            **private,
+        }
+        reviewing = {
+            "concurrency_id": "review",
+            "concurrency_limit": 1,
+            "show_progress": "hidden",
+            **private,
+        }
 
         suggest_btn.click(on_paste, [note_in, *ctx_in], open_out, **opening)
         files_in.upload(on_files, [files_in, *ctx_in], open_out, **opening)
@@ -1572,8 +1618,10 @@ def build_app(
         nav_out = [*view_out, *ctx_in]
         prev_btn.click(nav(-1), [state, *ctx_in], nav_out, **opening)
         next_btn.click(nav(1), [state, *ctx_in], nav_out, **opening)
-        table.click(on_table, [state], view_out, **reviewing)
-        note_view.click(on_table, [state], view_out, **reviewing)
+        # Every click counts: a coder clicking down the table must not lose a click that
+        # came while the previous one was still being saved ("once" would drop it).
+        table.click(on_table, [state], view_out, trigger_mode="multiple", **reviewing)
+        note_view.click(on_table, [state], view_out, trigger_mode="multiple", **reviewing)
         search_in.input(
             on_search,
             [search_in],
@@ -1647,11 +1695,11 @@ def serve(
         The launched ``gr.Blocks`` (useful with ``block=False``).
     """
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    # Gradio takes seconds to import: say at once where the screen will be.
+    print(f"starting the review screen on http://{host}:{port}/ ...", flush=True)
     import codesuggest
 
-    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codesuggest-load")
-    suggester = loader.submit(codesuggest.load, model) if model else loader.submit(codesuggest.load)
-    loader.shutdown(wait=False)
+    suggester: Future[SuggesterLike] = Future()
     store = AuditStore(db or default_db_path(), store_note_text=store_note_text)
     export_dir = Path(tempfile.mkdtemp(prefix="codesuggest-exports-"))
     atexit.register(shutil.rmtree, export_dir, True)
@@ -1678,6 +1726,16 @@ def serve(
         allowed_paths=[str(export_dir)],
         css=CSS,
     )
+
+    # The model loads only once the server listens: loading it alongside Gradio's start
+    # would slow both (one interpreter lock), and the URL is what the user waits for.
+    def load() -> None:
+        try:
+            suggester.set_result(codesuggest.load(model) if model else codesuggest.load())
+        except BaseException as exc:  # handed to whoever waits for the model
+            suggester.set_exception(exc)
+
+    threading.Thread(target=load, name="codesuggest-load", daemon=True).start()
     print(f"codesuggest review: {url}", flush=True)
     print(f"audit log: {store.path}", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:

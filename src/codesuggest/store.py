@@ -402,7 +402,7 @@ class AuditStore:
     def analytics(self, *, top: int = 20) -> dict[str, Any]:
         """How coders treated the suggestions, over every decided suggested code.
 
-        Returns ``overall`` counts and acceptance rate, ``per_code`` rows (most suggested
+        Returns ``overall`` counts and acceptance rate, ``per_code`` rows (most decided
         first), ``most_rejected``, ``most_replaced`` (with what replaced them) and
         ``most_added`` (codes the model missed). A replaced suggestion counts as not accepted.
         """
@@ -445,7 +445,7 @@ class AuditStore:
             }
             for (code, system), c in per.items()
         ]
-        per_code.sort(key=lambda d: (-d["suggested"], d["code"]))
+        per_code.sort(key=lambda d: (-(d["suggested"] - d["pending"]), -d["suggested"], d["code"]))
         by_rejected = sorted(
             (d for d in per_code if d["rejected"]), key=lambda d: (-d["rejected"], d["code"])
         )
