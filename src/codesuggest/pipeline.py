@@ -184,7 +184,13 @@ class Suggester:
         knn, centroid = self.model.document_model.scores([note])
         classes = self.model.document_model.classes_
         nz = np.flatnonzero((knn[0] > 0) | (centroid[0] > 0))
-        doc_scores = {str(classes[j]): (float(knn[0, j]), float(centroid[0, j])) for j in nz}
+        doc_scores = dict(
+            zip(
+                classes[nz].tolist(),
+                zip(knn[0, nz].tolist(), centroid[0, nz].tolist(), strict=True),
+                strict=True,
+            )
+        )
         cset = self.builder.build(note, extracted.terms, doc_scores, setting=setting)
         suggestions: list[Suggestion] = []
         if cset.candidates:

@@ -136,7 +136,9 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
         """``(knn, centroid)`` score arrays of shape ``(n_notes, n_codes)``, each in [0, 1]."""
         check_is_fitted(self, "centroids_")
         q = self.vectorizer_.transform(list(X)).astype(np.float32)
-        sims = (q @ self.train_matrix_.T).toarray()
+        # (train @ q.T).T rather than q @ train.T: the latter converts the whole training
+        # matrix to CSC on every call, which cost more than everything else per note.
+        sims = (self.train_matrix_ @ q.T).T.toarray()
         k = min(self.n_neighbors, sims.shape[1])
         knn = np.zeros((sims.shape[0], len(self.classes_)), dtype=np.float32)
         for i, row in enumerate(sims):
@@ -145,7 +147,7 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
             total = weights.sum()
             if total > 0:
                 knn[i] = (weights @ self.label_matrix_[top].toarray()) / total
-        centroid = np.clip((q @ self.centroids_.T).toarray(), 0, 1)
+        centroid = np.clip((self.centroids_ @ q.T).T.toarray(), 0, 1)
         return knn, centroid
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
@@ -164,16 +166,23 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
         names = getattr(self, "feature_names_", None)
         if names is None:  # models pickled before feature_names_ existed
             names = self.feature_names_ = self.vectorizer_.get_feature_names_out()
-        q = self.vectorizer_.transform([text])
+        q = self.vectorizer_.transform([text]).tocsr()
+        rows = {
+            c: int(j)
+            for c in codes
+            if (j := np.searchsorted(self.classes_, c)) < len(self.classes_)
+            and self.classes_[j] == c
+        }
+        if not rows or q.nnz == 0:
+            return {}
+        # One slice of the centroids at the note's words, instead of a sparse product per code.
+        weights = self.centroids_[list(rows.values())][:, q.indices].toarray() * q.data
         out: dict[str, list[str]] = {}
-        for code in codes:
-            j = int(np.searchsorted(self.classes_, code))
-            if j >= len(self.classes_) or self.classes_[j] != code:
-                continue
-            contrib = q.multiply(self.centroids_[j]).tocsr()
-            if contrib.nnz:
-                order = np.argsort(-contrib.data)[:top]
-                out[code] = [str(names[contrib.indices[i]]) for i in order]
+        for code, row in zip(rows, weights, strict=True):
+            order = np.argsort(-row)[:top]
+            picked = [str(names[q.indices[i]]) for i in order if row[i] > 0]
+            if picked:
+                out[code] = picked
         return out
 
 
@@ -196,6 +205,7 @@ class CandidateRanker(ClassifierMixin, BaseEstimator):
         l2_regularization: float = 1.0,
         calibration: str = "isotonic",
         cv: int = 3,
+        ensemble: bool = False,
         random_state: int = 0,
     ) -> None:
         self.max_iter = max_iter
@@ -204,6 +214,7 @@ class CandidateRanker(ClassifierMixin, BaseEstimator):
         self.l2_regularization = l2_regularization
         self.calibration = calibration
         self.cv = cv
+        self.ensemble = ensemble
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> CandidateRanker:
@@ -220,7 +231,11 @@ class CandidateRanker(ClassifierMixin, BaseEstimator):
             l2_regularization=self.l2_regularization,
             random_state=self.random_state,
         )
-        self.model_ = CalibratedClassifierCV(base, method=self.calibration, cv=self.cv)
+        # ensemble=False: calibrate on cross-validated predictions but keep one model, so that
+        # scoring a note runs one boosted ensemble instead of ``cv`` of them.
+        self.model_ = CalibratedClassifierCV(
+            base, method=self.calibration, cv=self.cv, ensemble=self.ensemble
+        )
         self.model_.fit(X, y)
         self.classes_ = self.model_.classes_
         self.n_features_in_ = X.shape[1]
