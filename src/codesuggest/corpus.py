@@ -78,8 +78,9 @@ def _check_codes(
     for system, code in raw:
         if system == "ICD-10-CM":
             fixed = normalise_gold_icd(code)
-            if fixed != code:
+            if fixed != code.strip().upper():  # case alone is not worth reporting
                 report.normalised[system] += 1
+                report.add_example("normalised", f"{code} -> {fixed}")
             if codebook is not None:
                 icd = codebook.icd  # type: ignore[attr-defined]
                 known = fixed in icd or any(
