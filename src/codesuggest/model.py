@@ -28,7 +28,7 @@ MODEL_FORMAT = 1
 ARTIFACTS = ("model.json", "document_model.joblib", "ranker.joblib")
 DEFAULT_MODEL_NAME = "default"
 # sha256 of models/default/manifest.json; training/build_default.py prints the new value.
-DEFAULT_MANIFEST_SHA256 = "235cebd4326b711e0446526d7d96606f52ba288f113d8ec92416d32c0539dbd1"
+DEFAULT_MANIFEST_SHA256 = "249b5df480ec334dd1928b43e4bf32c5476f27dd4967fe6088bc6028b9364250"
 
 # A pickle made by one scikit-learn is not guaranteed to load in another.
 PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy")

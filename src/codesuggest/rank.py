@@ -117,6 +117,10 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
             dtype=np.float32,
         )
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).astype(np.float32)
+        # stop_words_ is a set whose pickled order varies with each process's string hashing,
+        # which broke byte-identical retraining; scikit-learn keeps it for introspection only.
+        if hasattr(self.vectorizer_, "stop_words_"):
+            del self.vectorizer_.stop_words_
         self.classes_ = np.array(sorted({c for codes in labels for c in codes}))
         index = {c: j for j, c in enumerate(self.classes_)}
         rows, cols = [], []
