@@ -98,6 +98,29 @@ def _check_codes(
     return out
 
 
+def _add_row(
+    notes: list[LabelledNote],
+    report: CorpusReport,
+    row: dict[str, object],
+    where: str,
+    note_id: str,
+    codebook: object | None,
+) -> None:
+    """One JSONL/CSV row as a note, or counted as empty."""
+    text = row.get("text") or ""
+    if not isinstance(text, str) or not text.strip():
+        report.empty_texts += 1
+        return
+    codes = _check_codes(_codes_from_field(row.get("codes"), where), report, where, codebook)
+    notes.append(LabelledNote(note_id, text, codes))
+
+
+def _totals(notes: list[LabelledNote], report: CorpusReport) -> CorpusReport:
+    report.notes = len(notes)
+    report.codes = sum(len(n.codes) for n in notes)
+    return report
+
+
 def read_codiesp(
     folder: str | Path, *, codebook: object | None = None
 ) -> tuple[list[LabelledNote], CorpusReport]:
@@ -133,9 +156,7 @@ def read_codiesp(
             continue
         codes = _check_codes(labels.get(path.stem, []), report, path.stem, codebook)
         notes.append(LabelledNote(path.stem, text, codes))
-    report.notes = len(notes)
-    report.codes = sum(len(n.codes) for n in notes)
-    return notes, report
+    return notes, _totals(notes, report)
 
 
 def _codes_from_field(value: object, where: str) -> list[tuple[str, str]]:
@@ -179,16 +200,8 @@ def read_jsonl(
             raise InputError(f"{p} line {n}: not valid JSON ({exc.msg}).") from exc
         if not isinstance(row, dict) or "text" not in row:
             raise InputError(f"{p} line {n}: expected an object with 'text' (and 'id', 'codes').")
-        text = row.get("text") or ""
-        if not isinstance(text, str) or not text.strip():
-            report.empty_texts += 1
-            continue
-        where = f"{p} line {n}"
-        codes = _check_codes(_codes_from_field(row.get("codes"), where), report, where, codebook)
-        notes.append(LabelledNote(str(row.get("id", n)), text, codes))
-    report.notes = len(notes)
-    report.codes = sum(len(x.codes) for x in notes)
-    return notes, report
+        _add_row(notes, report, row, f"{p} line {n}", str(row.get("id", n)), codebook)
+    return notes, _totals(notes, report)
 
 
 def read_csv(
@@ -204,18 +217,8 @@ def read_csv(
         if missing:
             raise InputError(f"{p}: the header lacks {sorted(missing)}; expected id,text,codes.")
         for n, row in enumerate(reader, start=2):
-            text = row.get("text") or ""
-            if not text.strip():
-                report.empty_texts += 1
-                continue
-            where = f"{p} line {n}"
-            codes = _check_codes(
-                _codes_from_field(row.get("codes"), where), report, where, codebook
-            )
-            notes.append(LabelledNote(str(row.get("id") or n), text, codes))
-    report.notes = len(notes)
-    report.codes = sum(len(x.codes) for x in notes)
-    return notes, report
+            _add_row(notes, report, row, f"{p} line {n}", str(row.get("id") or n), codebook)
+    return notes, _totals(notes, report)
 
 
 def read_labelled(
