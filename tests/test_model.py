@@ -107,3 +107,33 @@ def test_model_built_with_other_library_versions_is_refused(tiny_model, tmp_path
 def test_folder_without_manifest_is_not_a_model(tmp_path):
     with pytest.raises(ArtifactError, match=r"no manifest\.json"):
         model_mod.load_model(tmp_path)
+
+
+FIT_AND_DUMP = """
+import io, joblib, sys
+from codesuggest.rank import DocumentModel
+texts = ["essential hypertension", "hypertension high blood pressure", "type 2 diabetes",
+         "diabetes with hyperglycemia", "pneumonia fever cough", "fever and pneumonia"]
+labels = [["I10"], ["I10"], ["E11.9"], ["E11.65"], ["J18.9"], ["J18.9"]]
+buf = io.BytesIO()
+joblib.dump(DocumentModel(min_df=1, n_neighbors=3).fit(texts, labels), buf)
+sys.stdout.write(buf.getvalue().hex())
+"""
+
+
+def test_document_model_pickles_identically_in_processes_with_other_hash_seeds():
+    import os
+    import subprocess
+    import sys
+
+    dumps = [
+        subprocess.run(
+            [sys.executable, "-c", FIT_AND_DUMP],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert dumps[0] == dumps[1]

@@ -117,10 +117,12 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
             dtype=np.float32,
         )
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).astype(np.float32)
-        # stop_words_ is a set whose pickled order varies with each process's string hashing,
-        # which broke byte-identical retraining; scikit-learn keeps it for introspection only.
-        if hasattr(self.vectorizer_, "stop_words_"):
-            del self.vectorizer_.stop_words_
+        # Two fitted attributes differ between processes and broke byte-identical retraining:
+        # stop_words_, a set pickled in hash-seed order (kept for introspection only), and
+        # _stop_words_id, a memory address (a cache key scikit-learn rebuilds when absent).
+        for attr in ("stop_words_", "_stop_words_id"):
+            if hasattr(self.vectorizer_, attr):
+                delattr(self.vectorizer_, attr)
         self.classes_ = np.array(sorted({c for codes in labels for c in codes}))
         index = {c: j for j, c in enumerate(self.classes_)}
         rows, cols = [], []
