@@ -28,7 +28,7 @@ MODEL_FORMAT = 1
 ARTIFACTS = ("model.json", "document_model.joblib", "ranker.joblib")
 DEFAULT_MODEL_NAME = "default"
 # sha256 of models/default/manifest.json; training/build_default.py prints the new value.
-DEFAULT_MANIFEST_SHA256 = "249b5df480ec334dd1928b43e4bf32c5476f27dd4967fe6088bc6028b9364250"
+DEFAULT_MANIFEST_SHA256 = "f41de0b72e8cd36a5f337413a5479894e107993d11642fc3fca91e28ef26be12"
 
 # A pickle made by one scikit-learn is not guaranteed to load in another.
 PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy")
