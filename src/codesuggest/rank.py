@@ -438,12 +438,12 @@ def description_overlap(icd_or_cpt: CodeSet, code: str, note_tokens: set[str]) -
     rec = icd_or_cpt.find(code)
     if rec is None:
         return 0.0
-    idx = icd_or_cpt.index
     words = set(tokens(rec.description))
     total = found = 0.0
     for w in words:
-        j = idx._vocab_ix.get(w)
-        weight = float(idx.idf[j]) if j is not None else 1.0
+        weight = icd_or_cpt.index.weight(w)
+        if weight is None:
+            weight = 1.0
         total += weight
         if w in note_tokens:
             found += weight

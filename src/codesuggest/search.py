@@ -161,6 +161,11 @@ class SearchIndex:
             "idf": self.idf,
         }
 
+    def weight(self, word: str) -> float | None:
+        """The rarity weight of an indexed word (``None`` for a word not in the index)."""
+        j = self._vocab_ix.get(word)
+        return float(self.idf[j]) if j is not None else None
+
     def _expand(self, token: str, *, prefix: bool) -> list[tuple[int, float]]:
         """Vocabulary entries a query word stands for, each with a similarity in (0, 1]."""
         j = self._vocab_ix.get(token)
