@@ -64,7 +64,7 @@ def test_negated_and_family_findings_are_excluded_with_a_reason(suggester):
 def test_score_sources_say_where_the_score_came_from(suggester):
     d = suggester.suggest(NOTE).to_dict()
     top = d["suggestions"][0]
-    assert set(top["sources"]) <= {"lookup", "classifier"}
+    assert set(top["sources"]) <= {"lookup", "classifier", "association"}
     assert top["sources"]
 
 
@@ -148,3 +148,11 @@ def test_cli_models_list_shows_the_shipped_model_card_summary(capsys):
     out = capsys.readouterr().out
     assert "codesuggest-default" in out
     assert "validation MAP" in out
+
+
+def test_history_only_conditions_are_offered_with_a_note_to_confirm(suggester):
+    d = suggester.suggest("Cough for two days. She has a history of hypertension.").to_dict()
+    htn = next(s for s in d["suggestions"] if s["code"] == "I10")
+    assert {e["assertion"] for e in htn["evidence"]} == {"historical"}
+    assert "history" in htn["note"].lower()
+    assert "I10" not in {x["codes"][0] for x in d["excluded"] if x["codes"]}

@@ -14,8 +14,10 @@ from codesuggest.rank import (
     CandidateRanker,
     DocumentModel,
     Priors,
+    code_prefixes,
     feature_matrix,
     specify,
+    term_key,
 )
 from codesuggest.schema import Term
 
@@ -80,6 +82,90 @@ def test_uncertain_diagnosis_follows_the_setting(book):
     assert outpatient.candidates == []
     assert "outpatient" in outpatient.excluded[0].reason
     assert [c.code for c in inpatient.candidates] == ["J18.9"]
+
+
+def test_historical_mentions_are_candidates_only_when_asked_and_flagged(book):
+    note = "History of hypertension. History of appendicitis."
+    terms = [
+        _term("hypertension", 11, ["I10"], "historical"),
+        _term("appendicitis", 36, ["K37"], "historical"),
+    ]
+    strict = CandidateBuilder(book, Priors()).build(note, terms, {})
+    assert strict.candidates == []
+    assert {x.reason for x in strict.excluded} == {"historical"}
+    kept = CandidateBuilder(book, Priors(), historical=True).build(note, terms, {})
+    assert sorted(c.code for c in kept.candidates) == ["I10", "K37"]
+    for cand in kept.candidates:
+        assert cand.features["historical_only"] == 1.0
+        assert [e.assertion for e in cand.evidence] == ["historical"]
+
+
+def test_a_present_mention_clears_the_historical_flag(book):
+    note = "History of hypertension. Hypertension today."
+    terms = [
+        _term("hypertension", 11, ["I10"], "historical"),
+        _term("Hypertension", 25, ["I10"]),
+    ]
+    cset = CandidateBuilder(book, Priors(), historical=True).build(note, terms, {})
+    assert cset.candidates[0].features["historical_only"] == 0.0
+
+
+def test_code_prefixes_run_down_to_the_category():
+    assert code_prefixes("R51.9") == ["R51.9", "R51"]
+    assert code_prefixes("s02.0xxa") == ["S02.0XXA", "S02.0XX", "S02.0X", "S02.0", "S02"]
+    assert code_prefixes("I10") == ["I10"]
+
+
+def _notes_for_priors():
+    drinker = _term("heavy drinker", 0, ["Z72.89"])
+    htn = _term("hypertension", 20, ["I10"])
+    pain = _term("pain", 40, ["R52"])
+    return [
+        ([drinker, htn], ["F10.10", "I10"]),
+        ([drinker, pain], ["F10.10"]),
+        ([htn, pain], ["I10", "M54.50"]),
+        ([pain], ["R52"]),
+    ]
+
+
+def test_priors_learn_lookup_precision_and_term_associations(icd):
+    priors = Priors.from_notes(_notes_for_priors(), icd)
+    # I10 was proposed by a lookup twice and coded both times; R52 three times, coded once.
+    assert priors.lookup_seen["I10"] == 2
+    assert priors.lookup_hits["I10"] == 2
+    assert priors.lookup_seen["R52"] == 3
+    assert priors.lookup_hits["R52"] == 1
+    assert priors.lookup_rate("I10")[0] > priors.lookup_rate("R52")[0]
+    # "heavy drinker" went with F10.10 in both its notes; one-off pairs are dropped.
+    key = term_key(_term("heavy drinker", 0, ["Z72.89"]))
+    assert priors.term_codes[key] == {"F10.10": 2}
+    assert priors.associations(key) == [("F10.10", 2 / 3)]
+    assert priors.association(key, "F10.10") == pytest.approx(2 / 3)
+    assert "M54.50" not in priors.term_codes.get(term_key(_term("pain", 0, ["R52"])), {})
+
+
+def test_priors_survive_their_json_form_and_read_older_models(icd):
+    priors = Priors.from_notes(_notes_for_priors(), icd)
+    assert Priors.from_dict(priors.to_dict()) == priors
+    old = Priors.from_dict({"codes": {"I10": 3}, "categories": {"I10": 3}, "n": 4})
+    assert old.associations("hypertension") == []
+    assert old.lookup_rate("I10") == (0.0, 0.0)
+
+
+def test_learned_associations_add_candidates_with_the_term_as_evidence(book):
+    priors = Priors.from_notes(_notes_for_priors(), book.icd)
+    note = "He is a heavy drinker."
+    terms = [_term("heavy drinker", 8, ["Z72.89"])]
+    plain = CandidateBuilder(book, priors).build(note, terms, {})
+    assert "F10.10" not in {c.code for c in plain.candidates}
+    learned = CandidateBuilder(book, priors, assoc_min=0.5).build(note, terms, {})
+    cand = next(c for c in learned.candidates if c.code == "F10.10")
+    assert cand.sources == {"association": pytest.approx(2 / 3)}
+    assert cand.features["association"] == pytest.approx(2 / 3)
+    assert [(e.start, e.end, e.text) for e in cand.evidence] == [(8, 21, "heavy drinker")]
+    # Too weak an association adds nothing.
+    weak = CandidateBuilder(book, priors, assoc_min=0.9).build(note, terms, {})
+    assert "F10.10" not in {c.code for c in weak.candidates}
 
 
 def test_candidate_evidence_keeps_offsets_and_features_are_complete(book):

@@ -24,11 +24,12 @@ from .codebook import sha256_file
 from .errors import ArtifactError
 from .rank import CandidateRanker, DocumentModel, Priors
 
-MODEL_FORMAT = 1
+# 2: five more ranker features (lookup precision, associations, history, document rank).
+MODEL_FORMAT = 2
 ARTIFACTS = ("model.json", "document_model.joblib", "ranker.joblib")
 DEFAULT_MODEL_NAME = "default"
 # sha256 of models/default/manifest.json; training/build_default.py prints the new value.
-DEFAULT_MANIFEST_SHA256 = "f41de0b72e8cd36a5f337413a5479894e107993d11642fc3fca91e28ef26be12"
+DEFAULT_MANIFEST_SHA256 = "bafe5b24facf97a9fa5ca20fd8090232c1e25c42f1d81d614914f2469f3b9b7e"
 
 # A pickle made by one scikit-learn is not guaranteed to load in another.
 PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy")
@@ -150,7 +151,8 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
     meta = json.loads((root / "model.json").read_text(encoding="utf-8"))
     if meta.get("format") != MODEL_FORMAT:
         raise ArtifactError(
-            f"{root} has model format {meta.get('format')}, this codesuggest reads {MODEL_FORMAT}."
+            f"{root} has model format {meta.get('format')}, this codesuggest reads "
+            f"{MODEL_FORMAT}; retrain it with `codesuggest train`."
         )
     installed = library_versions()
     built = meta.get("libraries", {})

@@ -133,6 +133,19 @@ def _context_evidence(note: str, phrases: list[str], sections: list[Section]) ->
     return out
 
 
+HISTORY_NOTE = (
+    "Documented only as history: code it if the condition is current (a chronic condition "
+    "under treatment); otherwise use a personal-history Z code or leave it out."
+)
+
+
+def _note_for(cand: Any) -> str:
+    """The candidate's own note, plus a warning when its only evidence is historical."""
+    if cand.features.get("historical_only") and not cand.code.startswith(("Z8", "Z9")):
+        return f"{cand.note} {HISTORY_NOTE}".strip()
+    return cand.note
+
+
 class Suggester:
     """Everything needed to suggest codes for notes, loaded once and reused."""
 
@@ -220,7 +233,7 @@ class Suggester:
                         selected=bool(proba[i] >= self.model.threshold),
                         evidence=sorted(evidence, key=lambda e: e.start),
                         sources=dict(cand.sources),
-                        note=cand.note,
+                        note=_note_for(cand),
                     )
                 )
         self._attach_edits(suggestions, extracted.terms, context, date)

@@ -71,6 +71,11 @@ FEATURES: tuple[str, ...] = (
     "symptom_code",
     "procedure",
     "is_doc_only",
+    "lookup_hit_rate",
+    "lookup_seen",
+    "association",
+    "historical_only",
+    "doc_rank",
 )
 
 
@@ -394,13 +399,46 @@ def _lateral_sibling(icd: CodeSet, rec: CodeInfo, wanted: set[str]) -> str | Non
 # --------------------------------------------------------------------------- candidates
 
 
+def term_key(term: Term) -> str:
+    """A term's wording reduced to search tokens, so "Hypertensions" and "hypertension" meet."""
+    return " ".join(tokens(term.expansion or term.text))
+
+
+def code_prefixes(code: str) -> list[str]:
+    """``code`` and its shorter forms down to the category: ``R51.9`` -> ``R51.9``, ``R51``."""
+    flat = code.upper().replace(".", "")
+    out = []
+    for n in range(len(flat), 2, -1):
+        head = flat[:n]
+        out.append(head if n == 3 else f"{head[:3]}.{head[3:]}")
+    return out
+
+
+# Assertions whose terms a coder may code (uncertain only in the inpatient setting).
+_CODABLE = frozenset({"present", "historical", "uncertain"})
+# An association is kept when it was seen in at least this many training notes.
+_MIN_ASSOCIATION_NOTES = 2
+
+
 @dataclass(slots=True)
 class Priors:
-    """Code frequencies in the training labels, for the prior features."""
+    """What the training labels say about codes and terms, for the prior features.
+
+    - ``code_counts`` / ``category_counts``: in how many notes each code / category was coded.
+    - ``lookup_seen`` / ``lookup_hits``: in how many notes a term's lookup proposed a code, and
+      in how many of those a coder actually assigned it (its lookup precision).
+    - ``term_notes`` / ``term_codes``: in how many notes a term (by ``term_key``) was written,
+      and how often each code was assigned alongside it, which teaches the wording the
+      vocabulary does not link to a code ("80 g of alcohol a day" -> F10.10).
+    """
 
     code_counts: dict[str, int] = field(default_factory=dict)
     category_counts: dict[str, int] = field(default_factory=dict)
     n_notes: int = 1
+    lookup_seen: dict[str, int] = field(default_factory=dict)
+    lookup_hits: dict[str, int] = field(default_factory=dict)
+    term_notes: dict[str, int] = field(default_factory=dict)
+    term_codes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def from_labels(cls, labels: Iterable[Sequence[str]]) -> Priors:
@@ -415,18 +453,101 @@ class Priors:
                 cats[cat] = cats.get(cat, 0) + 1
         return cls(codes, cats, max(n, 1))
 
+    @classmethod
+    def from_notes(
+        cls, notes: Iterable[tuple[Sequence[Term], Sequence[str]]], icd: CodeSet
+    ) -> Priors:
+        """Priors from ``(terms, gold codes)`` per training note."""
+        notes = list(notes)
+        priors = cls.from_labels(gold for _, gold in notes)
+        seen: dict[str, int] = {}
+        hits: dict[str, int] = {}
+        term_notes: dict[str, int] = {}
+        pairs: dict[str, dict[str, int]] = {}
+        for terms, gold in notes:
+            gold_flat = [g.upper().replace(".", "").rstrip("X") for g in gold]
+            proposed: set[str] = set()
+            keys: set[str] = set()
+            for term in terms:
+                if term.assertion not in _CODABLE:
+                    continue
+                if term.codes and term.system == ICD10CM:
+                    proposed.add(specify(icd, term.codes[0], term.attributes).code)
+                key = term_key(term)
+                if key:
+                    keys.add(key)
+            for code in proposed:
+                seen[code] = seen.get(code, 0) + 1
+                flat = code.replace(".", "")
+                if any(flat.startswith(g) or g.startswith(flat) for g in gold_flat):
+                    hits[code] = hits.get(code, 0) + 1
+            for key in keys:
+                term_notes[key] = term_notes.get(key, 0) + 1
+                row = pairs.setdefault(key, {})
+                for g in set(gold):
+                    row[g] = row.get(g, 0) + 1
+        priors.lookup_seen = dict(sorted(seen.items()))
+        priors.lookup_hits = dict(sorted(hits.items()))
+        kept = {
+            key: dict(sorted((g, n) for g, n in row.items() if n >= _MIN_ASSOCIATION_NOTES))
+            for key, row in sorted(pairs.items())
+        }
+        priors.term_codes = {k: v for k, v in kept.items() if v}
+        priors.term_notes = {k: term_notes[k] for k in priors.term_codes}
+        return priors
+
     def code(self, c: str) -> float:
         return math.log1p(self.code_counts.get(c, 0)) / math.log1p(self.n_notes)
 
     def category(self, c: str) -> float:
         return math.log1p(self.category_counts.get(c[:3], 0)) / math.log1p(self.n_notes)
 
+    def lookup_rate(self, c: str) -> tuple[float, float]:
+        """(smoothed share of notes where a lookup of ``c`` was right, log notes seen)."""
+        seen = self.lookup_seen.get(c, 0)
+        if not self.lookup_seen:
+            return 0.0, 0.0
+        overall = sum(self.lookup_hits.values()) / max(1, sum(self.lookup_seen.values()))
+        rate = (self.lookup_hits.get(c, 0) + 2 * overall) / (seen + 2)
+        return rate, math.log1p(seen) / math.log1p(self.n_notes)
+
+    def associations(self, key: str) -> list[tuple[str, float]]:
+        """Codes assigned alongside a term, with the share of its notes they were assigned in."""
+        row = self.term_codes.get(key)
+        if not row:
+            return []
+        n = self.term_notes.get(key, 0) + 1
+        return sorted(((g, c / n) for g, c in row.items()), key=lambda gc: (-gc[1], gc[0]))
+
+    def association(self, key: str, code: str) -> float:
+        row = self.term_codes.get(key)
+        if not row:
+            return 0.0
+        n = self.term_notes.get(key, 0) + 1
+        return max((row.get(p, 0) / n for p in code_prefixes(code)), default=0.0)
+
     def to_dict(self) -> dict[str, object]:
-        return {"codes": self.code_counts, "categories": self.category_counts, "n": self.n_notes}
+        return {
+            "codes": self.code_counts,
+            "categories": self.category_counts,
+            "n": self.n_notes,
+            "lookup_seen": self.lookup_seen,
+            "lookup_hits": self.lookup_hits,
+            "term_notes": self.term_notes,
+            "term_codes": self.term_codes,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> Priors:
-        return cls(dict(d["codes"]), dict(d["categories"]), int(d["n"]))  # type: ignore[arg-type]
+        return cls(
+            dict(d["codes"]),  # type: ignore[arg-type]
+            dict(d["categories"]),  # type: ignore[arg-type]
+            int(d["n"]),  # type: ignore[arg-type]
+            dict(d.get("lookup_seen", {})),  # type: ignore[arg-type]
+            dict(d.get("lookup_hits", {})),  # type: ignore[arg-type]
+            dict(d.get("term_notes", {})),  # type: ignore[arg-type]
+            {k: dict(v) for k, v in dict(d.get("term_codes", {})).items()},  # type: ignore[arg-type]
+        )
 
 
 def _note_token_set(text: str) -> set[str]:
@@ -473,6 +594,9 @@ class CandidateBuilder:
         doc_min_score: float = 0.02,
         alternatives: int = 0,
         search_k: int = 0,
+        historical: bool = False,
+        assoc_min: float = 0.0,
+        assoc_k: int = 3,
     ) -> None:
         self.codebook = codebook
         self.priors = priors
@@ -480,6 +604,9 @@ class CandidateBuilder:
         self.doc_min_score = doc_min_score
         self.alternatives = alternatives
         self.search_k = search_k
+        self.historical = historical
+        self.assoc_min = assoc_min
+        self.assoc_k = assoc_k
         self._searched: dict[str, list[tuple[str, float]]] = {}
 
     def build(
@@ -500,10 +627,12 @@ class CandidateBuilder:
         if setting == "inpatient":
             coded_as_present.add("uncertain")
 
+        keys: set[str] = set()
+        historical: dict[tuple[str, str], int] = {}
         for term in terms:
             if not term.codes:
                 continue
-            kept = _keeps(term, coded_as_present)
+            kept = _keeps(term, coded_as_present, self.historical)
             if not kept:
                 reason = term.assertion
                 if term.assertion == "uncertain":
@@ -514,10 +643,22 @@ class CandidateBuilder:
                 blocked.update(term.codes[:1])
                 continue
             system = term.system if term.system in self.codebook.sets else ICD10CM
+            key = term_key(term)
+            keys.add(key)
             for code, weight in self._term_codes(term, system):
-                self._add_mention(by_code, term, system, code, weight, n_chars)
+                added = self._add_mention(by_code, term, system, code, weight, n_chars)
+                if added and term.assertion == "historical":
+                    historical[added] = historical.get(added, 0) + 1
+            if self.assoc_min > 0 and system == ICD10CM:
+                for gold, share in self.priors.associations(key)[: self.assoc_k]:
+                    if share < self.assoc_min:
+                        break
+                    if icd.find(gold) is not None:
+                        code = specify(icd, gold, term.attributes).code
+                        self._add_association(by_code, term, code, share, n_chars)
 
-        ranked_doc = sorted(doc_scores.items(), key=lambda kv: -max(kv[1]))
+        ranked_doc = sorted(doc_scores.items(), key=lambda kv: (-max(kv[1]), kv[0]))
+        doc_rank = {code: r for r, (code, _) in enumerate(ranked_doc)}
         for code, (knn, centroid) in ranked_doc[: self.doc_top_k]:
             if max(knn, centroid) < self.doc_min_score:
                 break
@@ -556,8 +697,20 @@ class CandidateBuilder:
             f["uncertain_only"] = float(f["mentions"] > 0 and f["present_mentions"] == 0)
             f["symptom_code"] = float(system == ICD10CM and code.startswith("R"))
             f["procedure"] = float(system != ICD10CM)
+            f["historical_only"] = float(
+                f["mentions"] > 0 and historical.get((system, code), 0) >= f["mentions"]
+            )
             f["mentions"] = math.log1p(f["mentions"])
             f["present_mentions"] = math.log1p(f["present_mentions"])
+            if system == ICD10CM:
+                f["lookup_hit_rate"], f["lookup_seen"] = self.priors.lookup_rate(code)
+                prefixes = code_prefixes(code)
+                f["association"] = max(
+                    f["association"],
+                    max((self._association(k, prefixes) for k in keys), default=0.0),
+                )
+            rank = doc_rank.get(code)
+            f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
         return CandidateSet(list(by_code.values()), excluded)
 
     def _term_codes(self, term: Term, system: str) -> list[tuple[str, float]]:
@@ -588,6 +741,36 @@ class CandidateBuilder:
             self._searched[key] = hits
         return hits
 
+    def _association(self, key: str, prefixes: list[str]) -> float:
+        row = self.priors.term_codes.get(key)
+        if not row:
+            return 0.0
+        n = self.priors.term_notes.get(key, 0) + 1
+        return max(row.get(p, 0) for p in prefixes) / n
+
+    def _add_association(
+        self,
+        by_code: dict[tuple[str, str], Candidate],
+        term: Term,
+        code: str,
+        share: float,
+        n_chars: int,
+    ) -> None:
+        """A code coders assigned alongside this term in the training notes."""
+        key = (ICD10CM, code)
+        cand = by_code.get(key)
+        if cand is None:
+            cand = Candidate(code=code, system=ICD10CM)
+            cand.features = dict.fromkeys(FEATURES, 0.0)
+            cand.features["first_position"] = term.start / n_chars
+            by_code[key] = cand
+        cand.features["association"] = max(cand.features["association"], share)
+        cand.sources["association"] = max(cand.sources.get("association", 0.0), share)
+        if not cand.evidence:
+            cand.evidence.append(
+                Evidence(term.start, term.end, term.text, term.section, term.assertion)
+            )
+
     def _add_mention(
         self,
         by_code: dict[tuple[str, str], Candidate],
@@ -596,7 +779,7 @@ class CandidateBuilder:
         first: str,
         weight: float,
         n_chars: int,
-    ) -> None:
+    ) -> tuple[str, str] | None:
         icd = self.codebook.icd
         if system == ICD10CM:
             spec = specify(icd, first, term.attributes)
@@ -604,7 +787,7 @@ class CandidateBuilder:
         else:
             code, by_attr, missing = first, False, []
         if self.codebook.find(code, system) is None:
-            return
+            return None
         cand = by_code.get((system, code))
         if cand is None:
             cand = Candidate(code=code, system=system)
@@ -629,17 +812,22 @@ class CandidateBuilder:
             )
         if missing and not cand.note:
             cand.note = "Unspecified code: the note does not document " + "; ".join(missing)
+        return (system, code)
 
 
-def _keeps(term: Term, coded_as_present: set[str]) -> bool:
+def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> bool:
     """Whether a term's assertion lets its code be suggested.
 
-    Historical mentions are kept only for history and status codes (Z87.891, Z90.49, I25.2),
-    which describe the past on purpose.
+    Historical mentions are kept for history and status codes (Z87.891, Z90.49, I25.2), which
+    describe the past on purpose; with ``historical`` every historical mention is a candidate
+    (chronic conditions "with a history of" are still coded), flagged ``historical_only`` for
+    the ranker and shown with its ``historical`` assertion.
     """
     if term.assertion in coded_as_present:
         return True
     if term.assertion == "historical":
+        if historical:
+            return True
         first = term.codes[0] if term.codes else ""
         return term.label in {"status", "procedure_history"} or first.startswith(
             ("Z8", "Z9", "I25.2")

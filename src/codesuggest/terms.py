@@ -27,6 +27,7 @@ import bisect
 import csv
 import functools
 import hashlib
+import importlib.util
 import io
 import itertools
 import json
@@ -34,7 +35,9 @@ import logging
 import os
 import re
 import string
+import sys
 import threading
+import types
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -1553,11 +1556,34 @@ def make_term_matcher(
 
 
 def _medspacy() -> Any:
-    """Import medspaCy without letting its import switch off warnings for the whole process."""
+    """Import medspaCy without letting its import switch off warnings for the whole process.
+
+    medspaCy imports QuickUMLS (which we do not use) and QuickUMLS imports NLTK, whose import
+    (with SciPy's statistics) is 1.7 s of the cold start. QuickUMLS touches NLTK only inside
+    its methods, so NLTK is registered as a stand-in module that imports the real one the
+    first time anything asks it for an attribute.
+    """
+    if "nltk" not in sys.modules and importlib.util.find_spec("nltk") is not None:
+        sys.modules["nltk"] = _DeferredModule("nltk")
     with warnings.catch_warnings():  # it calls warnings.filterwarnings("ignore") on import
         import medspacy
 
     return medspacy
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module until its first attribute is read, then imports it for real.
+
+    (The standard library's ``LazyLoader`` does not help here: on Python 3.11 the ``import``
+    statement itself reads ``__spec__`` from the module, which triggers the load.)
+    """
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
 
 
 @functools.cache

@@ -46,7 +46,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "training": {"folds": 5, "validation_fraction": 0.2, "match": "prefix", "refit_on_all": True},
     "document_model": {},
     "ranker": {},
-    "candidates": {"doc_top_k": 25, "doc_min_score": 0.02},
+    "candidates": {
+        "doc_top_k": 50,
+        "doc_min_score": 0.005,
+        "alternatives": 2,
+        "search_k": 3,
+        "historical": True,
+        "assoc_min": 0.1,
+        "assoc_k": 5,
+    },
 }
 
 
@@ -134,6 +142,10 @@ def _gold_labels(prepared: Sequence[Prepared]) -> list[list[str]]:
     return [p.gold for p in prepared]
 
 
+def _priors(prepared: Sequence[Prepared], codebook: Codebook) -> Priors:
+    return Priors.from_notes(((p.terms, p.gold) for p in prepared), codebook.icd)
+
+
 def ranker_training_data(
     prepared: Sequence[Prepared],
     codebook: Codebook,
@@ -149,9 +161,7 @@ def ranker_training_data(
         doc = DocumentModel(**config["document_model"]).fit(
             [p.note.text for p in rest], _gold_labels(rest)
         )
-        builder = CandidateBuilder(
-            codebook, Priors.from_labels(_gold_labels(rest)), **config["candidates"]
-        )
+        builder = CandidateBuilder(codebook, _priors(rest, codebook), **config["candidates"])
         scores = _doc_scores(doc, [prepared[i].note.text for i in fold])
         for i, s in zip(fold, scores, strict=True):
             cset = builder.build(prepared[i].note.text, prepared[i].terms, s)
@@ -179,7 +189,7 @@ def fit(
     doc = DocumentModel(**config["document_model"]).fit(
         [p.note.text for p in prepared], _gold_labels(prepared)
     )
-    priors = Priors.from_labels(_gold_labels(prepared))
+    priors = _priors(prepared, codebook)
     return Model(doc, ranker, priors, 0.5, meta={"config": config})
 
 
