@@ -12,6 +12,7 @@ from codesuggest.rank import (
     FEATURES,
     CandidateBuilder,
     CandidateRanker,
+    DocScores,
     DocumentModel,
     Priors,
     code_prefixes,
@@ -196,6 +197,30 @@ def test_document_model_scores_codes_of_similar_notes():
     proba = doc.predict_proba(["blood pressure high, hypertension"])
     assert doc.classes_[int(np.argmax(proba[0]))] == "I10"
     assert "hypertension" in doc.explain("hypertension and high blood pressure", "I10", top=5)
+
+
+def test_document_model_pickles_without_its_scoring_cache():
+    import pickle
+
+    doc = DocumentModel(min_df=1, n_neighbors=3).fit(TEXTS, LABELS)
+    before = pickle.dumps(doc)
+    knn, centroid = doc.scores(["hypertension"])
+    assert pickle.dumps(doc) == before  # the word-major copies are not saved
+    again = pickle.loads(before).scores(["hypertension"])
+    np.testing.assert_allclose(again[0], knn)
+    np.testing.assert_allclose(again[1], centroid)
+    # Same numbers as the plain products over the stored matrices.
+    q = doc.vectorizer_.transform(["hypertension"])
+    np.testing.assert_allclose(centroid, np.clip((q @ doc.centroids_.T).toarray(), 0, 1), atol=1e-6)
+
+
+def test_doc_scores_rank_codes_by_their_better_score_with_ties_in_code_order():
+    scores = DocScores.from_dict({"B": (0.2, 0.5), "A": (0.5, 0.1), "C": (0.0, 0.0), "D": (0.3, 0)})
+    assert [c for c, _, _ in scores.ranked(10)] == ["A", "B", "D"]
+    assert [scores.rank(c) for c in "ABDC"] == [0, 1, 2, None]
+    assert scores.get("B") == (0.2, 0.5)
+    assert scores.get("Z") == (0.0, 0.0)
+    assert scores.rank("Z") is None
 
 
 def test_document_model_refuses_too_little_data():

@@ -16,6 +16,7 @@ has to fall back to an unspecified code.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -143,13 +144,38 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
         self.feature_names_ = self.vectorizer_.get_feature_names_out()
         return self
 
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(super().__getstate__())
+        state.pop("_by_word", None)  # rebuilt on first use; keeps saved files the same
+        vectorizer = state.get("vectorizer_")
+        if vectorizer is not None and hasattr(vectorizer, "_stop_words_id"):
+            # Scoring makes scikit-learn set this memory address again (see ``fit``).
+            vectorizer = copy.copy(vectorizer)
+            del vectorizer._stop_words_id
+            state["vectorizer_"] = vectorizer
+        return state
+
+    def _word_major(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """The training notes and centroids stored word by word (CSR of the transposes).
+
+        A note has a few hundred of the 60,000 words; with the matrices word-major, scoring
+        it reads only those words' rows instead of multiplying through every note and code.
+        """
+        cached = getattr(self, "_by_word", None)
+        if cached is None:
+            cached = (
+                sparse.csr_matrix(self.train_matrix_.T, dtype=np.float32),
+                sparse.csr_matrix(self.centroids_.T, dtype=np.float32),
+            )
+            self._by_word = cached
+        return cached
+
     def scores(self, X: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(knn, centroid)`` score arrays of shape ``(n_notes, n_codes)``, each in [0, 1]."""
         check_is_fitted(self, "centroids_")
-        q = self.vectorizer_.transform(list(X)).astype(np.float32)
-        # (train @ q.T).T rather than q @ train.T: the latter converts the whole training
-        # matrix to CSC on every call, which cost more than everything else per note.
-        sims = (self.train_matrix_ @ q.T).T.toarray()
+        q = sparse.csr_matrix(self.vectorizer_.transform(list(X)), dtype=np.float32)
+        train_by_word, centroids_by_word = self._word_major()
+        sims = (q @ train_by_word).toarray()
         k = min(self.n_neighbors, sims.shape[1])
         knn = np.zeros((sims.shape[0], len(self.classes_)), dtype=np.float32)
         for i, row in enumerate(sims):
@@ -158,7 +184,7 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
             total = weights.sum()
             if total > 0:
                 knn[i] = (weights @ self.label_matrix_[top].toarray()) / total
-        centroid = np.clip((self.centroids_ @ q.T).T.toarray(), 0, 1)
+        centroid = np.clip((q @ centroids_by_word).toarray(), 0, 1)
         return knn, centroid
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
@@ -439,6 +465,7 @@ class Priors:
     lookup_hits: dict[str, int] = field(default_factory=dict)
     term_notes: dict[str, int] = field(default_factory=dict)
     term_codes: dict[str, dict[str, int]] = field(default_factory=dict)
+    _overall_hit_rate: float | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_labels(cls, labels: Iterable[Sequence[str]]) -> Priors:
@@ -507,7 +534,10 @@ class Priors:
         seen = self.lookup_seen.get(c, 0)
         if not self.lookup_seen:
             return 0.0, 0.0
-        overall = sum(self.lookup_hits.values()) / max(1, sum(self.lookup_seen.values()))
+        overall = self._overall_hit_rate
+        if overall is None:
+            overall = sum(self.lookup_hits.values()) / max(1, sum(self.lookup_seen.values()))
+            self._overall_hit_rate = overall
         rate = (self.lookup_hits.get(c, 0) + 2 * overall) / (seen + 2)
         return rate, math.log1p(seen) / math.log1p(self.n_notes)
 
@@ -571,6 +601,66 @@ def description_overlap(icd_or_cpt: CodeSet, code: str, note_tokens: set[str]) -
     return found / total if total else 0.0
 
 
+class DocScores:
+    """One note's document-model scores for every code the model knows, kept as arrays.
+
+    ``get(code)`` gives ``(knn, centroid)``; ``ranked()`` the codes by their better score
+    (ties in code order); ``rank(code)`` a code's place in that order. Built from the arrays
+    ``DocumentModel.scores`` returns, or from a plain ``{code: (knn, centroid)}`` dict.
+    """
+
+    __slots__ = ("_best", "_centroid", "_classes", "_index", "_knn", "_order", "_rank")
+
+    def __init__(
+        self,
+        classes: np.ndarray,
+        knn: np.ndarray,
+        centroid: np.ndarray,
+        index: dict[str, int] | None = None,
+    ) -> None:
+        self._classes = classes
+        self._knn = np.asarray(knn, dtype=np.float64)
+        self._centroid = np.asarray(centroid, dtype=np.float64)
+        self._index = index if index is not None else {str(c): j for j, c in enumerate(classes)}
+        self._best = np.maximum(self._knn, self._centroid)
+        self._order: np.ndarray | None = None
+        self._rank: np.ndarray | None = None
+
+    @classmethod
+    def from_dict(cls, scores: dict[str, tuple[float, float]]) -> DocScores:
+        codes = sorted(scores)
+        pairs = np.array([scores[c] for c in codes], dtype=np.float64).reshape(len(codes), 2)
+        return cls(np.array(codes, dtype=object), pairs[:, 0], pairs[:, 1])
+
+    def get(self, code: str) -> tuple[float, float]:
+        j = self._index.get(code)
+        if j is None:
+            return 0.0, 0.0
+        return float(self._knn[j]), float(self._centroid[j])
+
+    def _sorted(self) -> np.ndarray:
+        if self._order is None:
+            self._order = np.argsort(-self._best, kind="stable")
+        return self._order
+
+    def ranked(self, k: int) -> list[tuple[str, float, float]]:
+        """The ``k`` best codes as ``(code, knn, centroid)``, best first."""
+        return [
+            (str(self._classes[j]), float(self._knn[j]), float(self._centroid[j]))
+            for j in self._sorted()[:k]
+            if self._best[j] > 0
+        ]
+
+    def rank(self, code: str) -> int | None:
+        j = self._index.get(code)
+        if j is None or self._best[j] <= 0:
+            return None
+        if self._rank is None:
+            self._rank = np.empty(len(self._best), dtype=np.int64)
+            self._rank[self._sorted()] = np.arange(len(self._best))
+        return int(self._rank[j])
+
+
 @dataclass(slots=True)
 class CandidateSet:
     """Candidates of one note, with what was found but deliberately not suggested."""
@@ -608,12 +698,13 @@ class CandidateBuilder:
         self.assoc_min = assoc_min
         self.assoc_k = assoc_k
         self._searched: dict[str, list[tuple[str, float]]] = {}
+        self._description_words: dict[tuple[str, str], dict[str, float]] = {}
 
     def build(
         self,
         text: str,
         terms: Sequence[Term],
-        doc_scores: dict[str, tuple[float, float]],
+        doc_scores: DocScores | dict[str, tuple[float, float]],
         *,
         setting: str = "outpatient",
     ) -> CandidateSet:
@@ -657,9 +748,9 @@ class CandidateBuilder:
                         code = specify(icd, gold, term.attributes).code
                         self._add_association(by_code, term, code, share, n_chars)
 
-        ranked_doc = sorted(doc_scores.items(), key=lambda kv: (-max(kv[1]), kv[0]))
-        doc_rank = {code: r for r, (code, _) in enumerate(ranked_doc)}
-        for code, (knn, centroid) in ranked_doc[: self.doc_top_k]:
+        if not isinstance(doc_scores, DocScores):
+            doc_scores = DocScores.from_dict(doc_scores)
+        for code, knn, centroid in doc_scores.ranked(self.doc_top_k):
             if max(knn, centroid) < self.doc_min_score:
                 break
             system = CPT if code in self.codebook.cpt and code not in icd else ICD10CM
@@ -678,9 +769,10 @@ class CandidateBuilder:
                 by_code[(system, code)] = cand
 
         note_tokens = _note_token_set(text)
+        shares = self._note_associations(keys)
         for (system, code), cand in by_code.items():
             f = cand.features
-            knn, centroid = doc_scores.get(code, (0.0, 0.0))
+            knn, centroid = doc_scores.get(code)
             f["classifier"] = centroid
             f["knn"] = knn
             if knn or centroid:
@@ -688,9 +780,7 @@ class CandidateBuilder:
             f["prior"] = self.priors.code(code)
             f["category_prior"] = self.priors.category(code)
             f["seen_in_training"] = float(code in self.priors.code_counts)
-            f["description_overlap"] = description_overlap(
-                self.codebook.sets[system], code, note_tokens
-            )
+            f["description_overlap"] = self._description_overlap(system, code, note_tokens)
             f["specificity"] = len(code.replace(".", "")) / 7.0
             rec = self.codebook.find(code, system)
             f["billable"] = float(bool(rec and rec.billable))
@@ -704,12 +794,11 @@ class CandidateBuilder:
             f["present_mentions"] = math.log1p(f["present_mentions"])
             if system == ICD10CM:
                 f["lookup_hit_rate"], f["lookup_seen"] = self.priors.lookup_rate(code)
-                prefixes = code_prefixes(code)
                 f["association"] = max(
                     f["association"],
-                    max((self._association(k, prefixes) for k in keys), default=0.0),
+                    max((shares.get(p, 0.0) for p in code_prefixes(code)), default=0.0),
                 )
-            rank = doc_rank.get(code)
+            rank = doc_scores.rank(code)
             f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
         return CandidateSet(list(by_code.values()), excluded)
 
@@ -741,12 +830,37 @@ class CandidateBuilder:
             self._searched[key] = hits
         return hits
 
-    def _association(self, key: str, prefixes: list[str]) -> float:
-        row = self.priors.term_codes.get(key)
-        if not row:
-            return 0.0
-        n = self.priors.term_notes.get(key, 0) + 1
-        return max(row.get(p, 0) for p in prefixes) / n
+    def _note_associations(self, keys: Iterable[str]) -> dict[str, float]:
+        """For every code assigned alongside one of the note's terms, its best share."""
+        best: dict[str, float] = {}
+        for key in keys:
+            row = self.priors.term_codes.get(key)
+            if not row:
+                continue
+            n = self.priors.term_notes.get(key, 0) + 1
+            for code, count in row.items():
+                share = count / n
+                if share > best.get(code, 0.0):
+                    best[code] = share
+        return best
+
+    def _description_overlap(self, system: str, code: str, note_tokens: set[str]) -> float:
+        """``description_overlap`` with each code's weighted words worked out once."""
+        words = self._description_words.get((system, code))
+        if words is None:
+            if len(self._description_words) > 100_000:
+                self._description_words.clear()
+            codes = self.codebook.sets[system]
+            rec = codes.find(code)
+            words = {}
+            if rec is not None:
+                for w in set(tokens(rec.description)):
+                    weight = codes.index.weight(w)
+                    words[w] = 1.0 if weight is None else weight
+            self._description_words[(system, code)] = words
+        total = sum(words.values())
+        found = sum(v for w, v in words.items() if w in note_tokens)
+        return found / total if total else 0.0
 
     def _add_association(
         self,

@@ -33,6 +33,7 @@ from .rank import (
     FEATURES,
     CandidateBuilder,
     CandidateRanker,
+    DocScores,
     DocumentModel,
     Priors,
     feature_matrix,
@@ -124,13 +125,10 @@ def _folds(n: int, k: int, seed: int) -> list[list[int]]:
     return [sorted(order[i::k]) for i in range(k)]
 
 
-def _doc_scores(doc: DocumentModel, texts: Sequence[str]) -> list[dict[str, tuple[float, float]]]:
+def _doc_scores(doc: DocumentModel, texts: Sequence[str]) -> list[DocScores]:
     knn, centroid = doc.scores(texts)
-    out = []
-    for i in range(len(texts)):
-        nz = np.flatnonzero((knn[i] > 0) | (centroid[i] > 0))
-        out.append({str(doc.classes_[j]): (float(knn[i, j]), float(centroid[i, j])) for j in nz})
-    return out
+    index = {str(c): j for j, c in enumerate(doc.classes_)}
+    return [DocScores(doc.classes_, knn[i], centroid[i], index) for i in range(len(texts))]
 
 
 def _label(cands: Sequence[Candidate], gold: Sequence[str], match: str) -> np.ndarray:
