@@ -169,6 +169,19 @@ def test_learned_associations_add_candidates_with_the_term_as_evidence(book):
     assert "F10.10" not in {c.code for c in weak.candidates}
 
 
+def test_an_association_never_lends_its_term_as_evidence_to_a_code_a_term_names(book):
+    htn = _term("hypertension", 0, ["I10"])
+    dm = _term("type 2 diabetes", 20, ["E11.9"])
+    priors = Priors.from_notes([([htn, dm], ["I10", "E11.9"])] * 3, book.icd)
+    note = "Hypertension, and type 2 diabetes."
+    terms = [_term("Hypertension", 0, ["I10"]), _term("type 2 diabetes", 18, ["E11.9"])]
+    cset = CandidateBuilder(book, priors, assoc_min=0.1).build(note, terms, {})
+    by_code = {c.code: c for c in cset.candidates}
+    assert [e.text for e in by_code["E11.9"].evidence] == ["type 2 diabetes"]
+    assert [e.text for e in by_code["I10"].evidence] == ["Hypertension"]
+    assert by_code["E11.9"].sources["association"] > 0
+
+
 def test_candidate_evidence_keeps_offsets_and_features_are_complete(book):
     note = "Assessment: essential hypertension."
     terms = [_term("essential hypertension", 12, ["I10"], section="assessment")]

@@ -93,6 +93,7 @@ def test_suggest_dataframe_gives_the_local_engines_records_as_structs(spark):
         assert got[n["id"]] == score_note(suggester, note), n["id"]
     assert all(validate_result_dict(r) == [] for r in got.values())
     assert scored.schema["suggestions"].dataType.elementType["evidence"] is not None
+    assert "MapInPandas" in scored._jdf.queryExecution().toString()  # as documented
 
 
 def test_suggest_dataframe_takes_other_column_names_and_says_when_one_is_missing(spark):

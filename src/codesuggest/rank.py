@@ -720,6 +720,7 @@ class CandidateBuilder:
 
         keys: set[str] = set()
         historical: dict[tuple[str, str], int] = {}
+        associated: list[tuple[float, int, Term, str]] = []
         for term in terms:
             if not term.codes:
                 continue
@@ -746,7 +747,11 @@ class CandidateBuilder:
                         break
                     if icd.find(gold) is not None:
                         code = specify(icd, gold, term.attributes).code
-                        self._add_association(by_code, term, code, share, n_chars)
+                        associated.append((share, len(associated), term, code))
+        # After every lookup, so that a code a term names keeps that term as its evidence, and
+        # a code known only by association shows the term most strongly tied to it.
+        for share, _, term, code in sorted(associated, key=lambda a: (-a[0], a[1])):
+            self._add_association(by_code, term, code, share, n_chars)
 
         if not isinstance(doc_scores, DocScores):
             doc_scores = DocScores.from_dict(doc_scores)

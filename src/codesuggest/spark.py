@@ -5,10 +5,11 @@ functions run, so this module imports without it. Every Spark Python worker buil
 suggester once (``batch.suggester_for`` keeps it in this importable module's process) and
 reuses it for every partition it is given, as Spark reuses Python workers by default.
 
-The scoring runs through ``mapInArrow``: results are turned into Arrow by the same
-``batch.arrow_schema`` that writes Parquet, so a DataFrame, a Parquet output and a JSONL
-output of the same notes hold the same values, and no pandas conversion of nested types is
-involved.
+``suggest_dataframe`` scores through ``mapInPandas``: each partition arrives as pandas
+DataFrames of notes and leaves as DataFrames of result records, which Spark turns into the
+struct columns of ``RESULT_DDL`` (the Parquet writer's ``batch.arrow_schema`` in Spark's DDL),
+so a DataFrame, a Parquet output and a JSONL output of the same notes hold the same values.
+The CLI's engine moves already-read notes through ``mapInArrow`` as JSON strings.
 """
 
 from __future__ import annotations
@@ -111,39 +112,60 @@ def suggest_dataframe(
         setting=setting,
         max_chars=max_chars,
     )
-    return notes.mapInArrow(score, RESULT_DDL)
+    with _quiet_pandas_check():
+        return notes.mapInPandas(score, RESULT_DDL)
 
 
 def _score_rows(
-    batches: Iterable[Any],
+    frames: Iterable[Any],
     *,
     model: str | None,
     loader: Loader | None,
     setting: str,
     max_chars: int,
 ) -> Iterator[Any]:
-    """Runs on the executors: Arrow batches of notes in, Arrow batches of results out."""
-    import pyarrow as pa
+    """Runs on the executors: pandas DataFrames of notes in, DataFrames of results out."""
+    import pandas as pd
 
     suggester = suggester_for(loader, model)
-    schema = arrow_schema()
-    for batch in batches:
-        rows = batch.to_pylist()
+    columns = [f.name for f in arrow_schema()]
+    for frame in frames:
+        rows = frame.to_dict("records")
         for start in range(0, len(rows), _BATCH_NOTES):
             records = [
                 score_note(
                     suggester,
                     Note(
-                        id=row["id"],  # type: ignore[arg-type]
-                        text=_text_value(row["text"]),
-                        **{k: _context_value(row.get(k)) for k in _CONTEXT},
+                        id=_pandas_value(row["id"]),  # type: ignore[arg-type]
+                        text=_text_value(_pandas_value(row["text"])),
+                        **{k: _context_value(_pandas_value(row.get(k))) for k in _CONTEXT},
                     ),
                     setting=setting,
                     max_chars=max_chars,
                 )
                 for row in rows[start : start + _BATCH_NOTES]
             ]
-            yield pa.RecordBatch.from_pylist(records, schema=schema)
+            yield pd.DataFrame.from_records(records, columns=columns)
+
+
+def _pandas_value(value: Any) -> Any:
+    """A pandas cell as the plain value the local engine reads: nulls (NaN, NA) become None,
+    and a whole-number float (an int column holding a null) an int again."""
+    if value is None or value is _pandas_na():
+        return None
+    if isinstance(value, float):
+        if value != value:
+            return None
+        if value.is_integer():
+            return int(value)
+    return value
+
+
+@functools.cache
+def _pandas_na() -> Any:
+    import pandas as pd
+
+    return pd.NA
 
 
 def _score_pickled(
