@@ -17,7 +17,7 @@ from codesuggest import metrics
 from codesuggest.codebook import default_codebook
 from codesuggest.corpus import read_codiesp
 from codesuggest.terms import TermExtractor
-from codesuggest.train import load_config, prepare, train
+from codesuggest.train import evaluate, load_config, prepare, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +42,13 @@ def main() -> None:
         "full": {m: s.to_dict() for m, s in ev.results.items()},
     }
     prepared = prepare(dv, TermExtractor.default())
+    setting = str(load_config(args.config)["training"].get("setting", "outpatient"))
+    other = "outpatient" if setting == "inpatient" else "inpatient"
+    out["setting"] = setting
+    out[f"as_{other}_MAP"] = {
+        m: round(s.map, 4)
+        for m, s in evaluate(model, prepared, book, setting=other).results.items()
+    }
     lookup = []
     for p in prepared:
         ranked = sorted(
@@ -63,7 +70,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(out, indent=2))
         return
-    print(f"trained on {len(tr)} notes in {seconds:.0f} s; threshold {model.threshold}")
+    print(
+        f"trained on {len(tr)} notes in {seconds:.0f} s; threshold {model.threshold}; "
+        f"dev scored as {setting}"
+    )
     for mode, s in ev.results.items():
         d = s.to_dict()
         print(
@@ -71,6 +81,7 @@ def main() -> None:
             f"R@10 {d['R@10']:.4f}  P {d['selected_P']:.4f}  R {d['selected_R']:.4f}  "
             f"F1 {d['selected_F1']:.4f}"
         )
+    print(f"as {other} MAP:", out[f"as_{other}_MAP"])
     print("lookup only MAP:", out["lookup_only_MAP"])
     print("document model only MAP:", out["document_model_only_MAP"])
 

@@ -137,3 +137,12 @@ def test_document_model_pickles_identically_in_processes_with_other_hash_seeds()
         for seed in ("1", "2")
     ]
     assert dumps[0] == dumps[1]
+
+
+def test_training_setting_must_be_a_known_setting(book):
+    from codesuggest.errors import InputError
+
+    config = load_config(None)
+    config["training"]["setting"] = "home"
+    with pytest.raises(InputError, match=r"training\.setting"):
+        fit(_prepared(), book, config, seed=0)

@@ -156,3 +156,16 @@ def test_history_only_conditions_are_offered_with_a_note_to_confirm(suggester):
     assert {e["assertion"] for e in htn["evidence"]} == {"historical"}
     assert "history" in htn["note"].lower()
     assert "I10" not in {x["codes"][0] for x in d["excluded"] if x["codes"]}
+
+
+def test_cli_evaluate_codes_uncertain_diagnoses_only_as_inpatient(capsys, tmp_path):
+    from codesuggest.cli import main
+
+    f = tmp_path / "gold.jsonl"
+    f.write_text(json.dumps({"id": "1", "text": "Probable pneumonia.", "codes": ["J18.9"]}) + "\n")
+    runs = {}
+    for setting in ("outpatient", "inpatient"):
+        assert main(["evaluate", "--data", str(f), "--json", "--setting", setting]) == 0
+        runs[setting] = json.loads(capsys.readouterr().out)["default"]["prefix"]["MAP"]
+    assert runs["outpatient"] == 0
+    assert runs["inpatient"] == 1

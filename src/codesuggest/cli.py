@@ -275,7 +275,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for folder in args.model or [None]:
         model = load_model(folder)
         name = str(folder or "default")
-        table[name] = {m: s.to_dict() for m, s in evaluate(model, prepared, book).results.items()}
+        ev = evaluate(model, prepared, book, setting=args.setting)
+        table[name] = {m: s.to_dict() for m, s in ev.results.items()}
     if args.json:
         _print_json(table)
         return 0
@@ -441,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="score models on labelled notes")
     evaluate.add_argument("--model", action="append", help="a model folder; repeat to compare")
     evaluate.add_argument("--data", required=True, help="CodiEsp folder, JSONL or CSV")
+    evaluate.add_argument(
+        "--setting",
+        choices=["outpatient", "inpatient"],
+        default="outpatient",
+        help="code the notes as this care setting does (uncertain diagnoses)",
+    )
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(func=cmd_evaluate)
 

@@ -29,7 +29,7 @@ MODEL_FORMAT = 2
 ARTIFACTS = ("model.json", "document_model.joblib", "ranker.joblib")
 DEFAULT_MODEL_NAME = "default"
 # sha256 of models/default/manifest.json; training/build_default.py prints the new value.
-DEFAULT_MANIFEST_SHA256 = "80c59168da1c0c3d0a523a116622d1e7e30894696f346aa29a1d0bdc77e889ba"
+DEFAULT_MANIFEST_SHA256 = "27517a9d51edbb40bfa971c441a9daa01070c3bf184570570cb5be57ae4d9afe"
 
 # A pickle made by one scikit-learn is not guaranteed to load in another.
 PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy")

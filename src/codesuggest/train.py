@@ -38,7 +38,7 @@ from .rank import (
     Priors,
     feature_matrix,
 )
-from .schema import ICD10CM, Candidate, Term
+from .schema import ICD10CM, SETTINGS, Candidate, Term
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ def ranker_training_data(
         builder = CandidateBuilder(codebook, _priors(rest, codebook), **config["candidates"])
         scores = _doc_scores(doc, [prepared[i].note.text for i in fold])
         for i, s in zip(fold, scores, strict=True):
-            cset = builder.build(prepared[i].note.text, prepared[i].terms, s)
+            cset = builder.build(
+                prepared[i].note.text, prepared[i].terms, s, setting=_setting(config)
+            )
             if cset.candidates:
                 X_parts.append(feature_matrix(cset.candidates))
                 y_parts.append(
@@ -208,14 +210,26 @@ class Evaluation:
         ]
 
 
+def _setting(config: dict[str, dict[str, Any]]) -> str:
+    """The care setting whose coding rules the training notes follow (uncertain diagnoses)."""
+    setting = str(config["training"].get("setting", "outpatient"))
+    if setting not in SETTINGS:
+        raise InputError(f"training.setting must be one of {SETTINGS}, not {setting!r}.")
+    return setting
+
+
 def predict(
-    model: Model, prepared: Sequence[Prepared], codebook: Codebook
+    model: Model,
+    prepared: Sequence[Prepared],
+    codebook: Codebook,
+    *,
+    setting: str = "outpatient",
 ) -> tuple[list[list[str]], list[list[float]]]:
     builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
     ranked, scores = [], []
     all_scores = _doc_scores(model.document_model, [p.note.text for p in prepared])
     for p, s in zip(prepared, all_scores, strict=True):
-        cset = builder.build(p.note.text, p.terms, s)
+        cset = builder.build(p.note.text, p.terms, s, setting=setting)
         if not cset.candidates:
             ranked.append([])
             scores.append([])
@@ -227,8 +241,16 @@ def predict(
     return ranked, scores
 
 
-def evaluate(model: Model, prepared: Sequence[Prepared], codebook: Codebook) -> Evaluation:
-    ranked, scores = predict(model, prepared, codebook)
+def evaluate(
+    model: Model,
+    prepared: Sequence[Prepared],
+    codebook: Codebook,
+    *,
+    setting: str = "outpatient",
+) -> Evaluation:
+    """Score ``prepared`` notes coded as in ``setting`` (``inpatient`` codes uncertain
+    diagnoses as established, ``outpatient`` their symptoms)."""
+    ranked, scores = predict(model, prepared, codebook, setting=setting)
     ev = Evaluation(ranked, scores, _gold_labels(prepared))
     selected = ev.select(model.threshold)
     for mode in metrics.MODES:
@@ -311,9 +333,9 @@ def train(
     if progress:
         progress("fitting", 0, 1)
     model = fit(train_part, codebook, config, seed)
-    ev = evaluate(model, val_part, codebook)
+    ev = evaluate(model, val_part, codebook, setting=_setting(config))
     model.threshold = tune_threshold(ev, config["training"]["match"])
-    ev = evaluate(model, val_part, codebook)
+    ev = evaluate(model, val_part, codebook, setting=_setting(config))
     if refit:
         threshold = model.threshold
         model = fit(prepared, codebook, config, seed)
