@@ -146,3 +146,25 @@ def test_training_setting_must_be_a_known_setting(book):
     config["training"]["setting"] = "home"
     with pytest.raises(InputError, match=r"training\.setting"):
         fit(_prepared(), book, config, seed=0)
+
+
+def test_cli_train_setting_overrides_the_recipe(monkeypatch, tmp_path):
+    from codesuggest import train as train_mod
+    from codesuggest.cli import main
+
+    seen = {}
+
+    def fake_train_to_folder(out, **kwargs):
+        seen["setting"] = kwargs["config"]["training"]["setting"]
+        return None, type("Ev", (), {"results": {}})(), "0" * 64
+
+    monkeypatch.setattr(train_mod, "train_to_folder", fake_train_to_folder)
+    data = tmp_path / "notes.jsonl"
+    data.write_text(json.dumps({"id": "1", "text": "Hypertension.", "codes": ["I10"]}) + "\n")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[training]\nsetting = "outpatient"\n')
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "m"), "--config", str(recipe)]
+    assert main([*args, "--quiet"]) == 0
+    assert seen["setting"] == "outpatient"
+    assert main([*args, "--quiet", "--setting", "inpatient"]) == 0
+    assert seen["setting"] == "inpatient"

@@ -226,6 +226,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import load_config, train_to_folder
 
     config = load_config(args.config)
+    if args.setting:
+        config["training"]["setting"] = args.setting
     book = default_codebook()
     notes, report = read_labelled(args.data, codebook=book)
     print(report.summary(), file=sys.stderr)
@@ -436,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation", default=None, help="validation data instead of a split")
     train.add_argument("--feedback", default=None, help="a review audit DB to learn from")
+    train.add_argument(
+        "--setting",
+        choices=["outpatient", "inpatient"],
+        default=None,
+        help="the care setting the notes were coded for (default: the config's, else outpatient)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=cmd_train)
 
