@@ -21,7 +21,7 @@ import numpy as np
 from .codebook import Codebook, default_codebook
 from .errors import InputError
 from .model import Model, load_model
-from .rank import CandidateBuilder, DocScores, feature_matrix
+from .rank import CandidateBuilder, feature_matrix
 from .schema import (
     ICD10CM,
     SETTINGS,
@@ -154,7 +154,6 @@ class Suggester:
         self.codebook = codebook
         self.extractor = extractor
         self.builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
-        self._class_index = {str(c): j for j, c in enumerate(model.document_model.classes_)}
         self.max_chars = int(os.environ.get("CODESUGGEST_MAX_NOTE_CHARS", MAX_NOTE_CHARS))
 
     @property
@@ -195,10 +194,7 @@ class Suggester:
         if errors:
             return self._empty(id, context, errors)
         extracted = self.extractor.extract(note)
-        knn, centroid = self.model.document_model.scores([note])
-        doc_scores = DocScores(
-            self.model.document_model.classes_, knn[0], centroid[0], self._class_index
-        )
+        (doc_scores,) = self.model.document_model.doc_scores([note])
         cset = self.builder.build(note, extracted.terms, doc_scores, setting=setting)
         suggestions: list[Suggestion] = []
         if cset.candidates:

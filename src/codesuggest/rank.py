@@ -30,6 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
+from . import metrics
 from .codebook import Codebook, CodeInfo, CodeSet
 from .schema import CPT, ICD10CM, Candidate, Evidence, Exclusion, Term
 from .search import tokens
@@ -82,6 +83,9 @@ FEATURES: tuple[str, ...] = (
 
 # --------------------------------------------------------------------------- document model
 
+# DocumentModel attributes built on first use from the fitted state, never saved.
+_SCORING_CACHES = ("_by_word", "_class_index")
+
 
 class DocumentModel(ClassifierMixin, BaseEstimator):
     """Scores every code seen in training for a whole note.
@@ -123,12 +127,6 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
             dtype=np.float32,
         )
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).astype(np.float32)
-        # Two fitted attributes differ between processes and broke byte-identical retraining:
-        # stop_words_, a set pickled in hash-seed order (kept for introspection only), and
-        # _stop_words_id, a memory address (a cache key scikit-learn rebuilds when absent).
-        for attr in ("stop_words_", "_stop_words_id"):
-            if hasattr(self.vectorizer_, attr):
-                delattr(self.vectorizer_, attr)
         self.classes_ = np.array(sorted({c for codes in labels for c in codes}))
         index = {c: j for j, c in enumerate(self.classes_)}
         rows, cols = [], []
@@ -145,13 +143,21 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
         return self
 
     def __getstate__(self) -> dict[str, object]:
+        """The fitted state without what would make saved files differ between processes.
+
+        Dropped: the scoring caches (rebuilt on first use), and two vectorizer attributes that
+        broke byte-identical retraining: ``stop_words_``, a set pickled in hash-seed order, and
+        ``_stop_words_id``, a memory address scikit-learn sets again on every ``transform``.
+        """
         state = dict(super().__getstate__())
-        state.pop("_by_word", None)  # rebuilt on first use; keeps saved files the same
+        for cache in _SCORING_CACHES:
+            state.pop(cache, None)
         vectorizer = state.get("vectorizer_")
-        if vectorizer is not None and hasattr(vectorizer, "_stop_words_id"):
-            # Scoring makes scikit-learn set this memory address again (see ``fit``).
+        unstable = [a for a in ("stop_words_", "_stop_words_id") if hasattr(vectorizer, a)]
+        if unstable:
             vectorizer = copy.copy(vectorizer)
-            del vectorizer._stop_words_id
+            for attr in unstable:
+                delattr(vectorizer, attr)
             state["vectorizer_"] = vectorizer
         return state
 
@@ -161,7 +167,7 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
         A note has a few hundred of the 60,000 words; with the matrices word-major, scoring
         it reads only those words' rows instead of multiplying through every note and code.
         """
-        cached = getattr(self, "_by_word", None)
+        cached = getattr(self, "_by_word", None)  # one of _SCORING_CACHES
         if cached is None:
             cached = (
                 sparse.csr_matrix(self.train_matrix_.T, dtype=np.float32),
@@ -186,6 +192,14 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
                 knn[i] = (weights @ self.label_matrix_[top].toarray()) / total
         centroid = np.clip((q @ centroids_by_word).toarray(), 0, 1)
         return knn, centroid
+
+    def doc_scores(self, X: Sequence[str]) -> list[DocScores]:
+        """``scores`` as one ``DocScores`` per note, for ``CandidateBuilder.build``."""
+        knn, centroid = self.scores(X)
+        index = getattr(self, "_class_index", None)  # one of _SCORING_CACHES
+        if index is None:
+            index = self._class_index = {str(c): j for j, c in enumerate(self.classes_)}
+        return [DocScores(self.classes_, knn[i], centroid[i], index) for i in range(len(knn))]
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         knn, centroid = self.scores(X)
@@ -430,6 +444,11 @@ def term_key(term: Term) -> str:
     return " ".join(tokens(term.expansion or term.text))
 
 
+def best_share(shares: dict[str, float], code: str) -> float:
+    """``code``'s share in ``shares``, or that of the shorter code the labels used (R51)."""
+    return max((shares.get(p, 0.0) for p in code_prefixes(code)), default=0.0)
+
+
 def code_prefixes(code: str) -> list[str]:
     """``code`` and its shorter forms down to the category: ``R51.9`` -> ``R51.9``, ``R51``."""
     flat = code.upper().replace(".", "")
@@ -491,8 +510,8 @@ class Priors:
         hits: dict[str, int] = {}
         term_notes: dict[str, int] = {}
         pairs: dict[str, dict[str, int]] = {}
+        right = metrics.matcher("prefix")
         for terms, gold in notes:
-            gold_flat = [g.upper().replace(".", "").rstrip("X") for g in gold]
             proposed: set[str] = set()
             keys: set[str] = set()
             for term in terms:
@@ -505,8 +524,7 @@ class Priors:
                     keys.add(key)
             for code in proposed:
                 seen[code] = seen.get(code, 0) + 1
-                flat = code.replace(".", "")
-                if any(flat.startswith(g) or g.startswith(flat) for g in gold_flat):
+                if any(right(code, g) for g in gold):
                     hits[code] = hits.get(code, 0) + 1
             for key in keys:
                 term_notes[key] = term_notes.get(key, 0) + 1
@@ -541,20 +559,30 @@ class Priors:
         rate = (self.lookup_hits.get(c, 0) + 2 * overall) / (seen + 2)
         return rate, math.log1p(seen) / math.log1p(self.n_notes)
 
+    def note_associations(self, keys: Iterable[str]) -> dict[str, float]:
+        """Codes assigned alongside any of the terms ``keys``, each with its best share: the
+        part of a term's training notes (plus one, so that one note is not certainty) in
+        which coders assigned the code."""
+        best: dict[str, float] = {}
+        for key in keys:
+            row = self.term_codes.get(key)
+            if not row:
+                continue
+            n = self.term_notes.get(key, 0) + 1
+            for code, count in row.items():
+                share = count / n
+                if share > best.get(code, 0.0):
+                    best[code] = share
+        return best
+
     def associations(self, key: str) -> list[tuple[str, float]]:
-        """Codes assigned alongside a term, with the share of its notes they were assigned in."""
-        row = self.term_codes.get(key)
-        if not row:
-            return []
-        n = self.term_notes.get(key, 0) + 1
-        return sorted(((g, c / n) for g, c in row.items()), key=lambda gc: (-gc[1], gc[0]))
+        """Codes assigned alongside a term, strongest first."""
+        shares = self.note_associations([key])
+        return sorted(shares.items(), key=lambda gc: (-gc[1], gc[0]))
 
     def association(self, key: str, code: str) -> float:
-        row = self.term_codes.get(key)
-        if not row:
-            return 0.0
-        n = self.term_notes.get(key, 0) + 1
-        return max((row.get(p, 0) / n for p in code_prefixes(code)), default=0.0)
+        """How strongly a term goes with ``code`` (or the shorter code it was labelled as)."""
+        return best_share(self.note_associations([key]), code)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -584,19 +612,28 @@ def _note_token_set(text: str) -> set[str]:
     return set(tokens(text))
 
 
-def description_overlap(icd_or_cpt: CodeSet, code: str, note_tokens: set[str]) -> float:
-    """How much of a code's description (IDF-weighted) appears anywhere in the note."""
+def description_weights(icd_or_cpt: CodeSet, code: str) -> dict[str, float]:
+    """A code's description words with their search weights (IDF; 1 for unindexed words)."""
     rec = icd_or_cpt.find(code)
     if rec is None:
-        return 0.0
-    words = set(tokens(rec.description))
-    total = found = 0.0
-    for w in words:
+        return {}
+    out = {}
+    for w in set(tokens(rec.description)):
         weight = icd_or_cpt.index.weight(w)
-        if weight is None:
-            weight = 1.0
+        out[w] = 1.0 if weight is None else weight
+    return out
+
+
+def description_overlap(icd_or_cpt: CodeSet, code: str, note_tokens: set[str]) -> float:
+    """How much of a code's description (IDF-weighted) appears anywhere in the note."""
+    return _weighted_share(description_weights(icd_or_cpt, code), note_tokens)
+
+
+def _weighted_share(weights: dict[str, float], present: set[str]) -> float:
+    total = found = 0.0
+    for w, weight in weights.items():
         total += weight
-        if w in note_tokens:
+        if w in present:
             found += weight
     return found / total if total else 0.0
 
@@ -774,7 +811,7 @@ class CandidateBuilder:
                 by_code[(system, code)] = cand
 
         note_tokens = _note_token_set(text)
-        shares = self._note_associations(keys)
+        shares = self.priors.note_associations(keys)
         for (system, code), cand in by_code.items():
             f = cand.features
             knn, centroid = doc_scores.get(code)
@@ -799,10 +836,7 @@ class CandidateBuilder:
             f["present_mentions"] = math.log1p(f["present_mentions"])
             if system == ICD10CM:
                 f["lookup_hit_rate"], f["lookup_seen"] = self.priors.lookup_rate(code)
-                f["association"] = max(
-                    f["association"],
-                    max((shares.get(p, 0.0) for p in code_prefixes(code)), default=0.0),
-                )
+                f["association"] = max(f["association"], best_share(shares, code))
             rank = doc_scores.rank(code)
             f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
         return CandidateSet(list(by_code.values()), excluded)
@@ -835,37 +869,15 @@ class CandidateBuilder:
             self._searched[key] = hits
         return hits
 
-    def _note_associations(self, keys: Iterable[str]) -> dict[str, float]:
-        """For every code assigned alongside one of the note's terms, its best share."""
-        best: dict[str, float] = {}
-        for key in keys:
-            row = self.priors.term_codes.get(key)
-            if not row:
-                continue
-            n = self.priors.term_notes.get(key, 0) + 1
-            for code, count in row.items():
-                share = count / n
-                if share > best.get(code, 0.0):
-                    best[code] = share
-        return best
-
     def _description_overlap(self, system: str, code: str, note_tokens: set[str]) -> float:
         """``description_overlap`` with each code's weighted words worked out once."""
         words = self._description_words.get((system, code))
         if words is None:
             if len(self._description_words) > 100_000:
                 self._description_words.clear()
-            codes = self.codebook.sets[system]
-            rec = codes.find(code)
-            words = {}
-            if rec is not None:
-                for w in set(tokens(rec.description)):
-                    weight = codes.index.weight(w)
-                    words[w] = 1.0 if weight is None else weight
+            words = description_weights(self.codebook.sets[system], code)
             self._description_words[(system, code)] = words
-        total = sum(words.values())
-        found = sum(v for w, v in words.items() if w in note_tokens)
-        return found / total if total else 0.0
+        return _weighted_share(words, note_tokens)
 
     def _add_association(
         self,

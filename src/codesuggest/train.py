@@ -33,7 +33,6 @@ from .rank import (
     FEATURES,
     CandidateBuilder,
     CandidateRanker,
-    DocScores,
     DocumentModel,
     Priors,
     feature_matrix,
@@ -125,12 +124,6 @@ def _folds(n: int, k: int, seed: int) -> list[list[int]]:
     return [sorted(order[i::k]) for i in range(k)]
 
 
-def _doc_scores(doc: DocumentModel, texts: Sequence[str]) -> list[DocScores]:
-    knn, centroid = doc.scores(texts)
-    index = {str(c): j for j, c in enumerate(doc.classes_)}
-    return [DocScores(doc.classes_, knn[i], centroid[i], index) for i in range(len(texts))]
-
-
 def _label(cands: Sequence[Candidate], gold: Sequence[str], match: str) -> np.ndarray:
     m = metrics.matcher(match)
     return np.array([int(any(m(c.code, g) for g in gold)) for c in cands], dtype=int)
@@ -160,7 +153,7 @@ def ranker_training_data(
             [p.note.text for p in rest], _gold_labels(rest)
         )
         builder = CandidateBuilder(codebook, _priors(rest, codebook), **config["candidates"])
-        scores = _doc_scores(doc, [prepared[i].note.text for i in fold])
+        scores = doc.doc_scores([prepared[i].note.text for i in fold])
         for i, s in zip(fold, scores, strict=True):
             cset = builder.build(
                 prepared[i].note.text, prepared[i].terms, s, setting=_setting(config)
@@ -227,7 +220,7 @@ def predict(
 ) -> tuple[list[list[str]], list[list[float]]]:
     builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
     ranked, scores = [], []
-    all_scores = _doc_scores(model.document_model, [p.note.text for p in prepared])
+    all_scores = model.document_model.doc_scores([p.note.text for p in prepared])
     for p, s in zip(prepared, all_scores, strict=True):
         cset = builder.build(p.note.text, p.terms, s, setting=setting)
         if not cset.candidates:
