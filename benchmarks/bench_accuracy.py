@@ -13,11 +13,14 @@ import json
 import time
 from pathlib import Path
 
-from codesuggest import metrics
-from codesuggest.codebook import default_codebook
-from codesuggest.corpus import read_codiesp
-from codesuggest.terms import TermExtractor
-from codesuggest.train import evaluate, load_config, prepare, train
+from codesuggest.codebook.book import default_codebook
+from codesuggest.core.codes import MODES
+from codesuggest.terms.extractor import TermExtractor
+from codesuggest.train import metrics
+from codesuggest.train.corpus import read_codiesp
+from codesuggest.train.evaluation import evaluate
+from codesuggest.train.prepare import prepare
+from codesuggest.train.recipe import load_config, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,14 +61,14 @@ def main() -> None:
         lookup.append(list(dict.fromkeys(t.codes[0] for t in ranked)))
     gold = [p.gold for p in prepared]
     out["lookup_only_MAP"] = {
-        m: round(metrics.score(lookup, lookup, gold, m).map, 4) for m in metrics.MODES
+        m: round(metrics.score(lookup, lookup, gold, m).map, 4) for m in MODES
     }
     proba = model.document_model.predict_proba([p.note.text for p in prepared])
     docs = [
         [str(model.document_model.classes_[j]) for j in row.argsort()[::-1][:30]] for row in proba
     ]
     out["document_model_only_MAP"] = {
-        m: round(metrics.score(docs, docs, gold, m).map, 4) for m in metrics.MODES
+        m: round(metrics.score(docs, docs, gold, m).map, 4) for m in MODES
     }
     if args.json:
         print(json.dumps(out, indent=2))

@@ -65,7 +65,7 @@ def main() -> None:
     loads = [_fresh_process_seconds(env) for _ in range(5)]
 
     os.environ["CODESUGGEST_CACHE_DIR"] = cache
-    from codesuggest.codebook import default_codebook
+    from codesuggest.codebook.book import default_codebook
 
     book = default_codebook()
     for q in QUERIES:

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    from codesuggest.terms import TermExtractor
+    from codesuggest.terms.extractor import TermExtractor
 
     extractor = TermExtractor.default()
     extractor.extract("HPI: warm-up note with HTN.")

@@ -60,13 +60,8 @@ def _time(fn: Callable[[], object]) -> float:
 
 def server_side(model: str | None, repeat: int) -> None:
     import codesuggest
-    from codesuggest.review import (
-        ReviewService,
-        render_edits,
-        render_note,
-        render_table,
-    )
-    from codesuggest.store import AuditStore
+    from codesuggest.review.app import ReviewService, render_edits, render_note, render_table
+    from codesuggest.store.audit import AuditStore
 
     t = time.perf_counter()
     suggester = codesuggest.load(model) if model else codesuggest.load()
@@ -164,7 +159,7 @@ def through_browser(model: str | None, repeat: int) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from codesuggest.store import note_sha256
+    from codesuggest.store.audit import note_sha256
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ui-browser-"))
     cmd = [sys.executable, "-m", "codesuggest.cli", "serve", "--port", str(_free_port())]

@@ -77,8 +77,8 @@ def main() -> None:
     if args.cache_dir:
         os.environ["CODESUGGEST_CACHE_DIR"] = args.cache_dir
 
-    from codesuggest.codebook import default_codebook
-    from codesuggest.validate import NoteContext, load_mue, load_ncci_ptp, validate_codes
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.rules.engine import NoteContext, load_mue, load_ncci_ptp, validate_codes
 
     start = time.perf_counter()
     book = default_codebook()

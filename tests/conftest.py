@@ -23,7 +23,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def book():
-    from codesuggest.codebook import default_codebook
+    from codesuggest.codebook.book import default_codebook
 
     return default_codebook()
 

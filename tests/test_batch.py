@@ -23,16 +23,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codesuggest import batch
-from codesuggest.batch import Fields, Note, run_batch
-from codesuggest.errors import InputError
-from codesuggest.schema import (
-    SETTINGS,
-    Evidence,
-    Suggestion,
-    SuggestionResult,
-    validate_result_dict,
-)
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import SETTINGS, Evidence, Suggestion, SuggestionResult
+from codesuggest.io import readers, run, writers
+from codesuggest.io.engines import local as batch
+from codesuggest.io.readers import Fields, Note
+from codesuggest.io.run import run_batch
+from codesuggest.output.schema import validate_result_dict
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 TESTS = Path(__file__).resolve().parent
@@ -118,7 +115,7 @@ def broken_loader(model: str | None) -> KeywordSuggester:
     raise OSError("model folder /nowhere does not exist")
 
 
-def score(inp: Path, out: Path, **kw: Any) -> batch.BatchSummary:
+def score(inp: Path, out: Path, **kw: Any) -> run.BatchSummary:
     kw.setdefault("progress", False)
     return run_batch(inp, out, loader=keyword_loader, **kw)
 
@@ -422,7 +419,7 @@ def test_csv_output_has_a_row_per_suggestion_and_one_for_a_note_without(tmp_path
 
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == list(batch.CSV_COLUMNS)
+    assert list(rows[0]) == list(writers.CSV_COLUMNS)
     assert [(r["id"], r["rank"], r["code"]) for r in rows] == [
         ("both", "1", "E11.9"),
         ("both", "2", "I10"),
@@ -589,11 +586,11 @@ def test_an_existing_file_that_is_not_a_batch_output_is_left_alone(tmp_path):
 def test_every_written_id_reads_back_whatever_its_characters(tmp_path_factory, fmt, ids):
     out = tmp_path_factory.mktemp("out") / f"out.{fmt}"
     suggester = KeywordSuggester()
-    with batch.open_output(out, fmt) as output:
+    with writers.open_output(out, fmt) as output:
         for i, note_id in enumerate(ids):
             text = "diabetes hypertension" if i % 2 else ""
             output.add(batch.score_note(suggester, Note(note_id, text)))
-    reopened = batch.open_output(out, fmt)
+    reopened = writers.open_output(out, fmt)
     assert (reopened.done, list(reopened.done_ids())) == (len(ids), ids)
 
 
@@ -638,7 +635,7 @@ KILLED_RUN = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     from test_batch import keyword_loader
-    from codesuggest.batch import run_batch
+    from codesuggest.io.run import run_batch
     run_batch({inp!r}, {out!r}, workers={workers}, loader=keyword_loader, progress=False)
 """)
 
@@ -721,7 +718,7 @@ def read_jsonl_prefix(path: Path) -> list[dict[str, Any]]:
 def test_the_default_size_limit_is_the_suggesters(tmp_path):
     from codesuggest.pipeline import MAX_NOTE_CHARS
 
-    assert batch.DEFAULT_MAX_CHARS == MAX_NOTE_CHARS
+    assert readers.DEFAULT_MAX_CHARS == MAX_NOTE_CHARS
 
 
 # --------------------------------------------------------------------------- the command

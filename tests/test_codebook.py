@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from codesuggest import codebook
-from codesuggest.errors import InputError, UnknownCodeError
+from codesuggest.codebook import cpt, hcpcs, icd10cm
+from codesuggest.core import cache, codes
+from codesuggest.core.errors import InputError, UnknownCodeError
 
 
 def test_leaf_is_billable_and_header_is_not(icd):
@@ -73,12 +74,12 @@ def test_code_references_and_ranges(icd, ref, code, inside):
 
 
 def test_parse_code_refs_reads_tabular_notes():
-    assert codebook.parse_code_refs("type 1 diabetes mellitus (E10.-)") == ["E10"]
-    assert codebook.parse_code_refs("endocrine disease (E00-E07, E15-E16)") == [
+    assert codes.parse_code_refs("type 1 diabetes mellitus (E10.-)") == ["E10"]
+    assert codes.parse_code_refs("endocrine disease (E00-E07, E15-E16)") == [
         "E00-E07",
         "E15-E16",
     ]
-    assert codebook.parse_code_refs("insulin (Z79.4)") == ["Z79.4"]
+    assert codes.parse_code_refs("insulin (Z79.4)") == ["Z79.4"]
 
 
 def _codes(results):
@@ -144,51 +145,51 @@ def test_every_code_set_has_a_name_and_version(book):
 
 def test_cache_is_keyed_by_package_version_and_verified(tmp_path, monkeypatch):
     monkeypatch.setenv("CODESUGGEST_CACHE_DIR", str(tmp_path))
-    codebook.load_icd10cm.cache_clear()
+    icd10cm.load_icd10cm.cache_clear()
     try:
-        first = codebook.load_icd10cm()
-        version = codebook._icd_package_version()
-        manifest = tmp_path / f"icd10cm-{version}-f{codebook.CACHE_FORMAT}.sha256.json"
+        first = icd10cm.load_icd10cm()
+        version = icd10cm._icd_package_version()
+        manifest = tmp_path / f"icd10cm-{version}-f{icd10cm.CACHE_FORMAT}.sha256.json"
         assert manifest.exists()
         assert json.loads(manifest.read_text())["package_version"] == version
-        codebook.load_icd10cm.cache_clear()
-        second = codebook.load_icd10cm()
+        icd10cm.load_icd10cm.cache_clear()
+        second = icd10cm.load_icd10cm()
         assert len(second) == len(first)
         assert second.get("E11.65").description == first.get("E11.65").description
     finally:
-        codebook.load_icd10cm.cache_clear()
+        icd10cm.load_icd10cm.cache_clear()
 
 
 def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch, icd):
     import shutil
 
-    source = codebook.cache_dir()
+    source = cache.cache_dir()
     for f in source.glob("icd10cm-*"):
         shutil.copy(f, tmp_path / f.name)
     monkeypatch.setenv("CODESUGGEST_CACHE_DIR", str(tmp_path))
-    codebook.load_icd10cm.cache_clear()
+    icd10cm.load_icd10cm.cache_clear()
     try:
         records = next(p for p in tmp_path.glob("icd10cm-*.json") if "sha256" not in p.name)
         records.write_bytes(records.read_bytes()[:1000])
-        with pytest.warns(codebook.CacheRebuiltWarning, match="sha256"):
-            rebuilt = codebook.load_icd10cm()
+        with pytest.warns(cache.CacheRebuiltWarning, match="sha256"):
+            rebuilt = icd10cm.load_icd10cm()
         assert rebuilt.get("I10").billable
-        codebook.load_icd10cm.cache_clear()
-        codebook.load_icd10cm()  # the rebuilt cache verifies cleanly: no warning
+        icd10cm.load_icd10cm.cache_clear()
+        icd10cm.load_icd10cm()  # the rebuilt cache verifies cleanly: no warning
     finally:
-        codebook.load_icd10cm.cache_clear()
+        icd10cm.load_icd10cm.cache_clear()
 
 
 # --------------------------------------------------------------------------- CPT
 
 
 def test_cpt_subset_covers_the_common_services(book):
-    cpt = book.cpt
-    assert len(cpt) >= 300
+    subset = book.cpt
+    assert len(subset) >= 300
     for code in ("99213", "99284", "93000", "45385", "47562", "11042", "11045", "20610"):
-        assert code in cpt, code
-    categories = {r.category for r in cpt}
-    assert categories <= set(codebook.CPT_CATEGORIES)
+        assert code in subset, code
+    categories = {r.category for r in subset}
+    assert categories <= set(cpt.CPT_CATEGORIES)
 
 
 def test_cpt_add_on_codes_name_their_primary_codes(book):
@@ -207,25 +208,25 @@ def test_cpt_search_finds_services_by_plain_words(book):
 def test_licensed_cpt_file_replaces_descriptions_and_keeps_subset_metadata(tmp_path):
     f = tmp_path / "LONGULT.txt"
     f.write_text("99213\tLicensed descriptor text for an office visit\n99999\tA new code\n")
-    cpt = codebook.load_cpt_file(f, version="2026-licensed")
-    assert cpt.get("99213").description == "Licensed descriptor text for an office visit"
-    assert cpt.get("99213").category == "E/M"
-    assert "99999" in cpt
-    assert str(cpt.version) == "CPT 2026-licensed"
+    licensed = cpt.load_cpt_file(f, version="2026-licensed")
+    assert licensed.get("99213").description == "Licensed descriptor text for an office visit"
+    assert licensed.get("99213").category == "E/M"
+    assert "99999" in licensed
+    assert str(licensed.version) == "CPT 2026-licensed"
 
 
 def test_licensed_cpt_file_with_a_bad_row_names_the_line(tmp_path):
     f = tmp_path / "cpt.csv"
     f.write_text("code,description\n99213,Office visit\nnot-a-code,Oops\n")
     with pytest.raises(InputError, match="line 3"):
-        codebook.load_cpt_file(f, version="x")
+        cpt.load_cpt_file(f, version="x")
 
 
 def test_binary_cpt_file_is_refused(tmp_path):
     f = tmp_path / "cpt.bin"
     f.write_bytes(b"\x00\x01\x02binary")
     with pytest.raises(InputError, match="binary"):
-        codebook.load_cpt_file(f, version="x")
+        cpt.load_cpt_file(f, version="x")
 
 
 def test_hcpcs_fixed_width_file_is_read(tmp_path):
@@ -243,10 +244,10 @@ def test_hcpcs_fixed_width_file_is_read(tmp_path):
             ]
         )
     )
-    hcpcs = codebook.load_hcpcs_file(f, version="2026-01")
-    assert len(hcpcs) == 2
-    assert hcpcs.get("G0439").description.endswith("of service, subsequent visit")
-    assert hcpcs.get("J1100").system == "HCPCS"
+    level2 = hcpcs.load_hcpcs_file(f, version="2026-01")
+    assert len(level2) == 2
+    assert level2.get("G0439").description.endswith("of service, subsequent visit")
+    assert level2.get("J1100").system == "HCPCS"
 
 
 def test_codebook_merges_systems_in_search(book):
@@ -258,7 +259,7 @@ def test_codebook_merges_systems_in_search(book):
 
 def test_missing_file_is_a_clear_input_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        codebook.load_cpt_file(Path(tmp_path / "nope.txt"), version="x")
+        cpt.load_cpt_file(Path(tmp_path / "nope.txt"), version="x")
 
 
 def test_category_named_like_its_block_has_a_finite_hierarchy(icd):
@@ -272,5 +273,5 @@ def test_category_named_like_its_block_has_a_finite_hierarchy(icd):
 
 
 def test_u_codes_are_codes(icd):
-    assert codebook.looks_like_icd("U07.1")
+    assert codes.looks_like_icd("U07.1")
     assert icd.get("U07.1").billable

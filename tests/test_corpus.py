@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codesuggest.corpus import normalise_gold_icd, read_csv, read_jsonl, read_labelled
-from codesuggest.errors import InputError
+from codesuggest.core.errors import InputError
+from codesuggest.train.corpus import normalise_gold_icd, read_csv, read_jsonl, read_labelled
 
 
 @pytest.mark.parametrize(

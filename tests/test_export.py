@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from codesuggest import export
-from codesuggest.errors import InputError
-from codesuggest.review import Review
-from codesuggest.schema import validate_result_dict
+from codesuggest.core.errors import InputError
+from codesuggest.output.schema import validate_result_dict
+from codesuggest.review.app import Review
+from codesuggest.store import export
 
 NOTE = "Type 2 diabetes with hyperglycemia. Essential hypertension. Colonoscopy done."
 

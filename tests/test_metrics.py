@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codesuggest import metrics
+from codesuggest.train import metrics
 
 
 def test_average_precision_rewards_correct_codes_ranked_first():

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from codesuggest import model as model_mod
-from codesuggest.codebook import sha256_file
-from codesuggest.corpus import LabelledNote
-from codesuggest.errors import ArtifactError
-from codesuggest.schema import Term
-from codesuggest.train import Prepared, fit, load_config
+from codesuggest.core.cache import sha256_file
+from codesuggest.core.errors import ArtifactError
+from codesuggest.core.records import Term
+from codesuggest.rank import model as model_mod
+from codesuggest.train.corpus import LabelledNote
+from codesuggest.train.prepare import Prepared
+from codesuggest.train.recipe import fit, load_config
 
 NOTES = [
     ("a", "Assessment: essential hypertension, on lisinopril.", ["I10"], "essential hypertension"),
@@ -140,7 +141,7 @@ def test_document_model_pickles_identically_in_processes_with_other_hash_seeds()
 
 
 def test_training_setting_must_be_a_known_setting(book):
-    from codesuggest.errors import InputError
+    from codesuggest.core.errors import InputError
 
     config = load_config(None)
     config["training"]["setting"] = "home"
@@ -149,8 +150,8 @@ def test_training_setting_must_be_a_known_setting(book):
 
 
 def test_cli_train_setting_overrides_the_recipe(monkeypatch, tmp_path):
-    from codesuggest import train as train_mod
     from codesuggest.cli import main
+    from codesuggest.train import recipe as train_mod
 
     seen = {}
 

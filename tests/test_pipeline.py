@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from codesuggest.errors import InputError
-from codesuggest.schema import validate_result_dict
+from codesuggest.core.errors import InputError
+from codesuggest.output.schema import validate_result_dict
 
 pytestmark = pytest.mark.slow
 

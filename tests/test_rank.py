@@ -8,19 +8,14 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from codesuggest.rank import (
-    FEATURES,
-    CandidateBuilder,
-    CandidateRanker,
-    DocScores,
-    DocumentModel,
-    Priors,
-    code_prefixes,
-    feature_matrix,
-    specify,
-    term_key,
-)
-from codesuggest.schema import Term
+from codesuggest.codebook.hierarchy import specify
+from codesuggest.core.codes import code_prefixes
+from codesuggest.core.records import Term
+from codesuggest.rank.candidates import CandidateBuilder
+from codesuggest.rank.document_model import DocScores, DocumentModel
+from codesuggest.rank.features import FEATURES, feature_matrix
+from codesuggest.rank.priors import Priors, term_key
+from codesuggest.rank.ranker import CandidateRanker
 
 
 def test_specify_uses_documented_laterality_and_encounter(icd):

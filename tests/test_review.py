@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from codesuggest.errors import InputError
-from codesuggest.review import (
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import Edit
+from codesuggest.output.schema import validate_result_dict
+from codesuggest.review.app import (
     Review,
     ReviewService,
     Session,
@@ -30,8 +32,7 @@ from codesuggest.review import (
     render_progress,
     render_table,
 )
-from codesuggest.schema import Edit, validate_result_dict
-from codesuggest.store import AuditStore, note_sha256
+from codesuggest.store.audit import AuditStore, note_sha256
 
 NOTE = (
     "Assessment:\n"
@@ -424,7 +425,7 @@ def test_edits_panel_names_the_final_codes_and_undecided_count(review):
 
 
 def test_progress_shows_position_in_the_queue(tmp_path):
-    from codesuggest.review import QueueEntry
+    from codesuggest.review.app import QueueEntry
 
     session = Session(queue=[QueueEntry(f"n{i}", "x") for i in range(20)], position=2)
     assert render_progress(session).startswith("Note **3 / 20**")
@@ -654,7 +655,7 @@ def test_parse_auth_reads_pairs_and_a_file(tmp_path):
 
 def test_importing_codesuggest_and_the_review_logic_does_not_import_gradio():
     code = (
-        "import sys, codesuggest, codesuggest.review, codesuggest.store, codesuggest.export, "
+        "import sys, codesuggest, codesuggest.review, codesuggest.store, codesuggest.store.export, "
         "codesuggest.cli; print('gradio' in sys.modules)"
     )
     out = subprocess.run(
@@ -681,7 +682,7 @@ sys.path.insert(0, {tests!r})
 import codesuggest
 from codesuggest.cli import main
 from codesuggest.codebook import default_codebook
-from codesuggest.errors import ArtifactError
+from codesuggest.core.errors import ArtifactError
 from test_review import StubSuggester
 
 def load(*args):
@@ -799,7 +800,7 @@ def test_batch_queue_matches_a_note_named_by_its_subfolder_path(tmp_path):
 
 
 def test_analytics_view_shows_the_rate_and_escapes_descriptions(tmp_path):
-    from codesuggest.review import render_analytics
+    from codesuggest.review.app import render_analytics
 
     with AuditStore(tmp_path / "a.sqlite3") as store:
         r = Review(make_result(), note_text=NOTE, reviewer="alice")

@@ -25,11 +25,13 @@ from test_batch import (
     write_jsonl,
 )
 
-from codesuggest import batch
-from codesuggest.batch import Note, run_batch, score_note
-from codesuggest.errors import InputError
-from codesuggest.schema import validate_result_dict
-from codesuggest.spark import suggest_dataframe
+from codesuggest.core.errors import InputError
+from codesuggest.io import run
+from codesuggest.io.engines.local import score_note
+from codesuggest.io.engines.spark import suggest_dataframe
+from codesuggest.io.readers import Note
+from codesuggest.io.run import run_batch
+from codesuggest.output.schema import validate_result_dict
 
 pytestmark = [
     pytest.mark.spark,
@@ -140,10 +142,10 @@ def test_spark_scores_sample_notes_as_the_shipped_model_does_locally(spark, tmp_
 
 def test_spark_module_imports_without_touching_pyspark():
     code = (
-        "import sys; import codesuggest.spark, codesuggest.batch; "
+        "import sys; import codesuggest.spark, codesuggest.io.run; "
         "sys.exit('pyspark' in sys.modules)"
     )
     import subprocess
 
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
-    assert batch.ENGINES == ("local", "spark")
+    assert run.ENGINES == ("local", "spark")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from codesuggest.errors import ArtifactError, InputError
-from codesuggest.schema import Decision
-from codesuggest.store import AuditStore, note_sha256, redact_result
+from codesuggest.core.errors import ArtifactError, InputError
+from codesuggest.core.records import Decision
+from codesuggest.store.audit import AuditStore, note_sha256, redact_result
 
 NOTE = "Type 2 diabetes. Essential hypertension. Mother had breast cancer."
 
@@ -109,7 +109,7 @@ def test_committed_actions_survive_a_killed_server_process(tmp_path):
     script = textwrap.dedent(
         f"""
         import json, os, signal
-        from codesuggest.schema import Decision
+        from codesuggest.core.records import Decision
         from codesuggest.store import AuditStore
         s = AuditStore({str(db)!r})
         r = json.loads(open({str(tmp_path / "result.json")!r}).read())

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codesuggest.errors import InputError
-from codesuggest.schema import ASSERTIONS, Term
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import ASSERTIONS, Term
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -22,7 +22,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 @pytest.fixture(scope="module")
 def extractor():
-    from codesuggest.terms import TermExtractor
+    from codesuggest.terms.extractor import TermExtractor
 
     return TermExtractor.default()
 
@@ -376,7 +376,7 @@ def test_offsets_index_the_note_exactly_as_given(extractor, parts):
 
 
 def test_a_long_note_is_read_in_chunks_with_exact_offsets_and_sections(extractor):
-    from codesuggest.terms import TermExtractor
+    from codesuggest.terms.extractor import TermExtractor
 
     body = "Patient doing well, denies chest pain, no fever today. " * 60
     text = "FHx:\n" + body + "\nHPI: hypertension, denies cough.\n" + body
@@ -432,7 +432,7 @@ def test_a_wrapped_line_stays_one_sentence(extractor):
 
 
 def test_the_default_extractor_is_built_once_per_process(extractor):
-    from codesuggest.terms import TermExtractor
+    from codesuggest.terms.extractor import TermExtractor
 
     assert TermExtractor.default() is extractor
 
@@ -462,8 +462,8 @@ def test_the_component_refuses_a_bad_setting_and_says_what_is_allowed():
 
 
 def test_a_corrupt_vocabulary_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch, book):
-    from codesuggest import terms
-    from codesuggest.codebook import CacheRebuiltWarning
+    from codesuggest.core.cache import CacheRebuiltWarning
+    from codesuggest.terms import extractor as terms
 
     monkeypatch.setenv("CODESUGGEST_CACHE_DIR", str(tmp_path))
     small = {

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from codesuggest.schema import validate_result_dict
-from codesuggest.store import note_sha256
+from codesuggest.output.schema import validate_result_dict
+from codesuggest.store.audit import note_sha256
 
 pytestmark = pytest.mark.browser
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from codesuggest.cli import main
-from codesuggest.codebook import Codebook, load_cpt_file
-from codesuggest.errors import InputError
-from codesuggest.schema import SEVERITIES, Edit, Suggestion
-from codesuggest.validate import (
+from codesuggest.codebook.book import Codebook
+from codesuggest.codebook.cpt import load_cpt_file
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import SEVERITIES, Edit, Suggestion
+from codesuggest.rules.engine import (
     RULES,
     NoteContext,
     attach_edits,

@@ -14,9 +14,9 @@ import re
 import sys
 from pathlib import Path
 
-from codesuggest.codebook import default_codebook
-from codesuggest.corpus import read_codiesp
-from codesuggest.train import load_config, train_to_folder
+from codesuggest.codebook.book import default_codebook
+from codesuggest.train.corpus import read_codiesp
+from codesuggest.train.recipe import load_config, train_to_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .pipeline import Suggester
+    from codesuggest.pipeline import Suggester
 
 __version__ = "0.1.0"
 
@@ -18,6 +18,6 @@ __all__ = ["__version__", "load"]
 
 def load(model: str | os.PathLike[str] | None = None) -> Suggester:
     """The suggester for a model folder (default: the shipped model), loaded once per process."""
-    from .pipeline import load as _load
+    from codesuggest.pipeline import load as _load
 
     return _load(model)

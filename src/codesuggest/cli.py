@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import CodesuggestError, InputError, UnknownCodeError
+from codesuggest import __version__
+from codesuggest.core.errors import CodesuggestError, InputError, UnknownCodeError
 
 # Notes are PHI: nothing here may send them anywhere, including Gradio's usage analytics.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -37,7 +37,7 @@ def _nonempty(text: str) -> str:
 
 
 def _codebook(args: argparse.Namespace):
-    from .codebook import default_codebook
+    from codesuggest.codebook.book import default_codebook
 
     return default_codebook(cpt_file=getattr(args, "cpt_file", None))
 
@@ -60,7 +60,7 @@ def cmd_codes_search(args: argparse.Namespace) -> int:
 
 
 def _show_lines(book: Any, code: str) -> list[str]:
-    from .codebook import NOTE_FIELDS
+    from codesuggest.codebook.codeset import NOTE_FIELDS
 
     info = book.get(code)
     s = book.sets[info.system]
@@ -180,7 +180,7 @@ def _print_result(d: dict[str, Any]) -> None:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from .pipeline import load
+    from codesuggest.pipeline import load
 
     suggester = load(args.model)
     result = suggester.suggest(
@@ -221,9 +221,9 @@ def _progress_printer(quiet: bool) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .codebook import default_codebook
-    from .corpus import read_labelled
-    from .train import load_config, train_to_folder
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.train.corpus import read_labelled
+    from codesuggest.train.recipe import load_config, train_to_folder
 
     config = load_config(args.config)
     if args.setting:
@@ -236,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         validation, vreport = read_labelled(args.validation, codebook=book)
         print(vreport.summary(), file=sys.stderr)
     if args.feedback:
-        from .feedback import notes_from_audit
+        from codesuggest.train.feedback import notes_from_audit
 
         extra, freport = notes_from_audit(args.feedback)
         notes = [*notes, *extra]
@@ -261,11 +261,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .codebook import default_codebook
-    from .corpus import read_labelled
-    from .model import load_model
-    from .terms import TermExtractor
-    from .train import evaluate, prepare
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.rank.model import load_model
+    from codesuggest.terms.extractor import TermExtractor
+    from codesuggest.train.corpus import read_labelled
+    from codesuggest.train.evaluation import evaluate
+    from codesuggest.train.prepare import prepare
 
     book = default_codebook()
     notes, report = read_labelled(args.data, codebook=book)
@@ -292,8 +293,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from .errors import ArtifactError
-    from .model import default_model_dir, verify_model_dir
+    from codesuggest.core.errors import ArtifactError
+    from codesuggest.rank.model import default_model_dir, verify_model_dir
 
     folders = [default_model_dir(), *(Path(p) for p in args.path)]
     for root in folders:
@@ -318,7 +319,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .review import parse_auth, serve
+    from codesuggest.review.app import parse_auth, serve
 
     serve(
         host=args.host,
@@ -336,7 +337,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import DEFAULT_MAX_CHARS, Fields, run_batch
+    from codesuggest.io.readers import DEFAULT_MAX_CHARS, Fields
+    from codesuggest.io.run import run_batch
 
     summary = run_batch(
         args.input,
@@ -369,7 +371,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from .validate import format_edits, load_mue, load_ncci_ptp, validate_codes
+    from codesuggest.rules.engine import format_edits, load_mue, load_ncci_ptp, validate_codes
 
     try:
         day = dt.date.fromisoformat(args.date) if args.date else None

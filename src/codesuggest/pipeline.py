@@ -18,11 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .codebook import Codebook, default_codebook
-from .errors import InputError
-from .model import Model, load_model
-from .rank import CandidateBuilder, feature_matrix
-from .schema import (
+from codesuggest.codebook.book import Codebook, default_codebook
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import (
     ICD10CM,
     SETTINGS,
     Edit,
@@ -32,6 +30,9 @@ from .schema import (
     SuggestionResult,
     Term,
 )
+from codesuggest.rank.candidates import CandidateBuilder
+from codesuggest.rank.features import feature_matrix
+from codesuggest.rank.model import Model, load_model
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ class Suggester:
         context: dict[str, Any],
         date: dt.date | None,
     ) -> None:
-        from .validate import NoteContext, attach_edits, validate_codes
+        from codesuggest.rules.engine import NoteContext, attach_edits, validate_codes
 
         chosen = [s.code for s in suggestions if s.selected]
         if not chosen:
@@ -308,7 +309,7 @@ class Suggester:
         encounter_date: dt.date | str | None = None,
     ) -> list[Edit]:
         """Coding-rule edits for a code list a coder has chosen (first listed = principal)."""
-        from .validate import validate_codes
+        from codesuggest.rules.engine import validate_codes
 
         age_i, sex_s = _check_context(setting, age, sex)
         return validate_codes(
@@ -334,7 +335,7 @@ def _limit_openmp() -> None:
 
 @cache
 def _load(model_dir: str | None) -> Suggester:
-    from .terms import TermExtractor
+    from codesuggest.terms.extractor import TermExtractor
 
     _limit_openmp()
     return Suggester(load_model(model_dir), default_codebook(), TermExtractor.default())

@@ -36,17 +36,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .codebook import (
-    Codebook,
-    CodeInfo,
-    CodeSet,
-    default_codebook,
-    looks_like_cpt,
-    normalize_icd,
-    parse_code_refs,
-)
-from .errors import ArtifactError, InputError
-from .schema import ICD10CM, SETTINGS, Edit, Suggestion
+from codesuggest.codebook.book import Codebook, default_codebook
+from codesuggest.codebook.codeset import CodeInfo, CodeSet
+from codesuggest.core.codes import looks_like_cpt, normalize_icd, parse_code_refs
+from codesuggest.core.errors import ArtifactError, InputError
+from codesuggest.core.records import ICD10CM, SETTINGS, Edit, Suggestion
 
 GUIDELINES = "ICD-10-CM Official Guidelines"
 ENCOUNTERS = ("initial", "subsequent", "sequela")

@@ -15,22 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-MODES = ("exact", "prefix", "category")
-
-
-def _norm(code: str) -> str:
-    c = code.strip().upper().replace(".", "")
-    return c.rstrip("X") if len(c) > 3 else c
-
-
-def matcher(mode: str) -> Callable[[str, str], bool]:
-    if mode == "exact":
-        return lambda p, g: _norm(p) == _norm(g)
-    if mode == "prefix":
-        return lambda p, g: _norm(p).startswith(_norm(g)) or _norm(g).startswith(_norm(p))
-    if mode == "category":
-        return lambda p, g: _norm(p)[:3] == _norm(g)[:3]
-    raise ValueError(f"unknown matching mode {mode!r}; use one of {MODES}")
+from codesuggest.core.codes import _norm, matcher
 
 
 def _hits(

@@ -32,8 +32,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError, InputError
-from .schema import Decision
+from codesuggest.core.errors import ArtifactError, InputError
+from codesuggest.core.records import Decision
 
 SCHEMA_VERSION = 1
 ACTIONS = ("accept", "reject", "replace", "add", "reorder", "context", "finalise")

@@ -1,24 +1,26 @@
-"""Records that flow between the stages, and the one JSON output schema.
-
-Every stage passes these plain records, never a spaCy ``Doc``. The JSON written by the CLI, the
-batch engines, Spark and the review UI is ``SuggestionResult.to_dict()``; its shape is
-documented in ``docs/schema.md`` and is checked by ``validate_result_dict``.
-
-Offsets are character offsets into the note exactly as the user gave it:
-``note[start:end] == text`` always holds.
-"""
+"""The records that flow between stages, and the code-system, assertion and setting names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 ICD10CM = "ICD-10-CM"
+
+
 CPT = "CPT"
+
+
 HCPCS = "HCPCS"
+
+
 SYSTEMS = (ICD10CM, CPT, HCPCS)
 
+
 Assertion = Literal["present", "negated", "uncertain", "hypothetical", "historical", "family"]
+
+
 ASSERTIONS: tuple[str, ...] = (
     "present",
     "negated",
@@ -27,9 +29,16 @@ ASSERTIONS: tuple[str, ...] = (
     "historical",
     "family",
 )
+
+
 Severity = Literal["error", "warning", "info"]
+
+
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
+
+
 SETTINGS: tuple[str, ...] = ("outpatient", "inpatient")
+
 
 SCHEMA_VERSION = "1.0"
 
@@ -239,47 +248,25 @@ class Decision:
     reviewer: str = ""
 
 
-_REQUIRED_TOP = {
-    "id": (str, type(None)),
-    "codesets": dict,
-    "model": dict,
-    "suggestions": list,
-    "excluded": list,
-    "errors": list,
-}
-_REQUIRED_SUGGESTION = {
-    "code": str,
-    "system": str,
-    "description": str,
-    "score": (int, float),
-    "rank": int,
-    "selected": bool,
-    "evidence": list,
-    "sources": dict,
-    "edits": list,
-}
+class SuggesterLike(Protocol):
+    """What a batch engine needs of a suggester (``pipeline.Suggester`` is one)."""
+
+    @property
+    def codesets(self) -> dict[str, str]: ...
+
+    @property
+    def model_info(self) -> dict[str, str]: ...
+
+    def suggest(
+        self,
+        text: str | bytes,
+        *,
+        setting: str = "outpatient",
+        age: int | None = None,
+        sex: str | None = None,
+        encounter_date: Any = None,
+        id: str | None = None,
+    ) -> SuggestionResult: ...
 
 
-def validate_result_dict(d: dict[str, Any]) -> list[str]:
-    """Return the ways ``d`` departs from the output schema (empty when it conforms)."""
-    problems: list[str] = []
-    for key, typ in _REQUIRED_TOP.items():
-        if key not in d:
-            problems.append(f"missing key {key!r}")
-        elif not isinstance(d[key], typ):
-            problems.append(f"{key!r} has type {type(d[key]).__name__}")
-    for i, s in enumerate(d.get("suggestions") or []):
-        for key, typ in _REQUIRED_SUGGESTION.items():
-            if key not in s:
-                problems.append(f"suggestions[{i}] missing {key!r}")
-            elif not isinstance(s[key], typ):
-                problems.append(f"suggestions[{i}].{key} has type {type(s[key]).__name__}")
-        if s.get("system") not in SYSTEMS:
-            problems.append(f"suggestions[{i}].system {s.get('system')!r} is not one of {SYSTEMS}")
-        for j, e in enumerate(s.get("evidence") or []):
-            if not {"start", "end", "text"} <= set(e):
-                problems.append(f"suggestions[{i}].evidence[{j}] lacks start/end/text")
-    for i, err in enumerate(d.get("errors") or []):
-        if not isinstance(err, dict) or "message" not in err:
-            problems.append(f"errors[{i}] must be an object with a 'message'")
-    return problems
+Loader = Callable[[str | None], SuggesterLike]

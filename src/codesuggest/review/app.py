@@ -31,10 +31,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import export
-from .errors import InputError
-from .schema import ASSERTIONS, ICD10CM, SETTINGS, SEVERITIES, Decision, validate_result_dict
-from .store import AuditStore, new_review_id, note_sha256
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import ASSERTIONS, ICD10CM, SETTINGS, SEVERITIES, Decision
+from codesuggest.output.schema import validate_result_dict
+from codesuggest.store import export
+from codesuggest.store.audit import AuditStore, new_review_id, note_sha256
 
 log = logging.getLogger(__name__)
 

@@ -52,10 +52,10 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from .errors import ArtifactError, InputError
-from .schema import CPT, ICD10CM, Section, Term
-from .search import STOPWORDS, stem
-from .search import fold as _fold_unicode
+from codesuggest.core.errors import ArtifactError, InputError
+from codesuggest.core.records import CPT, ICD10CM, Section, Term
+from codesuggest.core.text import STOPWORDS, stem
+from codesuggest.core.text import fold as _fold_unicode
 
 log = logging.getLogger(__name__)
 
@@ -529,7 +529,8 @@ def _icd_package_version() -> str:
 def _icd_cache_path() -> Path:
     """Keyed by everything the phrases derive from: the ICD package, the code-set cache format,
     this module's derivation (``LEXICON_FORMAT``) and the rules file."""
-    from .codebook import CACHE_FORMAT, cache_dir
+    from codesuggest.codebook.icd10cm import CACHE_FORMAT
+    from codesuggest.core.cache import cache_dir
 
     version = f"{_icd_package_version()}-c{CACHE_FORMAT}-f{LEXICON_FORMAT}-{_rules_digest()}"
     return cache_dir() / f"terms-icd10cm-{version}.json"
@@ -614,7 +615,7 @@ def _valid_icd_cache(data: Any) -> bool:
 
 def _icd_phrases(book: Any) -> dict[str, Any]:
     """The derived ICD-10-CM phrases, from the cache when it is sound, else built and cached."""
-    from .codebook import CacheRebuiltWarning
+    from codesuggest.core.cache import CacheRebuiltWarning
 
     path = _icd_cache_path()
     if path.exists():
@@ -697,7 +698,7 @@ def _dictionary_rows(path: str | None) -> list[dict[str, str]]:
 def _build_lexicon(dictionary: str | None, with_cpt: bool) -> Lexicon:
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    from .codebook import default_codebook
+    from codesuggest.codebook.book import default_codebook
 
     rules = _rules()
     norm = normaliser()
@@ -1392,7 +1393,7 @@ def _attribute_rules(dictionary: str | None) -> _AttributeRules:
 
 @functools.cache
 def _gestation_entry(code: str) -> Entry | None:
-    from .codebook import default_codebook
+    from codesuggest.codebook.book import default_codebook
 
     rec = default_codebook().icd.find(code)
     return Entry(rec.description, (rec.code,), "status", ICD10CM, "codeset") if rec else None

@@ -1,45 +1,34 @@
-"""Training: from labelled notes to a model folder, reproducibly.
-
-The ranker learns from candidate features, and two of them (document-model scores and code
-priors) come from labelled notes. Computing them on the notes they were fitted on would teach
-the ranker to trust them far too much, so they are cross-fitted: each note's features come
-from models fitted on the other folds. The document model and priors shipped are then fitted
-on all training notes.
-
-Same data, config and seed give byte-identical model files.
-"""
+"""The training recipe: config, fitting, the model card, writing a model folder."""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 import os
 import random
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import metrics
-from .codebook import Codebook, default_codebook
-from .corpus import LabelledNote
-from .errors import InputError
-from .model import Model, library_versions, save_model
-from .rank import (
-    FEATURES,
-    CandidateBuilder,
-    CandidateRanker,
-    DocumentModel,
-    Priors,
-    feature_matrix,
-)
-from .schema import ICD10CM, SETTINGS, Candidate, Term
+from codesuggest.codebook.book import Codebook, default_codebook
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import Candidate
+from codesuggest.rank.candidates import CandidateBuilder
+from codesuggest.rank.document_model import DocumentModel
+from codesuggest.rank.features import FEATURES, feature_matrix
+from codesuggest.rank.model import Model, library_versions, save_model
+from codesuggest.rank.priors import Priors
+from codesuggest.rank.ranker import CandidateRanker
+from codesuggest.train import metrics
+from codesuggest.train.corpus import LabelledNote
+from codesuggest.train.evaluation import Evaluation, _setting, evaluate, tune_threshold
+from codesuggest.train.prepare import Prepared, _gold_labels, prepare
 
 log = logging.getLogger(__name__)
+
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {"name": "codesuggest-custom", "version": "0.1.0"},
@@ -85,28 +74,8 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     return config
 
 
-@dataclass(slots=True)
-class Prepared:
-    """A labelled note with its extracted terms (extraction is the slow step; done once)."""
-
-    note: LabelledNote
-    terms: list[Term]
-    gold: list[str] = field(default_factory=list)
 
 
-def prepare(
-    notes: Sequence[LabelledNote],
-    extractor: Any,
-    *,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[Prepared]:
-    out = []
-    for i, n in enumerate(notes):
-        terms = extractor.extract(n.text).terms
-        out.append(Prepared(n, terms, [c for _, c in n.codes]))
-        if progress:
-            progress(i + 1, len(notes))
-    return out
 
 
 def split(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -129,8 +98,6 @@ def _label(cands: Sequence[Candidate], gold: Sequence[str], match: str) -> np.nd
     return np.array([int(any(m(c.code, g) for g in gold)) for c in cands], dtype=int)
 
 
-def _gold_labels(prepared: Sequence[Prepared]) -> list[list[str]]:
-    return [p.gold for p in prepared]
 
 
 def _priors(prepared: Sequence[Prepared], codebook: Codebook) -> Priors:
@@ -186,105 +153,6 @@ def fit(
     return Model(doc, ranker, priors, 0.5, meta={"config": config})
 
 
-@dataclass(slots=True)
-class Evaluation:
-    """Ranked and scored codes per note, and the metrics in every matching mode."""
-
-    ranked: list[list[str]]
-    scores: list[list[float]]
-    gold: list[list[str]]
-    results: dict[str, metrics.Scores] = field(default_factory=dict)
-    calibration: list[dict[str, float]] = field(default_factory=list)
-
-    def select(self, threshold: float) -> list[list[str]]:
-        return [
-            [c for c, s in zip(r, sc, strict=True) if s >= threshold]
-            for r, sc in zip(self.ranked, self.scores, strict=True)
-        ]
-
-
-def _setting(config: dict[str, dict[str, Any]]) -> str:
-    """The care setting whose coding rules the training notes follow (uncertain diagnoses)."""
-    setting = str(config["training"].get("setting", "outpatient"))
-    if setting not in SETTINGS:
-        raise InputError(f"training.setting must be one of {SETTINGS}, not {setting!r}.")
-    return setting
-
-
-def predict(
-    model: Model,
-    prepared: Sequence[Prepared],
-    codebook: Codebook,
-    *,
-    setting: str = "outpatient",
-) -> tuple[list[list[str]], list[list[float]]]:
-    builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
-    ranked, scores = [], []
-    all_scores = model.document_model.doc_scores([p.note.text for p in prepared])
-    for p, s in zip(prepared, all_scores, strict=True):
-        cset = builder.build(p.note.text, p.terms, s, setting=setting)
-        if not cset.candidates:
-            ranked.append([])
-            scores.append([])
-            continue
-        proba = model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
-        order = np.argsort(-proba, kind="stable")
-        ranked.append([cset.candidates[i].code for i in order])
-        scores.append([float(proba[i]) for i in order])
-    return ranked, scores
-
-
-def evaluate(
-    model: Model,
-    prepared: Sequence[Prepared],
-    codebook: Codebook,
-    *,
-    setting: str = "outpatient",
-) -> Evaluation:
-    """Score ``prepared`` notes coded as in ``setting`` (``inpatient`` codes uncertain
-    diagnoses as established, ``outpatient`` their symptoms)."""
-    ranked, scores = predict(model, prepared, codebook, setting=setting)
-    ev = Evaluation(ranked, scores, _gold_labels(prepared))
-    selected = ev.select(model.threshold)
-    for mode in metrics.MODES:
-        ev.results[mode] = metrics.score(ranked, selected, ev.gold, mode)
-    ev.calibration = calibration_table(ev, "prefix")
-    return ev
-
-
-def tune_threshold(ev: Evaluation, match: str) -> float:
-    """The score threshold that maximises micro F1 of selected codes."""
-    best_t, best_f1 = 0.5, -1.0
-    for t in np.round(np.arange(0.05, 0.95, 0.025), 3):
-        f1 = metrics.score(ev.ranked, ev.select(float(t)), ev.gold, match).f1
-        if f1 > best_f1 + 1e-9:
-            best_t, best_f1 = float(t), f1
-    return best_t
-
-
-def calibration_table(ev: Evaluation, match: str, bins: int = 5) -> list[dict[str, float]]:
-    """Mean predicted score vs observed precision per score bin."""
-    m = metrics.matcher(match)
-    pairs = []
-    for r, sc, g in zip(ev.ranked, ev.scores, ev.gold, strict=True):
-        for c, s in zip(r, sc, strict=True):
-            pairs.append((s, int(any(m(c, x) for x in g))))
-    table = []
-    edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in itertools.pairwise(edges):
-        inside = [(s, y) for s, y in pairs if lo <= s < hi or (hi == 1 and s == 1)]
-        if inside:
-            table.append(
-                {
-                    "bin": f"{lo:.1f}-{hi:.1f}",
-                    "n": len(inside),
-                    "mean_score": round(float(np.mean([s for s, _ in inside])), 3),
-                    "precision": round(float(np.mean([y for _, y in inside])), 3),
-                }
-            )
-    return table
-
-
 def train(
     notes: Sequence[LabelledNote],
     *,
@@ -304,7 +172,7 @@ def train(
     config = config or load_config(None)
     codebook = codebook or default_codebook()
     if extractor is None:
-        from .terms import TermExtractor
+        from codesuggest.terms.extractor import TermExtractor
 
         extractor = TermExtractor.default()
 
@@ -423,8 +291,3 @@ def train_to_folder(out: str | Path, **kwargs: Any) -> tuple[Model, Evaluation, 
     model, ev = train(**kwargs)
     sha = save_model(model, out, card=model_card(model))
     return model, ev, sha
-
-
-def icd_only(notes: Sequence[LabelledNote]) -> list[LabelledNote]:
-    """Keep the ICD-10-CM labels only (what CodiEsp's diagnosis task scores)."""
-    return [LabelledNote(n.id, n.text, [(s, c) for s, c in n.codes if s == ICD10CM]) for n in notes]

@@ -26,8 +26,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .schema import CPT, HCPCS, ICD10CM
+from codesuggest.core.errors import InputError
+from codesuggest.core.records import CPT, HCPCS, ICD10CM
 
 CODE_SYSTEM_URIS: dict[str, str] = {
     ICD10CM: "http://hl7.org/fhir/sid/icd-10-cm",

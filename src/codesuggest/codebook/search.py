@@ -1,35 +1,25 @@
-"""Fuzzy search over code descriptions: misspellings, word order and typeahead.
-
-A plain rapidfuzz scan over ~115,000 ICD-10-CM descriptions takes far longer than the 50 ms a
-search may take, so the scan is split in two: rapidfuzz corrects each query word against the
-vocabulary (about 15,000 words), and an inverted index scores every description at once in
-numpy by how much of the query it covers and how much of itself the query explains, each word
-weighted by its rarity.
-"""
+"""``SearchIndex``: a weighted token index over code descriptions and index terms."""
 
 from __future__ import annotations
 
 import bisect
-import math
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+from codesuggest.core.text import stem, tokens
 
-# Joining words carry no meaning for search; they stay in the text that is shown.
-_STOPWORDS = "a an and are as at be by for from in into is its of on or the to with nos than"
-STOPWORDS = frozenset([*_STOPWORDS.split(), "elsewhere", "classified"])
 # Words that describe the default code ("unspecified", "without complications") should not
 # make a description look like a worse match for a query that does not mention them.
 LOW_WEIGHT = frozenset(
     ["unspecified", "without", "complication", "other", "specified", "site", "part", "type"]
 )
+
+
 LOW_WEIGHT_FACTOR = 0.2
+
 
 # Clinicians' words for the tabular list's words. A query word matches either itself or any of
 # its alternatives, whichever scores best ("distal radius" finds "lower end of radius").
@@ -51,24 +41,6 @@ QUERY_ALIASES: dict[str, tuple[str, ...]] = {
     "tumor": ("neoplasm",),
     "tumour": ("neoplasm",),
 }
-
-
-def fold(text: str) -> str:
-    """Lowercase and strip accents so 'Ménière' and 'meniere' compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def stem(token: str) -> str:
-    """A deliberately light plural stripper: 'fractures' -> 'fracture', 'stenosis' kept."""
-    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
-    return token
-
-
-def tokens(text: str) -> list[str]:
-    """Search tokens of ``text``: folded, split on non-alphanumerics, stemmed, no stopwords."""
-    return [stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,13 +209,3 @@ class SearchIndex:
             if owner not in best:
                 best[owner] = Hit(owner=owner, score=float(score[d]), doc=int(d))
         return list(best.values())
-
-
-def token_set_similarity(a: str, b: str) -> float:
-    """Word-order-insensitive similarity of two phrases in [0, 1]."""
-    return fuzz.token_set_ratio(fold(a), fold(b)) / 100.0
-
-
-def idf_weight(n_docs: int, df: int) -> float:
-    """The rarity weight used by the index, exposed for features elsewhere."""
-    return math.log((n_docs + 1) / (df + 0.5))

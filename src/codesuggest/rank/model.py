@@ -20,9 +20,11 @@ from typing import Any
 
 import joblib
 
-from .codebook import sha256_file
-from .errors import ArtifactError
-from .rank import CandidateRanker, DocumentModel, Priors
+from codesuggest.core.cache import sha256_file
+from codesuggest.core.errors import ArtifactError
+from codesuggest.rank.document_model import DocumentModel
+from codesuggest.rank.priors import Priors
+from codesuggest.rank.ranker import CandidateRanker
 
 # 2: five more ranker features (lookup precision, associations, history, document rank).
 MODEL_FORMAT = 2

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .corpus import LabelledNote, normalise_gold_icd
-from .errors import InputError
+from codesuggest.core.errors import InputError
+from codesuggest.train.corpus import LabelledNote, normalise_gold_icd
 
 
 def notes_from_audit(path: str | os.PathLike[str]) -> tuple[list[LabelledNote], str]:
     """Labelled notes from the finalised reviews of an audit DB, and a report of what was used."""
-    from .store import AuditStore
+    from codesuggest.store.audit import AuditStore
 
     p = Path(path)
     if not p.is_file():

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from codesuggest.core.errors import InputError
 
 _TRAILING_X = re.compile(r"X+$")
 

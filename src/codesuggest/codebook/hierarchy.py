@@ -1,0 +1,144 @@
+"""Tabular completion: from a documented code to its billable child by the note's attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from codesuggest.codebook.codeset import CodeInfo, CodeSet
+from codesuggest.core.text import tokens
+
+_SIDE_WORDS = {
+    "right": ("right",),
+    "left": ("left",),
+    "bilateral": ("bilateral",),
+}
+
+
+_ENCOUNTER_PREFIX = {
+    "initial": "initial encounter",
+    "subsequent": "subsequent encounter",
+    "sequela": "sequela",
+}
+
+
+@dataclass(slots=True)
+class Specified:
+    """The code chosen for a term, and what documentation would make it more specific."""
+
+    code: str
+    by_attributes: bool = False
+    missing: list[str] = field(default_factory=list)
+
+
+def _attribute_words(attributes: dict[str, str]) -> set[str]:
+    words: set[str] = set()
+    side = attributes.get("laterality")
+    if side:
+        words.update(_SIDE_WORDS.get(side, (side,)))
+    acuity = attributes.get("acuity")
+    if acuity == "acute_on_chronic":
+        words.update({"acute", "chronic"})
+    elif acuity:
+        words.add(acuity)
+    for key in ("stage", "severity", "trimester", "diabetes_type"):
+        v = attributes.get(key)
+        if v:
+            words.update(tokens(str(v)))
+    return words
+
+
+def _child_fit(child: CodeInfo, wanted: set[str]) -> float:
+    desc = set(tokens(child.description))
+    score = len(desc & wanted)
+    if "unspecified" in desc:
+        score -= 0.5
+    return score
+
+
+def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
+    """The most specific billable code under ``code`` that ``attributes`` support.
+
+    Falls back to the unspecified child where the note lacks a detail, and to the 7th
+    character for the documented encounter (initial when undocumented, said in ``missing``).
+    """
+    rec = icd.find(code)
+    if rec is None:
+        return Specified(code)
+    out = Specified(rec.code)
+    wanted = _attribute_words(attributes)
+    guard = 0
+    while not rec.billable and guard < 6:
+        guard += 1
+        children = [icd.get(c) for c in icd.children(rec.code)]
+        if not children:
+            break
+        if rec.requires_7th:
+            encounter = attributes.get("encounter")
+            if not encounter:
+                out.missing.append("encounter (initial, subsequent or sequela)")
+                encounter = "initial"
+            prefix = _ENCOUNTER_PREFIX.get(encounter, encounter)
+            chosen = next(
+                (
+                    c
+                    for c in children
+                    if rec.seventh_characters.get(c.code[-1], "").startswith(prefix)
+                ),
+                children[0],
+            )
+            out.by_attributes = out.by_attributes or "encounter" in attributes
+        else:
+            ranked = sorted(children, key=lambda c: -_child_fit(c, wanted))
+            best = ranked[0]
+            if _child_fit(best, wanted) <= 0 or not wanted:
+                unspecified = [
+                    c
+                    for c in children
+                    if "unspecified" in c.description.lower() or c.code.endswith("9")
+                ]
+                chosen = unspecified[0] if unspecified else best
+                out.missing.append(_missing_detail(children))
+            else:
+                chosen = best
+                out.by_attributes = True
+        rec = chosen
+        out.code = rec.code
+    if rec.billable and wanted & {"right", "left", "bilateral"}:
+        lateral = _lateral_sibling(icd, rec, wanted)
+        if lateral is not None:
+            out.code, out.by_attributes = lateral, True
+    out.missing = [m for m in dict.fromkeys(out.missing) if m]
+    return out
+
+
+def _missing_detail(children: Sequence[CodeInfo]) -> str:
+    words = {w for c in children for w in tokens(c.description)}
+    if words & {"right", "left", "bilateral"}:
+        return "laterality (right, left or bilateral)"
+    if words & {"acute", "chronic"}:
+        return "acuity (acute, chronic or acute on chronic)"
+    if "stage" in words:
+        return "stage"
+    if "trimester" in words:
+        return "trimester"
+    if words & {"mild", "moderate", "severe"}:
+        return "severity"
+    return "more specific documentation"
+
+
+def _lateral_sibling(icd: CodeSet, rec: CodeInfo, wanted: set[str]) -> str | None:
+    """For an unspecified-side code, the sibling naming the documented side."""
+    desc = rec.description.lower()
+    if "unspecified" not in desc or rec.parent is None:
+        return None
+    side = next(iter(wanted & {"right", "left", "bilateral"}))
+    # The side is named where the unspecified one was: "..., unspecified ear" -> "..., left ear".
+    cut = desc.rfind("unspecified")
+    head = desc[:cut]
+    for sib in icd.children(rec.parent):
+        s = icd.get(sib)
+        other = s.description.lower()
+        if s.billable and other.startswith(head) and side in other[cut:].split():
+            return s.code
+    return None

@@ -1,0 +1,75 @@
+"""Code spellings: the one place that normalises, recognises and compares code strings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_ICD_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$", re.IGNORECASE)
+
+
+_CPT_CODE = re.compile(r"^([0-9]{4}[0-9AFTMU]|[A-V][0-9]{4})$", re.IGNORECASE)
+
+
+_ICD_REF = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+
+
+_CODE_REF = re.compile(rf"\b({_ICD_REF})(?:\s*-\s*({_ICD_REF})|\.?-)?")
+
+
+def normalize_icd(code: str) -> str:
+    """Canonical ICD-10-CM spelling: uppercase, dot after the third character."""
+    c = code.strip().upper().replace(" ", "")
+    if "-" in c or c.isdigit():  # a block (E08-E13) or a chapter number
+        return c
+    if "." not in c and len(c) > 3:
+        c = c[:3] + "." + c[3:]
+    return c.rstrip(".")
+
+
+def looks_like_icd(code: str) -> bool:
+    return bool(_ICD_CODE.match(code.strip()))
+
+
+def looks_like_cpt(code: str) -> bool:
+    return bool(_CPT_CODE.match(code.strip()))
+
+
+def parse_code_refs(text: str) -> list[str]:
+    """Codes and ranges named in a tabular note: ``'type 1 diabetes (E10.-)'`` -> ``['E10']``.
+
+    A range ``E00-E07`` is returned as ``'E00-E07'``.
+    """
+    refs: list[str] = []
+    for m in _CODE_REF.finditer(text):
+        first, last = m.group(1).upper(), m.group(2)
+        refs.append(f"{first}-{last.upper()}" if last else first)
+    return refs
+
+
+def code_prefixes(code: str) -> list[str]:
+    """``code`` and its shorter forms down to the category: ``R51.9`` -> ``R51.9``, ``R51``."""
+    flat = code.upper().replace(".", "")
+    out = []
+    for n in range(len(flat), 2, -1):
+        head = flat[:n]
+        out.append(head if n == 3 else f"{head[:3]}.{head[3:]}")
+    return out
+
+
+MODES = ("exact", "prefix", "category")
+
+
+def _norm(code: str) -> str:
+    c = code.strip().upper().replace(".", "")
+    return c.rstrip("X") if len(c) > 3 else c
+
+
+def matcher(mode: str) -> Callable[[str, str], bool]:
+    if mode == "exact":
+        return lambda p, g: _norm(p) == _norm(g)
+    if mode == "prefix":
+        return lambda p, g: _norm(p).startswith(_norm(g)) or _norm(g).startswith(_norm(p))
+    if mode == "category":
+        return lambda p, g: _norm(p)[:3] == _norm(g)[:3]
+    raise ValueError(f"unknown matching mode {mode!r}; use one of {MODES}")
