@@ -23,8 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import InputError
-from codesuggest.core.records import SETTINGS, Evidence, Suggestion, SuggestionResult
+from codesuggest.core.records import Evidence, Suggestion, SuggestionResult
 from codesuggest.io import readers, run, writers
 from codesuggest.io.engines import local as batch
 from codesuggest.io.readers import Fields, Note
@@ -56,18 +57,9 @@ class KeywordSuggester:
         encounter_date: Any = None,
         id: str | None = None,
     ) -> SuggestionResult:
-        if setting not in SETTINGS:
-            raise InputError(f"setting must be one of {SETTINGS}, got {setting!r}.")
-        if age is not None and not (str(age).isdigit() and int(age) <= 125):
-            raise InputError(f"age must be a whole number of years, got {age!r}.")
-        if sex not in (None, "F", "M"):
-            raise InputError(f"sex must be F or M, got {sex!r}.")
-        context = {
-            "setting": setting,
-            "age": None if age is None else int(age),
-            "sex": sex,
-            "encounter_date": None if encounter_date is None else str(encounter_date),
-        }
+        context = PatientContext.parse(
+            setting=setting, age=age, sex=sex, encounter_date=encounter_date
+        ).to_dict()
         result = SuggestionResult(
             id=id, codesets=self.codesets, model=self.model_info, context=context
         )

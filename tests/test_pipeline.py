@@ -93,6 +93,18 @@ def test_bad_arguments_are_input_errors(suggester):
         suggester.suggest(NOTE, encounter_date="22/11/2026")
 
 
+@pytest.mark.parametrize("age", [125, float("inf")])
+def test_an_age_the_edits_would_refuse_is_refused_before_scoring(suggester, age):
+    with pytest.raises(InputError, match="age"):
+        suggester.suggest(NOTE, age=age)
+
+
+def test_sex_is_read_in_lower_case_and_nonsense_is_refused(suggester):
+    assert suggester.suggest(NOTE, sex="f").context["sex"] == "F"
+    with pytest.raises(InputError, match="sex must be F or M"):
+        suggester.suggest(NOTE, sex="Mango")
+
+
 def test_suggest_many_keeps_order_and_ids(suggester):
     results = list(suggester.suggest_many([{"id": "a", "text": NOTE}, {"id": "b", "text": ""}]))
     assert [r.id for r in results] == ["a", "b"]

@@ -327,9 +327,10 @@ def test_context_change_is_a_decision_with_before_and_after(review):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"setting": "ward"}, "Setting 'ward'"),
-        ({"age": "fifty"}, "not a number"),
-        ({"age": 200}, "from 0 to 125"),
+        ({"setting": "ward"}, "setting must be one of"),
+        ({"age": "fifty"}, "whole number of years"),
+        ({"age": 200}, "outside 0-124"),
+        ({"sex": "Mango"}, "sex must be F or M"),
         ({"age": 4.5}, "whole number"),
         ({"encounter_date": "03/11/2026"}, "YYYY-MM-DD"),
     ],

@@ -426,9 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
     suggest = sub.add_parser("suggest", help="suggest codes for one note")
     suggest.add_argument("file", help="a text file, or - for standard input")
     suggest.add_argument("--json", action="store_true", help="print the JSON result")
-    suggest.add_argument("--setting", choices=["outpatient", "inpatient"], default="outpatient")
-    suggest.add_argument("--age", type=int, default=None)
-    suggest.add_argument("--sex", choices=["F", "M"], default=None)
+    suggest.add_argument(
+        "--setting",
+        type=str.lower,
+        choices=["outpatient", "inpatient"],
+        default="outpatient",
+        help="care setting: outpatient codes uncertain diagnoses as symptoms (default)",
+    )
+    suggest.add_argument("--age", type=int, default=None, help="age in years, 0-124")
+    suggest.add_argument(
+        "--sex", type=str.upper, choices=["F", "M"], default=None, help="F or M (any case)"
+    )
     suggest.add_argument("--date", default=None, help="encounter date, YYYY-MM-DD")
     suggest.add_argument("--model", default=None, help="a model folder (default: shipped model)")
     suggest.set_defaults(func=cmd_suggest)

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from codesuggest.codebook.book import Codebook, default_codebook
-from codesuggest.core.errors import InputError
+from codesuggest.core.context import PatientContext
 from codesuggest.core.records import (
     ICD10CM,
-    SETTINGS,
     Edit,
     Evidence,
     Section,
@@ -84,39 +83,6 @@ def check_note(
             _error("encoding", "The note was decoded with the wrong encoding (many U+FFFD).")
         ]
     return text, []
-
-
-def _parse_date(value: object) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise InputError(f"encounter_date {value!r} is not a date in YYYY-MM-DD form.") from exc
-
-
-def _check_context(setting: str, age: object, sex: object) -> tuple[int | None, str | None]:
-    if setting not in SETTINGS:
-        raise InputError(f"setting must be one of {SETTINGS}, got {setting!r}.")
-    if age is not None and age != "":
-        try:
-            age_i = int(age)  # type: ignore[call-overload]
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"age must be a whole number of years, got {age!r}.") from exc
-        if not 0 <= age_i <= 125:
-            raise InputError(f"age {age_i} is outside 0-125.")
-    else:
-        age_i = None
-    sex_s = None
-    if sex not in (None, ""):
-        sex_s = str(sex).strip().upper()[:1]
-        if sex_s not in {"F", "M"}:
-            raise InputError(f"sex must be F or M, got {sex!r}.")
-    return age_i, sex_s
 
 
 def _context_evidence(note: str, phrases: list[str], sections: list[Section]) -> list[Evidence]:
@@ -183,14 +149,11 @@ class Suggester:
         id: str | None = None,
     ) -> SuggestionResult:
         """Ranked ICD-10-CM and CPT suggestions for one note, with evidence and edits."""
-        age_i, sex_s = _check_context(setting, age, sex)
-        date = _parse_date(encounter_date)
-        context: dict[str, Any] = {
-            "setting": setting,
-            "age": age_i,
-            "sex": sex_s,
-            "encounter_date": date.isoformat() if date else None,
-        }
+        patient = PatientContext.parse(
+            setting=setting, age=age, sex=sex, encounter_date=encounter_date
+        )
+        setting, date = patient.setting, patient.encounter_date
+        context = patient.to_dict()
         note, errors = check_note(text, max_chars=self.max_chars)
         if errors:
             return self._empty(id, context, errors)
@@ -311,13 +274,15 @@ class Suggester:
         """Coding-rule edits for a code list a coder has chosen (first listed = principal)."""
         from codesuggest.rules.engine import validate_codes
 
-        age_i, sex_s = _check_context(setting, age, sex)
+        patient = PatientContext.parse(
+            setting=setting, age=age, sex=sex, encounter_date=encounter_date
+        )
         return validate_codes(
             codes,
-            age=age_i,
-            sex=sex_s,
-            setting=setting,
-            encounter_date=_parse_date(encounter_date),
+            age=patient.age,
+            sex=patient.sex,
+            setting=patient.setting,
+            encounter_date=patient.encounter_date,
             codebook=self.codebook,
         )
 

@@ -31,6 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import ASSERTIONS, ICD10CM, SETTINGS, SEVERITIES, Decision
 from codesuggest.output.schema import validate_result_dict
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "accepted", "rejected", "replaced")
 NOTE_SUFFIXES = (".txt", ".text")
-MAX_AGE = 125  # the pipeline's limit
 
 
 class SuggesterLike(Protocol):
@@ -65,35 +65,9 @@ def normalise_context(
     encounter_date: date | str | None = None,
 ) -> dict[str, Any]:
     """Patient context as ``Suggester.suggest``/``validate`` take it; raises ``InputError``."""
-    setting = (setting or "outpatient").strip().lower()
-    if setting not in SETTINGS:
-        raise InputError(f"Setting {setting!r} is not one of {', '.join(SETTINGS)}.")
-    if age in (None, ""):
-        age_value = None
-    else:
-        try:
-            age_float = float(age)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise InputError(f"Age {age!r} is not a number of years.") from None
-        if not (0 <= age_float <= MAX_AGE) or age_float != int(age_float):
-            raise InputError(f"Age {age!r} must be a whole number of years from 0 to {MAX_AGE}.")
-        age_value = int(age_float)
-    sex_value = (sex or "").strip().upper()[:1] or None
-    if sex_value not in (None, "F", "M"):
-        sex_value = None
-    if isinstance(encounter_date, date):
-        date_value: str | None = encounter_date.isoformat()
-    elif encounter_date and str(encounter_date).strip():
-        text = str(encounter_date).strip()
-        try:
-            date_value = date.fromisoformat(text).isoformat()
-        except ValueError:
-            raise InputError(
-                f"Encounter date {text!r} is not a date: write it as YYYY-MM-DD."
-            ) from None
-    else:
-        date_value = None
-    return {"setting": setting, "age": age_value, "sex": sex_value, "encounter_date": date_value}
+    return PatientContext.parse(
+        setting=setting, age=age, sex=sex, encounter_date=encounter_date
+    ).to_dict()
 
 
 @dataclass(slots=True)

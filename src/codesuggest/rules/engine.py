@@ -39,8 +39,9 @@ from typing import Any
 from codesuggest.codebook.book import Codebook, default_codebook
 from codesuggest.codebook.codeset import CodeInfo, CodeSet
 from codesuggest.core.codes import looks_like_cpt, normalize_icd, parse_code_refs
+from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import ArtifactError, InputError
-from codesuggest.core.records import ICD10CM, SETTINGS, Edit, Suggestion
+from codesuggest.core.records import ICD10CM, Edit, Suggestion
 
 GUIDELINES = "ICD-10-CM Official Guidelines"
 ENCOUNTERS = ("initial", "subsequent", "sequela")
@@ -1930,24 +1931,11 @@ def validate_codes(
     Raises:
         InputError: a token is not code-shaped, or an argument is out of range.
     """
-    if setting not in SETTINGS:
-        raise InputError(f"setting {setting!r} is not one of {SETTINGS}.")
-    if age is not None and (
-        isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 124
-    ):
-        raise InputError(f"age {age!r} must be a whole number of years from 0 to 124.")
-    if isinstance(encounter_date, str):
-        try:
-            encounter_date = dt.date.fromisoformat(encounter_date)
-        except ValueError:
-            raise InputError(f"encounter date {encounter_date!r} is not YYYY-MM-DD.") from None
-    if isinstance(encounter_date, dt.datetime):
-        encounter_date = encounter_date.date()
-    if encounter_date is not None and encounter_date < dt.date(2015, 10, 1):
-        raise InputError(
-            f"encounter date {encounter_date.isoformat()} is before October 1, 2015, when "
-            "ICD-10-CM took effect; these checks apply to ICD-10-CM encounters only."
-        )
+    patient = PatientContext.parse(
+        setting=setting, age=age, sex=sex, encounter_date=encounter_date
+    )
+    setting, age, sex = patient.setting, patient.age, patient.sex
+    encounter_date = patient.encounter_date
     book = codebook if codebook is not None else default_codebook()
     icd = book.sets.get(ICD10CM)
     if icd is None:

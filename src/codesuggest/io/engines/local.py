@@ -13,8 +13,9 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any
 
+from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import CodesuggestError, InputError
-from codesuggest.core.records import SETTINGS, Loader, SuggesterLike, SuggestionResult
+from codesuggest.core.records import Loader, SuggesterLike, SuggestionResult
 from codesuggest.io.readers import DEFAULT_MAX_CHARS, Note, _error, _too_large
 
 log = logging.getLogger(__name__)
@@ -52,26 +53,15 @@ def suggester_for(loader: Loader | None, model: str | None) -> SuggesterLike:
     return _SUGGESTERS[key]
 
 
-def _as_age(value: Any) -> int | None:
-    try:
-        age = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return age if 0 <= age <= 125 else None  # the suggester's range; fits Parquet's int32
-
-
 def _error_context(note: Note, setting: str) -> dict[str, Any]:
     """The context of a note that was not scored, with values that do not parse left out."""
-    sex = str(note.sex).strip().upper()[:1] if note.sex is not None else None
-    date = note.encounter_date
-    return {
-        "setting": note.setting if note.setting in SETTINGS else setting,
-        "age": _as_age(note.age),
-        "sex": sex if sex in ("F", "M") else None,
-        "encounter_date": date.isoformat()[:10]
-        if hasattr(date, "isoformat")
-        else (str(date) if isinstance(date, str) else None),
-    }
+    return PatientContext.lenient(
+        setting=note.setting,
+        age=note.age,
+        sex=note.sex,
+        encounter_date=note.encounter_date,
+        default_setting=setting,
+    ).to_dict()
 
 
 def score_note(
