@@ -48,8 +48,29 @@ def test_documented_diagnoses_are_suggested_with_exact_evidence(suggester):
             assert NOTE[e["start"] : e["end"]] == e["text"]
     ranks = [s["rank"] for s in d["suggestions"]]
     assert ranks == sorted(ranks)
-    scores = [s["score"] for s in d["suggestions"]]
-    assert scores == sorted(scores, reverse=True)
+    selected = [s["selected"] for s in d["suggestions"]]
+    assert selected == sorted(selected, reverse=True), "pre-selected codes come first"
+    for group in (True, False):
+        scores = [s["score"] for s in d["suggestions"] if s["selected"] is group]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_pre_selection_is_what_the_assessment_documents_and_nothing_else(suggester):
+    d = suggester.suggest(NOTE).to_dict()
+    chosen = {s["code"] for s in d["suggestions"] if s["selected"]}
+    assert {"E11.65", "I10", "Z79.4"} <= chosen
+    assert "E11.9" not in chosen, "no uncomplicated code beside the combination code"
+    for s in d["suggestions"]:
+        if s["selected"]:
+            assert any(e["assertion"] == "present" for e in s["evidence"]), s["code"]
+            assert {"lookup", "index"} & set(s["sources"]), s["code"]
+
+
+def test_a_code_the_index_reached_says_its_path(suggester):
+    d = suggester.suggest(NOTE).to_dict()
+    e11 = next(s for s in d["suggestions"] if s["code"] == "E11.65")
+    assert e11["sources"].get("index") == 1.0
+    assert "Index: Diabetes" in e11["note"]
 
 
 def test_negated_and_family_findings_are_excluded_with_a_reason(suggester):
@@ -64,7 +85,7 @@ def test_negated_and_family_findings_are_excluded_with_a_reason(suggester):
 def test_score_sources_say_where_the_score_came_from(suggester):
     d = suggester.suggest(NOTE).to_dict()
     top = d["suggestions"][0]
-    assert set(top["sources"]) <= {"lookup", "classifier", "association"}
+    assert set(top["sources"]) <= {"lookup", "index", "classifier", "association"}
     assert top["sources"]
 
 

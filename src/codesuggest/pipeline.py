@@ -16,9 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from codesuggest.codebook.book import Codebook, default_codebook
+from codesuggest.codebook.index import AlphabeticIndex, load_index
 from codesuggest.core.context import PatientContext
 from codesuggest.core.records import (
     ICD10CM,
@@ -32,6 +31,7 @@ from codesuggest.core.records import (
 from codesuggest.rank.candidates import CandidateBuilder
 from codesuggest.rank.features import feature_matrix
 from codesuggest.rank.model import Model, load_model
+from codesuggest.rank.selection import select
 
 log = logging.getLogger(__name__)
 
@@ -106,21 +106,33 @@ HISTORY_NOTE = (
 )
 
 
-def _note_for(cand: Any) -> str:
-    """The candidate's own note, plus a warning when its only evidence is historical."""
+def _note_for(cand: Any, unselected_because: str = "") -> str:
+    """The candidate's own note, why it is not pre-selected, and a warning when its only
+    evidence is historical."""
+    note = cand.note
+    if unselected_because and cand.evidence:
+        note = f"{note} Not pre-selected: {unselected_because}.".strip()
     if cand.features.get("historical_only") and not cand.code.startswith(("Z8", "Z9")):
-        return f"{cand.note} {HISTORY_NOTE}".strip()
-    return cand.note
+        return f"{note} {HISTORY_NOTE}".strip()
+    return note
 
 
 class Suggester:
     """Everything needed to suggest codes for notes, loaded once and reused."""
 
-    def __init__(self, model: Model, codebook: Codebook, extractor: Any) -> None:
+    def __init__(
+        self,
+        model: Model,
+        codebook: Codebook,
+        extractor: Any,
+        index: AlphabeticIndex | None = None,
+    ) -> None:
         self.model = model
         self.codebook = codebook
         self.extractor = extractor
-        self.builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
+        self.builder = CandidateBuilder(
+            codebook, model.priors, index=index, **model.candidate_options
+        )
         self.max_chars = int(os.environ.get("CODESUGGEST_MAX_NOTE_CHARS", MAX_NOTE_CHARS))
 
     @property
@@ -163,17 +175,18 @@ class Suggester:
         suggestions: list[Suggestion] = []
         if cset.candidates:
             proba = self.model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
-            order = np.argsort(-proba, kind="stable")[:MAX_SUGGESTIONS]
+            chosen = select(note, cset.candidates, proba, self.codebook.icd)
+            # Pre-selected codes first (the coder's claim, by score), then the alternatives.
+            order = sorted(
+                range(len(cset.candidates)),
+                key=lambda i: (i not in chosen.selected, -proba[i], i),
+            )[:MAX_SUGGESTIONS]
             words = self.model.document_model.explain_many(
                 note,
-                [
-                    cset.candidates[int(i)].code
-                    for i in order
-                    if not cset.candidates[int(i)].evidence
-                ],
+                [cset.candidates[i].code for i in order if not cset.candidates[i].evidence],
             )
             for rank, i in enumerate(order, start=1):
-                cand = cset.candidates[int(i)]
+                cand = cset.candidates[i]
                 rec = self.codebook.find(cand.code, cand.system)
                 evidence = cand.evidence or _context_evidence(
                     note, words.get(cand.code, []), extracted.sections
@@ -185,10 +198,10 @@ class Suggester:
                         description=rec.description if rec else "",
                         score=float(proba[i]),
                         rank=rank,
-                        selected=bool(proba[i] >= self.model.threshold),
+                        selected=i in chosen.selected,
                         evidence=sorted(evidence, key=lambda e: e.start),
                         sources=dict(cand.sources),
-                        note=_note_for(cand),
+                        note=_note_for(cand, chosen.reasons.get(i, "")),
                     )
                 )
         self._attach_edits(suggestions, extracted.terms, context, date)
@@ -303,7 +316,9 @@ def _load(model_dir: str | None) -> Suggester:
     from codesuggest.terms.extractor import TermExtractor
 
     _limit_openmp()
-    return Suggester(load_model(model_dir), default_codebook(), TermExtractor.default())
+    return Suggester(
+        load_model(model_dir), default_codebook(), TermExtractor.default(), load_index()
+    )
 
 
 def load(model: str | os.PathLike[str] | None = None) -> Suggester:

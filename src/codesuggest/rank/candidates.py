@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import specify
+from codesuggest.codebook.index import AlphabeticIndex, IndexHit
+from codesuggest.core.codes import parse_code_refs
 from codesuggest.core.records import CPT, ICD10CM, Candidate, Evidence, Exclusion, Term
 from codesuggest.rank.document_model import DocScores
 from codesuggest.rank.features import (
@@ -28,6 +30,15 @@ class CandidateSet:
     excluded: list[Exclusion]
 
 
+# Keys of ``Candidate.features`` that the selection reads but the ranker does not: the code is
+# what a documented term reads as (the Index's code, else the vocabulary's), or it is folded
+# into a combination code another term reached through the Index's "with" subterms.
+PRIMARY = "primary_of_term"
+# Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
+_NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
+ABSORBED = "absorbed_by_combination"
+
+
 _COUNTED_AS_PRESENT = {"present"}
 
 
@@ -46,8 +57,10 @@ class CandidateBuilder:
         historical: bool = False,
         assoc_min: float = 0.0,
         assoc_k: int = 3,
+        index: AlphabeticIndex | None = None,
     ) -> None:
         self.codebook = codebook
+        self.index = index
         self.priors = priors
         self.doc_top_k = doc_top_k
         self.doc_min_score = doc_min_score
@@ -80,8 +93,13 @@ class CandidateBuilder:
         keys: set[str] = set()
         historical: dict[tuple[str, str], int] = {}
         associated: list[tuple[float, int, Term, str]] = []
+        documented = [
+            t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
+        ]
+        combinations: list[tuple[str, str]] = []
         for term in terms:
-            if not term.codes:
+            hit = self._index_hit(term, text, documented)
+            if not term.codes and hit is None:
                 continue
             kept = _keeps(term, coded_as_present, self.historical)
             if not kept:
@@ -92,12 +110,20 @@ class CandidateBuilder:
                     Exclusion(term.text, term.start, term.end, reason, tuple(term.codes[:3]))
                 )
                 blocked.update(term.codes[:1])
+                if hit is not None:
+                    blocked.add(hit.code.rstrip("-"))
                 continue
             system = term.system if term.system in self.codebook.sets else ICD10CM
             key = term_key(term)
             keys.add(key)
-            for code, weight in self._term_codes(term, system):
-                added = self._add_mention(by_code, term, system, code, weight, n_chars)
+            for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
+                added = self._add_mention(
+                    by_code, term, system, code, weight, n_chars, hit if position == 0 else None
+                )
+                if added and position == 0:
+                    by_code[added].features[PRIMARY] = 1.0
+                    if hit is not None and hit.linked:
+                        combinations.append((added[1], hit.linked))
                 if added and term.assertion == "historical":
                     historical[added] = historical.get(added, 0) + 1
             if self.assoc_min > 0 and system == ICD10CM:
@@ -132,6 +158,7 @@ class CandidateBuilder:
                 cand.features["is_doc_only"] = 1.0
                 by_code[(system, code)] = cand
 
+        self._absorb(by_code, combinations)
         note_tokens = _note_token_set(text)
         shares = self.priors.note_associations(keys)
         for (system, code), cand in by_code.items():
@@ -163,14 +190,60 @@ class CandidateBuilder:
             f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
         return CandidateSet(list(by_code.values()), excluded)
 
-    def _term_codes(self, term: Term, system: str) -> list[tuple[str, float]]:
+    def _index_hit(self, term: Term, text: str, documented: Sequence[Term]) -> IndexHit | None:
+        """Where the Alphabetic Index leads for a term, read with its sentence and the note's
+        other documented conditions (for "with" subterms).
+
+        Drugs and status phrases are read through the vocabulary (drug -> Z79 class), not the
+        Index, whose main terms are conditions.
+        """
+        if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
+            return None
+        sentence = text[term.sentence_start : term.sentence_end] if term.sentence_end else ""
+        others = [
+            t.text for t in documented if t.end <= term.start or t.start >= term.end
+        ]
+        hit = self.index.lookup(term.text, sentence, others)
+        if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
+            return None
+        return hit
+
+    def _absorb(
+        self, by_code: dict[tuple[str, str], Candidate], combinations: list[tuple[str, str]]
+    ) -> None:
+        """Mark the codes a combination code already says, unless its Tabular note asks for
+        them as an additional code (E11.22 keeps N18.31; E11.42 absorbs G62.9)."""
+        icd = self.codebook.icd
+        combos = {combo for combo, _ in combinations}
+        for combo, partner in combinations:
+            refs = [
+                ref
+                for name in ("use_additional_code", "code_also")
+                for _, note in icd.inherited(combo, name)
+                for ref in parse_code_refs(note)
+            ]
+            for (system, code), cand in by_code.items():
+                if system != ICD10CM or code in combos or not cand.features.get(PRIMARY):
+                    continue
+                if not any(e.text.lower() == partner.lower() for e in cand.evidence):
+                    continue
+                if any(icd.in_range(code, ref) for ref in refs):
+                    continue
+                cand.features[ABSORBED] = 1.0
+                cand.note = f"Included in {combo} (Index 'with' convention, guideline I.A.15)."
+
+    def _term_codes(self, term: Term, system: str, hit: IndexHit | None) -> list[tuple[str, float]]:
         """Codes a present term stands for, each with how much to trust the reading.
 
-        The vocabulary entry's own code comes first (weight 1); with ``alternatives`` its other
-        codes follow, and with ``search_k`` the best fuzzy matches of the term's words in the
-        code set, so that wording the vocabulary lacks still reaches the ranker.
+        The Alphabetic Index's code comes first when the Index has the term; then the
+        vocabulary entry's own code (weight 1); with ``alternatives`` its other codes follow,
+        and with ``search_k`` the best fuzzy matches of the term's words in the code set, so
+        that wording the vocabulary lacks still reaches the ranker.
         """
-        out: list[tuple[str, float]] = [(term.codes[0], 1.0)]
+        out: list[tuple[str, float]] = [(hit.code.rstrip("-"), 1.0)] if hit else []
+        if not term.codes:
+            return out
+        out.append((term.codes[0], 1.0))
         out += [(c, 0.8) for c in term.codes[1 : 1 + self.alternatives]]
         if self.search_k and system == ICD10CM and len(term.text) > 3:
             out += self._search(term.expansion or term.text)
@@ -232,6 +305,7 @@ class CandidateBuilder:
         first: str,
         weight: float,
         n_chars: int,
+        hit: IndexHit | None = None,
     ) -> tuple[str, str] | None:
         icd = self.codebook.icd
         if system == ICD10CM:
@@ -263,8 +337,13 @@ class CandidateBuilder:
             cand.evidence.append(
                 Evidence(term.start, term.end, term.text, term.section, term.assertion)
             )
-        if missing and not cand.note:
-            cand.note = "Unspecified code: the note does not document " + "; ".join(missing)
+        if hit is not None:
+            cand.sources["index"] = 1.0
+            if "Index:" not in cand.note:
+                cand.note = " ".join(x for x in (hit.describe() + ".", cand.note) if x)
+        if missing and "Unspecified code" not in cand.note:
+            detail = "Unspecified code: the note does not document " + "; ".join(missing)
+            cand.note = " ".join(x for x in (cand.note, detail) if x)
         return (system, code)
 
 

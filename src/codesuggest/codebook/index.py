@@ -1,0 +1,330 @@
+"""The ICD-10-CM Alphabetic Index, walked the way a coder walks it.
+
+A coder finds the condition's main term (the noun: *Strain*, *Failure*, *Diabetes*), then goes
+down its subterms with the words the note gives (site, type, acuity, cause, "with" another
+condition), follows "see" references, and takes the code at the deepest entry that matched;
+the Tabular then completes it (laterality, 7th character). ``AlphabeticIndex.lookup`` does that
+with the words of a term and of its sentence, and returns the path it took so the coder can
+check it in the book.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+from codesuggest.core.text import stem, tokens
+
+INDEX_FILE = "icd10cm_index.tsv"
+SYNONYMS_FILE = "index_synonyms.json"
+# Subterms that name a second condition rather than a detail of this one.
+_CONNECTORS = frozenset({"with", "in", "due to", "without", "following", "associated with"})
+# The "with" convention (I.A.15) presumes a link to another documented condition for these;
+# "due to" and the rest need the provider's own words in the same sentence.
+_PRESUMED = frozenset({"with", "in"})
+# Words that carry no meaning of their own in an Index entry ("stage 1 through stage 4").
+_FILLER = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "of",
+        "or",
+        "the",
+        "to",
+        "by",
+        "nec",
+        "nos",
+        "other",
+        "specified",
+        "unspecified",
+        "through",
+        "than",
+        "as",
+        "type",
+        "involvement",
+    ]
+)
+# Adjective and plural endings stripped so that "pneumococcal" meets "pneumococcus".
+_SUFFIXES = ("ically", "ical", "ally", "ous", "al", "ic", "us", "ia", "es", "s", "y")
+_MIN_ROOT = 5
+# A subterm opens when this share of its meaningful words is documented.
+MIN_SUBTERM_SHARE = 0.99
+# A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
+MAX_SEE_HOPS = 3
+_PAREN = re.compile(r"\([^)]*\)")
+_TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
+
+
+@functools.lru_cache(maxsize=65536)
+def root(word: str) -> str:
+    """A word without its adjective or plural ending, when enough of it is left."""
+    word = stem(word)
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_ROOT:
+            return word[: -len(suffix)]
+    return word
+
+
+@functools.lru_cache(maxsize=65536)
+def words_of(text: str) -> frozenset[str]:
+    """The meaningful words of an Index entry or note phrase, reduced to their roots."""
+    text = _TYPE_NUMBER.sub(lambda m: "type" + {"i": "1", "ii": "2"}.get(m[1], m[1]), text.lower())
+    return frozenset(root(t) for t in tokens(text) if t not in _FILLER)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One line of the Index."""
+
+    term: str
+    level: int
+    code: str
+    see: str
+    see_also: str
+    parent: int | None
+    children: list[int] = field(default_factory=list)
+    _alternatives: tuple[frozenset[str], ...] | None = None
+
+    @property
+    def alternatives(self) -> tuple[frozenset[str], ...]:
+        """The entry's readings as word sets, worked out when a walk first reaches it."""
+        if self._alternatives is None:
+            self._alternatives = _alternatives(self.term)
+        return self._alternatives
+
+    @property
+    def connector(self) -> bool:
+        return self.term.lower() in _CONNECTORS
+
+
+@dataclass(frozen=True, slots=True)
+class IndexHit:
+    """Where a lookup ended: the code as the Index gives it and the path that led there."""
+
+    code: str
+    path: tuple[str, ...]
+    matched: int
+    linked: str = ""
+
+    @property
+    def needs_tabular(self) -> bool:
+        """The Index code ends in ``-``: the Tabular must complete it."""
+        return self.code.endswith("-")
+
+    def describe(self) -> str:
+        return "Index: " + " > ".join(self.path) + f" -> {self.code}"
+
+
+def _word_forms(parts: list[str]) -> bool:
+    """Comma parts that are forms of one word ("Diabetes, diabetic"), not an inversion."""
+    heads = [p.split()[0].lower() for p in parts if p.split()]
+    return len(heads) > 1 and all(h[:4] == heads[0][:4] for h in heads)
+
+
+def _alternatives(term: str) -> tuple[frozenset[str], ...]:
+    """An entry's word sets: "Diabetes, diabetic" and "healed or old" may be read either way;
+    "atticoantral, chronic" is one phrase written inverted."""
+    bare = _PAREN.sub(" ", term)
+    readings = [bare]
+    parts = [p.strip() for p in bare.split(",")]
+    if _word_forms(parts):
+        readings = parts
+    out: list[frozenset[str]] = []
+    for reading in readings:
+        sides = [x for x in re.split(r"\bor\b", reading) if x.strip()]
+        if len(sides) == 2 and len(sides[0].split()) == 1:
+            out += [words_of(sides[0] + " " + " ".join(sides[1].split()[1:])), words_of(sides[1])]
+        out.append(words_of(reading))
+    return tuple(dict.fromkeys(a for a in out if a)) or (frozenset(),)
+
+
+class AlphabeticIndex:
+    """The Index as a tree of entries, with the main terms found by their words."""
+
+    def __init__(self, rows: Iterable[Sequence[str]], synonyms: Synonyms | None = None) -> None:
+        self.synonyms = synonyms
+        self.entries: list[Entry] = []
+        stack: list[int] = []
+        self._main: dict[str, list[int]] = {}
+        self._by_title: dict[str, int] = {}
+        for level_s, term, see, see_also, _nonessential, code in rows:
+            level = int(level_s)
+            del stack[level:]
+            parent = stack[-1] if stack else None
+            i = len(self.entries)
+            self.entries.append(Entry(term, level, code, see, see_also, parent))
+            if parent is not None:
+                self.entries[parent].children.append(i)
+            else:
+                self._by_title.setdefault(term.lower(), i)
+                for alt in self.entries[i].alternatives:
+                    for w in alt:
+                        self._main.setdefault(w, []).append(i)
+            stack.append(i)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def main_terms(self, words: frozenset[str]) -> list[int]:
+        """Main terms all of whose words (in one reading) are among ``words``."""
+        seen: dict[int, None] = {}
+        for w in words:
+            for i in self._main.get(w, ()):
+                if any(alt and alt <= words for alt in self.entries[i].alternatives):
+                    seen[i] = None
+        return list(seen)
+
+    def lookup(self, phrase: str, context: str = "", others: Sequence[str] = ()) -> IndexHit | None:
+        """The code a coder reaches for ``phrase``, reading subterms from its ``context``.
+
+        Args:
+            phrase: the condition as written ("acute lumbar strain").
+            context: the words around it (its sentence or problem entry) that may name a site,
+                type or cause.
+            others: the note's other documented conditions, for "with" subterms (the Index's
+                "with" convention presumes them linked, guideline I.A.15).
+        """
+        expand = self.synonyms.expand if self.synonyms else (lambda t: t)
+        own = words_of(expand(phrase))
+        if not own:
+            return None
+        near = own | words_of(expand(context))
+        linked = [(o, words_of(expand(o))) for o in others]
+        best: tuple[tuple[int, int, int], IndexHit] | None = None
+        for i in self.main_terms(own):
+            main_words = max((a for a in self.entries[i].alternatives if a <= own), key=len)
+            hit = self._walk(i, own, near, linked, len(main_words))
+            if hit is None:
+                continue
+            key = (hit.matched, len(hit.path), -len(self.entries[i].term))
+            if best is None or key > best[0]:
+                best = (key, hit)
+        return best[1] if best else None
+
+    def follow(self, see: str) -> int | None:
+        """The entry a "see" reference names ("Pain, abdominal" -> Pain > abdominal)."""
+        head, *rest = [p.strip() for p in see.split(",")]
+        i = self._by_title.get(head.lower())
+        if i is None:
+            i = next(
+                (j for t, j in self._by_title.items() if t.split(",")[0] == head.lower()), None
+            )
+        for part in rest:
+            if i is None:
+                return None
+            want = words_of(part)
+            i = next(
+                (c for c in self.entries[i].children if want in self.entries[c].alternatives),
+                None,
+            )
+        return i
+
+    def _walk(
+        self,
+        start: int,
+        own: frozenset[str],
+        near: frozenset[str],
+        linked: Sequence[tuple[str, frozenset[str]]],
+        matched: int,
+    ) -> IndexHit | None:
+        node, path, code, partner, hops = start, [self.entries[start].term], "", "", 0
+        used = set().union(*(a for a in self.entries[start].alternatives if a <= own))
+        while True:
+            entry = self.entries[node]
+            if entry.see and not entry.code and hops < MAX_SEE_HOPS:
+                target = self.follow(entry.see)
+                if target is not None:
+                    hops += 1
+                    node = target
+                    path.append(f"see {entry.see}")
+                    # The reference's own words are the book's, not the note's: every note
+                    # word may open the target's subterms again.
+                    used = set()
+                    continue
+            code = entry.code or code
+            step = self._best_child(node, own, near, linked, used)
+            if step is None:
+                break
+            node, gained, words, partner_text = step
+            matched += gained
+            used |= words
+            partner = partner_text or partner
+            if self.entries[node].connector:
+                path.append(self.entries[node].term)
+                continue
+            path.append(self.entries[node].term)
+        return IndexHit(code, tuple(path), matched, partner) if code else None
+
+    def _best_child(
+        self,
+        node: int,
+        own: frozenset[str],
+        near: frozenset[str],
+        linked: Sequence[tuple[str, frozenset[str]]],
+        used: set[str],
+    ) -> tuple[int, int, frozenset[str], str] | None:
+        """The subterm the documentation supports best, with the words it used."""
+        connector = self.entries[node].connector
+        best: tuple[tuple[int, int], tuple[int, int, frozenset[str], str]] | None = None
+        for c in self.entries[node].children:
+            child = self.entries[c]
+            if child.connector:
+                # Open "with" only if one of its subterms is documented (here or elsewhere).
+                if self._best_child(c, own, near, linked, used) is not None:
+                    key = (1, 0)
+                    if best is None or key > best[0]:
+                        best = (key, (c, 0, frozenset(), ""))
+                continue
+            for alt in child.alternatives:
+                if not alt:
+                    continue
+                pool = [(near, "")]
+                if self.entries[node].term.lower() in _PRESUMED:
+                    pool += [(w, t) for t, w in linked]
+                for avail, partner in pool:
+                    hit = alt & avail
+                    if len(hit) / len(alt) < MIN_SUBTERM_SHARE or not hit - used:
+                        continue
+                    strength = 2 * len(hit & own) + len(hit - own) if not connector else len(hit)
+                    key = (strength, -len(alt - hit))
+                    if best is None or key > best[0]:
+                        best = (key, (c, len(hit), alt, partner))
+        return best[1] if best else None
+
+
+class Synonyms:
+    """Note words a coder reads as the Index's own words ("lumbar" -> "low back")."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self._patterns = [
+            (re.compile(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])"), " ".join(v))
+            for k, v in table.items()
+            if not k.startswith("_")
+        ]
+
+    def expand(self, text: str) -> str:
+        """``text`` with the Index wording of its words appended."""
+        low = text.lower()
+        extra = [words for pattern, words in self._patterns if pattern.search(low)]
+        return " ".join([text, *extra])
+
+
+@functools.cache
+def load_synonyms() -> Synonyms:
+    """The shipped synonym table (project-written coding knowledge)."""
+    text = resources.files("codesuggest.data").joinpath(SYNONYMS_FILE).read_text("utf-8")
+    return Synonyms(json.loads(text))
+
+
+@functools.cache
+def load_index() -> AlphabeticIndex:
+    """The shipped Index (FY2025 entries, every code re-validated against FY2026)."""
+    text = resources.files("codesuggest.data").joinpath(INDEX_FILE).read_text("utf-8")
+    reader = csv.reader(text.splitlines()[1:], delimiter="\t")
+    return AlphabeticIndex(reader, load_synonyms())

@@ -1,0 +1,236 @@
+"""Which ranked codes are pre-selected: the codes a certified coder would report, and no more.
+
+The ranker orders candidates; pre-selection asks what a coder asks of each line before signing
+the claim, and says why a line is left unselected:
+
+- the code is what a documented term reads as in the Alphabetic Index (or the vocabulary), not
+  a code the document model or a training association proposed on its own (never a back door);
+- the term is documented as present (or as a history / status code), and, in a note with an
+  assessment, impression or diagnosis section, the condition is in it: those sections are
+  where the provider states what was addressed (Guidelines IV.D, IV.J);
+- a sign or symptom is not reported beside a confirmed diagnosis of the same problem entry
+  (I.B.4-5: integral symptoms are not coded);
+- a code folded into a combination code by the Index's "with" convention is not reported
+  again (I.A.15, I.B.9);
+- never both codes of an Excludes1 pair, nor an unspecified code beside a specific code of the
+  same category.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from codesuggest.codebook.codeset import CodeSet
+from codesuggest.codebook.index import load_synonyms, words_of
+from codesuggest.core.codes import parse_code_refs
+from codesuggest.core.records import ICD10CM, Candidate
+from codesuggest.rank.candidates import ABSORBED, PRIMARY
+
+# Where the provider states what was diagnosed and addressed at this encounter.
+DIAGNOSTIC_SECTIONS = frozenset(
+    {
+        "assessment",
+        "assessment_and_plan",
+        "impression",
+        "diagnoses",
+        "diagnosis",
+        "discharge_diagnoses",
+        "preoperative_diagnosis",
+        "postoperative_diagnosis",
+        "final_diagnosis",
+        "plan",
+        "problem_list",
+    }
+)
+# Sections whose mentions are never the patient's own current condition.
+NOT_CODED_SECTIONS = frozenset({"family_history", "review_of_systems"})
+# A ranker score below this vetoes a documented code (the model has seen it mis-read).
+MIN_SCORE = 0.05
+# History, status, long-term drug therapy and tobacco codes are reported from any section
+# (the social history and medication list are where they are documented).
+_ANY_SECTION = ("Z79", "Z8", "Z9", "F17", "Z72.0")
+# Injury of an unspecified body region says less than any injury code with a site.
+_NO_SITE_INJURY = "T14"
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+# Words that say what a symptom is or how bad, not where: what is left names the site.
+_SYMPTOM_WORDS = words_of(
+    "pain painful ache aching discomfort swelling tenderness stiffness acute chronic severe "
+    "mild moderate intermittent unspecified other limb region site joint upper lower "
+    "dorsalgia cervicalgia symptom sign left right bilateral"
+)
+
+
+@dataclass(slots=True)
+class Selection:
+    """The pre-selected candidates (by position) and, for the others, why not."""
+
+    selected: set[int]
+    reasons: dict[int, str]
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    bounds, start = [], 0
+    for m in _PARAGRAPH.finditer(text):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, len(text)))
+    return bounds
+
+
+def _block_of(bounds: Sequence[tuple[int, int]], pos: int) -> int:
+    return next((i for i, (s, e) in enumerate(bounds) if s <= pos < e), -1)
+
+
+def _documented(cand: Candidate, has_diagnoses: bool) -> str:
+    """Why a candidate cannot be reported from its documentation ('' when it can)."""
+    if not cand.features.get(PRIMARY):
+        return "no documented term reads as this code"
+    if cand.features.get(ABSORBED):
+        return "included in a combination code"
+    usable = [
+        e
+        for e in cand.evidence
+        if e.assertion in ("present", "historical") and e.section not in NOT_CODED_SECTIONS
+    ]
+    if not usable:
+        return "documented only as negated, uncertain, family or review-of-systems"
+    if cand.code.startswith(_ANY_SECTION):
+        return ""
+    if all(e.assertion == "historical" for e in usable):
+        return "documented only as history"
+    if has_diagnoses and not any(e.section in DIAGNOSTIC_SECTIONS for e in usable):
+        return "not in the assessment or diagnoses"
+    return ""
+
+
+def select(
+    text: str, candidates: Sequence[Candidate], scores: Sequence[float], icd: CodeSet
+) -> Selection:
+    """The coder's pre-selection over ranked candidates (see the module docstring)."""
+    has_diagnoses = any(e.section in DIAGNOSTIC_SECTIONS for c in candidates for e in c.evidence)
+    reasons: dict[int, str] = {}
+    chosen: list[int] = []
+    for i, cand in enumerate(candidates):
+        if cand.system != ICD10CM:
+            reasons[i] = "procedure codes are selected by their own scorer"
+            continue
+        why = _documented(cand, has_diagnoses)
+        if not why and "index" not in cand.sources and scores[i] < MIN_SCORE:
+            why = "the ranker scores this reading as unlikely"
+        if why:
+            reasons[i] = why
+        else:
+            chosen.append(i)
+    chosen.sort(key=lambda i: -scores[i])
+    kept = _drop_integral_symptoms(text, candidates, chosen, reasons, has_diagnoses, icd)
+    kept = _drop_conflicts(candidates, kept, reasons, icd)
+    return Selection(set(kept), reasons)
+
+
+def _drop_integral_symptoms(
+    text: str,
+    candidates: Sequence[Candidate],
+    chosen: list[int],
+    reasons: dict[int, str],
+    has_diagnoses: bool,
+    icd: CodeSet,
+) -> list[int]:
+    """A symptom code goes when a confirmed diagnosis accounts for it: one documented in the
+    same problem entry, or one of the same site ("back pain" beside "lumbar strain"), or any
+    diagnosis when the symptom names no site at all ("pain")."""
+    bounds = _paragraphs(text)
+
+    def blocks(i: int) -> set[int]:
+        return {
+            _block_of(bounds, e.start)
+            for e in candidates[i].evidence
+            if not has_diagnoses or e.section in DIAGNOSTIC_SECTIONS
+        }
+
+    diagnoses = [
+        i
+        for i in chosen
+        if not is_symptom(icd, candidates[i].code) and not candidates[i].code.startswith("Z")
+    ]
+    diagnosis_blocks = set().union(*(blocks(i) for i in diagnoses)) if diagnoses else set()
+    diagnosis_sites = set().union(*(_sites(icd, candidates[i]) for i in diagnoses))
+    kept = []
+    for i in chosen:
+        if is_symptom(icd, candidates[i].code) and diagnoses:
+            sites = _sites(icd, candidates[i], evidence_only=True)
+            if blocks(i) <= diagnosis_blocks or not sites or sites & diagnosis_sites:
+                reasons[i] = "a symptom of a diagnosis documented with it (guideline I.B.5)"
+                continue
+        kept.append(i)
+    return kept
+
+
+def _sites(icd: CodeSet, cand: Candidate, *, evidence_only: bool = False) -> set[str]:
+    """The anatomical words of a candidate's evidence (and description), in the Index's
+    wording, without the words that name the symptom itself."""
+    texts = [e.text for e in cand.evidence]
+    rec = icd.find(cand.code)
+    if rec is not None and not evidence_only:
+        texts.append(rec.description)
+    synonyms = load_synonyms()
+    words = set().union(*(words_of(synonyms.expand(t)) for t in texts)) if texts else set()
+    return words - _SYMPTOM_WORDS
+
+
+def is_symptom(icd: CodeSet, code: str) -> bool:
+    """A sign or symptom code: chapter 18, or a pain code of the body-system chapters."""
+    if code.startswith("R"):
+        return True
+    rec = icd.find(code)
+    words = rec.description.lower() if rec else ""
+    if words.startswith(("pain", "low back pain", "dorsalgia", "cervicalgia")):
+        return True
+    return code.startswith("M") and " pain" in words[:25]
+
+
+def _drop_conflicts(
+    candidates: Sequence[Candidate], chosen: list[int], reasons: dict[int, str], icd: CodeSet
+) -> list[int]:
+    """Keep the better of an Excludes1 pair, and a specific code over its unspecified
+    sibling in the same category."""
+    kept: list[int] = []
+    sited_injury = any(candidates[i].code.startswith("S") for i in chosen)
+    for i in chosen:
+        code = candidates[i].code
+        if code.startswith(_NO_SITE_INJURY) and sited_injury:
+            reasons[i] = "an injury of unspecified body region beside an injury with its site"
+            continue
+        clash = next((j for j in kept if _excludes1(icd, code, candidates[j].code)), None)
+        if clash is not None:
+            reasons[i] = f"Excludes1 with {candidates[clash].code}, which the note supports better"
+            continue
+        same = next((j for j in kept if candidates[j].code[:3] == code[:3]), None)
+        if same is not None and _less_specific(icd, code, candidates[same].code):
+            reasons[i] = f"less specific than {candidates[same].code}"
+            continue
+        if same is not None and _less_specific(icd, candidates[same].code, code):
+            reasons[same] = f"less specific than {code}"
+            kept.remove(same)
+        kept.append(i)
+    return kept
+
+
+def _excludes1(icd: CodeSet, a: str, b: str) -> bool:
+    for x, y in ((a, b), (b, a)):
+        if icd.find(x) is None:
+            continue
+        for _, note in icd.inherited(x, "excludes1"):
+            if any(icd.in_range(y, ref) for ref in parse_code_refs(note)):
+                return True
+    return False
+
+
+def _less_specific(icd: CodeSet, a: str, b: str) -> bool:
+    """Whether ``a`` is the unspecified (or uncomplicated) reading of what ``b`` says."""
+    rec = icd.find(a)
+    if rec is None:
+        return False
+    words = rec.description.lower()
+    return a != b and ("unspecified" in words or "without complication" in words)

@@ -1,0 +1,79 @@
+"""The Alphabetic Index is walked as a coder walks it: main term, subterms, "with", "see"."""
+
+from __future__ import annotations
+
+import pytest
+
+from codesuggest.codebook.index import AlphabeticIndex, Synonyms, load_index
+
+ROWS = [
+    ("0", "Diabetes, diabetic", "", "", "(mellitus)", "E11.9"),
+    ("1", "type 2", "", "", "", "E11.9"),
+    ("2", "with", "", "", "", ""),
+    ("3", "chronic kidney disease", "", "", "", "E11.22"),
+    ("3", "polyneuropathy", "", "", "", "E11.42"),
+    ("0", "Hypertension, hypertensive", "", "", "", "I10"),
+    ("1", "with", "", "", "", ""),
+    ("2", "heart failure", "", "", "", "I11.0"),
+    ("1", "due to", "", "", "", ""),
+    ("2", "renal disease", "", "", "", "I15.1"),
+    ("0", "Lumbago", "Pain, low back", "", "", ""),
+    ("0", "Pain", "", "", "(s)", "R52"),
+    ("1", "low back", "", "", "", "M54.50"),
+    ("1", "healed or old", "", "", "", "Z00.00"),
+    ("0", "Strain", "", "", "", ""),
+    ("1", "low back", "", "", "", "S39.012"),
+]
+
+
+@pytest.fixture
+def index() -> AlphabeticIndex:
+    return AlphabeticIndex(ROWS, Synonyms({"lumbar": ["low back"]}))
+
+
+def test_subterms_come_from_the_terms_own_words(index):
+    assert index.lookup("type 2 diabetes").code == "E11.9"
+
+
+def test_with_subterms_open_for_another_documented_condition(index):
+    hit = index.lookup("type 2 diabetes", others=["CKD stage 3a", "chronic kidney disease"])
+    assert hit.code == "E11.22"
+    assert hit.linked == "chronic kidney disease"
+    assert hit.path == ("Diabetes, diabetic", "type 2", "with", "chronic kidney disease")
+
+
+def test_due_to_needs_the_providers_words_not_another_condition(index):
+    assert index.lookup("hypertension", others=["renal disease"]).code == "I10"
+    assert index.lookup("hypertension", "hypertension due to renal disease").code == "I15.1"
+
+
+def test_see_references_are_followed_and_shown(index):
+    hit = index.lookup("lumbago")
+    assert hit.code == "M54.50"
+    assert "see Pain, low back" in hit.describe()
+
+
+def test_note_words_are_read_in_the_index_wording(index):
+    assert index.lookup("strain", "acute lumbar strain").code == "S39.012"
+
+
+def test_a_phrase_with_no_main_term_finds_nothing(index):
+    assert index.lookup("metformin") is None
+    assert index.lookup("") is None
+
+
+@pytest.mark.parametrize(
+    ("phrase", "context", "others", "code"),
+    [
+        ("family history colon cancer", "", (), "Z80.0"),
+        ("old MI", "", (), "I25.2"),
+        ("COPD exacerbation", "", (), "J44.1"),
+        ("hypertension", "", ("heart failure",), "I11.0"),
+        ("hypertension", "", ("chronic kidney disease stage 3",), "I12.9"),
+        ("sepsis", "sepsis due to pneumococcus", (), "A40.3"),
+        ("depression", "", (), "F32.A"),
+        ("knee pain", "right knee pain", (), "M25.56-"),
+    ],
+)
+def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):
+    assert load_index().lookup(phrase, context, others).code == code

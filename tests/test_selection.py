@@ -1,0 +1,62 @@
+"""Pre-selection holds what a coder would report: documented, in the assessment, no conflicts."""
+
+from __future__ import annotations
+
+from codesuggest.core.records import ICD10CM, Candidate, Evidence
+from codesuggest.rank.candidates import ABSORBED, PRIMARY
+from codesuggest.rank.selection import select
+
+NOTE = "HPI: back pain for a week.\n\nASSESSMENT:\nAcute lumbar strain.\nDiabetes type 2.\n"
+
+
+def cand(code: str, text: str, section: str, assertion: str = "present", **features) -> Candidate:
+    start = NOTE.find(text)
+    return Candidate(
+        code=code,
+        system=ICD10CM,
+        evidence=[Evidence(start, start + len(text), text, section, assertion)],
+        features={PRIMARY: 1.0, **features},
+        sources={"lookup": 1.0, "index": 1.0},
+    )
+
+
+def chosen(cands: list[Candidate], icd) -> set[str]:
+    sel = select(NOTE, cands, [0.9] * len(cands), icd)
+    return {cands[i].code for i in sel.selected}
+
+
+def test_assessment_diagnoses_are_selected_and_hpi_symptoms_are_not(icd):
+    cands = [
+        cand("S39.012A", "lumbar strain", "assessment"),
+        cand("M54.50", "back pain", "history_of_present_illness"),
+    ]
+    assert chosen(cands, icd) == {"S39.012A"}
+
+
+def test_a_symptom_of_the_same_site_as_a_diagnosis_is_not_selected(icd):
+    cands = [
+        cand("S39.012A", "lumbar strain", "assessment"),
+        cand("M54.50", "back pain", "assessment"),
+    ]
+    assert chosen(cands, icd) == {"S39.012A"}
+
+
+def test_codes_no_term_reads_as_and_absorbed_codes_are_not_selected(icd):
+    doc_only = cand("I10", "Diabetes type 2", "assessment")
+    doc_only.features.pop(PRIMARY)
+    absorbed = cand("N18.9", "Diabetes type 2", "assessment", **{ABSORBED: 1.0})
+    assert chosen([doc_only, absorbed], icd) == set()
+
+
+def test_negated_evidence_is_never_selected(icd):
+    assert chosen([cand("E11.9", "Diabetes type 2", "assessment", "negated")], icd) == set()
+
+
+def test_an_unspecified_code_is_not_selected_beside_a_specific_one(icd):
+    cands = [
+        cand("E11.9", "Diabetes type 2", "assessment"),
+        cand("E11.65", "Diabetes type 2", "assessment"),
+    ]
+    sel = select(NOTE, cands, [0.95, 0.5], icd)
+    assert {cands[i].code for i in sel.selected} == {"E11.65"}
+    assert "less specific" in sel.reasons[0]
