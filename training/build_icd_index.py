@@ -73,6 +73,8 @@ def main() -> int:
         w = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         w.writerow(COLUMNS)
         w.writerows(rows)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    version = getattr(cm, "__version__", "1.5.0")
     source = OUT.with_suffix(".SOURCE.md")
     source.write_text(
         "# icd10cm_index.tsv: source\n\n"
@@ -81,9 +83,9 @@ def main() -> int:
         "row above), columns level, term, see, see_also, nonessential (first nonessential "
         "modifier), code.\n"
         "- **From**: CDC/NCHS FY2025 Index (April 2025 update), flattened to CSV "
-        f"(`../shared/data/cms/icd10cm-index-2025.csv`, sha256 {hashlib.sha256(data).hexdigest()[:16]}); "
+        f"(`../shared/data/cms/icd10cm-index-2025.csv`, sha256 {digest}); "
         "US government work, public domain.\n"
-        f"- **Re-validated against FY2026** (simple-icd-10-cm {cm.__version__ if hasattr(cm, '__version__') else '1.5.0'}) by "
+        f"- **Re-validated against FY2026** (simple-icd-10-cm {version}) by "
         "`python training/build_icd_index.py`: "
         f"{counts['kept']} codes kept, {counts['remapped']} no longer in FY2026 mapped to their "
         f"nearest FY2026 header with a dash (completed from the Tabular at lookup), "
