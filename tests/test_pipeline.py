@@ -51,8 +51,22 @@ def test_documented_diagnoses_are_suggested_with_exact_evidence(suggester):
     selected = [s["selected"] for s in d["suggestions"]]
     assert selected == sorted(selected, reverse=True), "pre-selected codes come first"
     for group in (True, False):
-        scores = [s["score"] for s in d["suggestions"] if s["selected"] is group]
+        scores = [
+            s["score"]
+            for s in d["suggestions"]
+            if s["selected"] is group and s["system"] == "ICD-10-CM"
+        ]
         assert scores == sorted(scores, reverse=True)
+
+
+def test_an_office_visit_gets_one_e_m_level_with_its_reasoning(suggester):
+    d = suggester.suggest(NOTE).to_dict()
+    em = [s for s in d["suggestions"] if s["code"].startswith("992")]
+    assert len(em) == 1
+    assert em[0]["selected"] and em[0]["system"] == "CPT"
+    assert em[0]["code"] == "99214", em[0]["note"]  # 2 chronic problems, Rx management
+    assert "MDM moderate" in em[0]["note"]
+    assert "problems" in em[0]["note"] and "risk" in em[0]["note"]
 
 
 def test_pre_selection_is_what_the_assessment_documents_and_nothing_else(suggester):
@@ -61,7 +75,7 @@ def test_pre_selection_is_what_the_assessment_documents_and_nothing_else(suggest
     assert {"E11.65", "I10", "Z79.4"} <= chosen
     assert "E11.9" not in chosen, "no uncomplicated code beside the combination code"
     for s in d["suggestions"]:
-        if s["selected"]:
+        if s["selected"] and s["system"] == "ICD-10-CM":
             assert any(e["assertion"] == "present" for e in s["evidence"]), s["code"]
             assert {"lookup", "index"} & set(s["sources"]), s["code"]
 

@@ -20,6 +20,7 @@ from codesuggest.codebook.book import Codebook, default_codebook
 from codesuggest.codebook.index import AlphabeticIndex, load_index
 from codesuggest.core.context import PatientContext
 from codesuggest.core.records import (
+    CPT,
     ICD10CM,
     Edit,
     Evidence,
@@ -29,6 +30,7 @@ from codesuggest.core.records import (
     Term,
 )
 from codesuggest.rank.candidates import CandidateBuilder
+from codesuggest.rank.em import Problem, is_chronic, is_em_code, level_visit, worsening
 from codesuggest.rank.features import feature_matrix
 from codesuggest.rank.model import Model, load_model
 from codesuggest.rank.selection import select
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 MAX_NOTE_CHARS = 500_000
 MAX_SUGGESTIONS = 40
+# The E/M level is read from the documentation by rules, not scored by the ranker: this is
+# the share of the project's gold visits whose level the rules got exactly right (ACI-Bench
+# train + valid, benchmarks/bench_us_notes.py), shown as its score.
+EM_CONFIDENCE = 0.7
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -204,6 +210,7 @@ class Suggester:
                         note=_note_for(cand, chosen.reasons.get(i, "")),
                     )
                 )
+        self._add_visit_level(note, extracted.sections, suggestions, patient)
         self._attach_edits(suggestions, extracted.terms, context, date)
         return SuggestionResult(
             id=id,
@@ -213,6 +220,48 @@ class Suggester:
             suggestions=suggestions,
             excluded=cset.excluded,
         )
+
+    def _add_visit_level(
+        self,
+        note: str,
+        sections: list[Section],
+        suggestions: list[Suggestion],
+        patient: PatientContext,
+    ) -> None:
+        """The visit's E/M code, pre-selected after the diagnoses, with its MDM reasoning."""
+        problems = [
+            Problem(
+                s.code,
+                is_chronic(s.code),
+                worsening(note, e),
+                e,
+            )
+            for s in suggestions
+            if s.selected and s.system == ICD10CM and not s.code.startswith("Z")
+            for e in s.evidence[-1:]
+        ]
+        visit = level_visit(note, sections, problems, setting=patient.setting, age=patient.age)
+        if visit is None:
+            return
+        rec = self.codebook.find(visit.code, CPT)
+        suggestions[:] = [s for s in suggestions if not is_em_code(s.code)]
+        at = sum(s.selected for s in suggestions)
+        suggestions.insert(
+            at,
+            Suggestion(
+                code=visit.code,
+                system=CPT,
+                description=rec.description if rec else "",
+                score=EM_CONFIDENCE,
+                rank=0,
+                selected=True,
+                evidence=visit.evidence,
+                sources={"documentation": EM_CONFIDENCE},
+                note=" ".join(x for x in (visit.reasoning, visit.next_level) if x),
+            ),
+        )
+        for rank, sug in enumerate(suggestions, start=1):
+            sug.rank = rank
 
     def _attach_edits(
         self,

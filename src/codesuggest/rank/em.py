@@ -1,0 +1,325 @@
+"""The E/M level of a visit, with its reasoning, from the 2021 AMA medical decision making table.
+
+Office and outpatient visits (new 99202-99205, established 99212-99215) are levelled by MDM:
+the number and complexity of problems addressed, the data reviewed or ordered, and the risk of
+management, the level being the one that two of the three elements meet; or by the documented
+total time on the date of the encounter, whichever is higher. Preventive visits take their
+age-band code (99381-99397), emergency department visits 99281-99285, and inpatient stays the
+initial, subsequent or discharge codes. Each level says which elements it found (with their
+evidence in the note) and what documentation the next level would need.
+
+The cue words live in ``data/em_rules.json`` so that a coder can read and extend them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+from codesuggest.core.records import Evidence, Section
+
+RULES_FILE = "em_rules.json"
+# Where a note says what kind of encounter it is (title, chief complaint).
+HEADER_CHARS = 200
+LEVELS = ("straightforward", "low", "moderate", "high")
+_OFFICE_NEW = ("99202", "99203", "99204", "99205")
+_OFFICE_ESTABLISHED = ("99212", "99213", "99214", "99215")
+_ED = ("99282", "99283", "99284", "99285")
+_INPATIENT_INITIAL = ("99221", "99221", "99222", "99223")
+_INPATIENT_SUBSEQUENT = ("99231", "99231", "99232", "99233")
+# Three problems addressed at one visit are at least a moderate number and complexity.
+MANY_PROBLEMS = 3
+# Total-time thresholds (minutes on the date of the encounter, 2021 office E/M): the lowest
+# time each level needs, straightforward first.
+_TIME_NEW = (15, 30, 45, 60)
+_TIME_ESTABLISHED = (10, 20, 30, 40)
+# Preventive medicine codes by age band: (upper age, new, established).
+_PREVENTIVE = (
+    (0, "99381", "99391"),
+    (4, "99382", "99392"),
+    (11, "99383", "99393"),
+    (17, "99384", "99394"),
+    (39, "99385", "99395"),
+    (64, "99386", "99396"),
+    (200, "99387", "99397"),
+)
+_TIME = re.compile(
+    r"(?:spent|total(?: time)?(?: of)?|face[- ]to[- ]face(?: time)?)\D{0,40}?(\d{2,3})\s*"
+    r"(?:minutes|mins?)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """One MDM element as documented: its level, why, and where the note says so."""
+
+    name: str
+    level: int
+    why: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(slots=True)
+class VisitLevel:
+    """The E/M code of a visit with the elements that support it."""
+
+    code: str
+    kind: str
+    elements: list[Element] = field(default_factory=list)
+    reasoning: str = ""
+    next_level: str = ""
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        spans = {(e.start, e.end): e for el in self.elements for e in el.evidence}
+        return sorted(spans.values(), key=lambda e: e.start)
+
+
+@functools.cache
+def em_rules() -> dict[str, list[str]]:
+    """The cue words of each MDM element (project-written from the AMA 2021 MDM table)."""
+    text = resources.files("codesuggest.data").joinpath(RULES_FILE).read_text("utf-8")
+    return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
+
+
+@functools.cache
+def _cue(name: str) -> re.Pattern[str]:
+    words = sorted(em_rules()[name], key=len, reverse=True)
+    return re.compile(
+        r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in words) + r")(?![a-z])", re.I
+    )
+
+
+def _find(name: str, text: str, start: int, end: int, section: str) -> list[Evidence]:
+    return [
+        Evidence(start + m.start(), start + m.end(), m.group(0), section, "present")
+        for m in _cue(name).finditer(text, 0)
+        if start + m.end() <= end
+    ]
+
+
+def _section_text(note: str, sections: Sequence[Section], names: frozenset[str]) -> list[Section]:
+    return [s for s in sections if s.name in names]
+
+
+_PLAN = frozenset({"assessment_and_plan", "assessment", "plan", "impression"})
+_RESULTS = frozenset({"results", "data", "labs", "imaging", "diagnostic_data", "studies"})
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A problem addressed at the visit: its code and whether it is chronic or worsening."""
+
+    code: str
+    chronic: bool
+    worsening: bool
+    evidence: Evidence
+
+
+def is_em_code(code: str) -> bool:
+    """Evaluation and management codes (99202-99499): one per visit."""
+    return len(code) == 5 and code.isdigit() and "99202" <= code <= "99499"
+
+
+def is_chronic(code: str) -> bool:
+    """Whether a diagnosis is a chronic illness for MDM (the categories in em_rules.json)."""
+    return code.startswith(tuple(em_rules()["chronic_categories"]))
+
+
+def worsening(note: str, evidence: Evidence) -> bool:
+    """Whether the problem entry around ``evidence`` documents it worsening or uncontrolled."""
+    start = note.rfind("\n\n", 0, evidence.start) + 1
+    end = note.find("\n\n", evidence.end)
+    block = note[start : end if end >= 0 else len(note)]
+    return bool(_cue("worsening").search(block))
+
+
+def level_visit(
+    note: str,
+    sections: Sequence[Section],
+    problems: Sequence[Problem],
+    *,
+    setting: str,
+    age: int | None,
+) -> VisitLevel | None:
+    """The visit's E/M code, or None for notes that are not a visit (operative, imaging)."""
+    kind = _visit_kind(note, sections, setting)
+    if kind is None:
+        return None
+    new = _is_new(note, sections)
+    if kind == "preventive":
+        band = (
+            next(b for b in _PREVENTIVE if age is None or age <= b[0])
+            if age is not None
+            else _PREVENTIVE[5]
+        )
+        code = band[1] if new else band[2]
+        return VisitLevel(
+            code,
+            kind,
+            reasoning=f"Preventive visit, {'new' if new else 'established'} patient"
+            + (f", age {age}" if age is not None else ", age not given (40-64 assumed)")
+            + ".",
+        )
+    data = _data(note, sections)
+    elements = [_problems(problems, data.level >= 2), data, _risk(note, sections)]
+    ranked = sorted((e.level for e in elements), reverse=True)
+    mdm = ranked[1]
+    time_level, minutes = _time_level(note, new)
+    level = max(mdm, time_level)
+    codes = _codes(kind, new)
+    code = codes[level]
+    basis = (
+        f"total time {minutes} min" if time_level > mdm else f"MDM {LEVELS[mdm]} (2 of 3 elements)"
+    )
+    reasoning = (
+        f"{'New' if new else 'Established'} patient {kind} visit, {basis}: "
+        + "; ".join(f"{e.name} {LEVELS[e.level]} ({e.why})" for e in elements)
+        + "."
+    )
+    return VisitLevel(code, kind, elements, reasoning, _next_level(elements, level, codes))
+
+
+def _codes(kind: str, new: bool) -> tuple[str, ...]:
+    if kind == "emergency":
+        return _ED
+    if kind == "inpatient":
+        return _INPATIENT_INITIAL if new else _INPATIENT_SUBSEQUENT
+    return _OFFICE_NEW if new else _OFFICE_ESTABLISHED
+
+
+def _visit_kind(note: str, sections: Sequence[Section], setting: str) -> str | None:
+    head = note[:HEADER_CHARS].lower()
+    if _cue("not_a_visit").search(head) and not any(s.name in _PLAN for s in sections):
+        return None
+    if _cue("preventive").search(_chief_complaint(note, sections)):
+        return "preventive"
+    if _cue("emergency").search(head) or any(s.name.startswith("ed_") for s in sections):
+        return "emergency"
+    if setting == "inpatient":
+        return "inpatient"
+    if not any(s.name in _PLAN for s in sections):
+        return None
+    return "office"
+
+
+def _chief_complaint(note: str, sections: Sequence[Section]) -> str:
+    cc = next((s for s in sections if s.name == "chief_complaint"), None)
+    return (note[cc.start : cc.end] if cc else note[:200]).lower()
+
+
+def _is_new(note: str, sections: Sequence[Section]) -> bool:
+    """New patient: the history says so (referred, new patient); a plan's referral does not."""
+    plan = min((s.start for s in sections if s.name in _PLAN), default=len(note))
+    history = note[:plan]
+    return bool(_cue("new_patient").search(history)) and not _cue("established_patient").search(
+        history
+    )
+
+
+def _problems(problems: Sequence[Problem], imaging: bool) -> Element:
+    chronic = [p for p in problems if p.chronic]
+    worse = [p for p in problems if p.worsening]
+    new_acute = [p for p in problems if not p.chronic and p.code[:1] in "ST"]
+    ev = tuple(p.evidence for p in problems[:6])
+    if worse:
+        return Element("problems", 2, f"{len(worse)} problem(s) worsening or not at goal", ev)
+    if len(chronic) >= 2:
+        return Element("problems", 2, f"{len(chronic)} stable chronic illnesses", ev)
+    if len(problems) >= MANY_PROBLEMS:
+        return Element("problems", 2, f"{len(problems)} problems addressed", ev)
+    if new_acute and imaging:
+        return Element("problems", 2, "acute injury worked up with imaging", ev)
+    if problems:
+        return Element("problems", 1, f"{len(problems)} problem(s), stable or uncomplicated", ev)
+    return Element("problems", 0, "no problem documented as addressed", ev)
+
+
+def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evidence]:
+    return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
+
+
+def _data(note: str, sections: Sequence[Section]) -> Element:
+    plan = [s for s in sections if s.name in _PLAN]
+    results = [s for s in sections if s.name in _RESULTS]
+    ordered = _in_sections("tests", note, plan)
+    reviewed = _in_sections("tests", note, results)
+    interpreted = _in_sections("imaging", note, results)
+    historian = _find("historian", note, 0, len(note), "")
+    unique = {e.text.lower() for e in ordered} | {e.text.lower() for e in reviewed}
+    count = len(unique) + bool(historian)
+    ev = tuple((interpreted + ordered + reviewed + historian)[:6])
+    if interpreted:
+        return Element("data", 2, "independent interpretation of imaging or tracing", ev)
+    if count >= 3:
+        return Element("data", 2, f"{count} tests ordered or reviewed / historian", ev)
+    if count >= 2:
+        return Element("data", 1, f"{count} tests ordered or reviewed", ev)
+    return Element("data", 0, "little data reviewed or ordered", ev)
+
+
+@functools.cache
+def _drug_action() -> re.Pattern[str]:
+    rules = em_rules()
+    verbs = "|".join(re.escape(v) for v in rules["prescription_verbs"])
+    stems = "|".join(re.escape(s) for s in rules["drug_suffixes"])
+    return re.compile(
+        rf"\b(?:{verbs})\b(?:\W+\w+){{0,4}}?\W+(?:\w*(?:{stems})\b|\d+(?:\.\d+)?\s?mg\b)",
+        re.IGNORECASE,
+    )
+
+
+def _drug_management(note: str, sections: Sequence[Section]) -> list[Evidence]:
+    return [
+        Evidence(s.start + m.start(), s.start + m.end(), m.group(0), s.name, "present")
+        for s in sections
+        for m in _drug_action().finditer(note[s.start : s.end])
+    ]
+
+
+def _risk(note: str, sections: Sequence[Section]) -> Element:
+    plan = [s for s in sections if s.name in _PLAN] or list(sections)
+    found = {
+        name: [e for s in plan for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
+        for name in ("high_risk", "prescription", "surgery", "otc")
+    }
+    found["prescription"] += _drug_management(note, plan)
+    if found["high_risk"]:
+        return Element(
+            "risk",
+            3,
+            "hospitalization or drug therapy needing intensive monitoring",
+            tuple(found["high_risk"][:3]),
+        )
+    if found["prescription"] or found["surgery"]:
+        why = "prescription drug management" if found["prescription"] else "decision for surgery"
+        return Element("risk", 2, why, tuple((found["prescription"] + found["surgery"])[:3]))
+    if found["otc"]:
+        return Element(
+            "risk", 1, "over-the-counter drugs or low-risk management", tuple(found["otc"][:3])
+        )
+    return Element("risk", 0, "minimal risk", ())
+
+
+def _time_level(note: str, new: bool) -> tuple[int, int]:
+    minutes = max((int(m.group(1)) for m in _TIME.finditer(note)), default=0)
+    if not minutes:
+        return 0, 0
+    thresholds = _TIME_NEW if new else _TIME_ESTABLISHED
+    reached = [i for i, t in enumerate(thresholds) if minutes >= t]
+    return (reached[-1] if reached else 0), minutes
+
+
+def _next_level(elements: Sequence[Element], level: int, codes: Sequence[str]) -> str:
+    if level >= len(LEVELS) - 1:
+        return ""
+    short = [e.name for e in elements if e.level <= level]
+    return (
+        f"For {codes[level + 1]}, two of the three elements must reach {LEVELS[level + 1]}: "
+        f"document more on {', '.join(short)} (or the total time spent)."
+    )

@@ -1,0 +1,58 @@
+"""E/M levels follow the 2021 MDM table: two of three elements, or total time."""
+
+from __future__ import annotations
+
+from codesuggest.core.records import Evidence, Section
+from codesuggest.rank.em import Problem, level_visit
+
+HISTORY = "CHIEF COMPLAINT\n\nFollow-up.\n\nHISTORY OF PRESENT ILLNESS\n\nHere for follow-up.\n\n"
+
+
+def visit(plan: str, history: str = HISTORY, age: int | None = 60, **problems: bool):
+    note = history + "ASSESSMENT AND PLAN\n\n" + plan
+    start = len(history)
+    sections = [
+        Section("chief_complaint", "CHIEF COMPLAINT", 0, 28),
+        Section("history_of_present_illness", "HPI", 28, start),
+        Section("assessment_and_plan", "ASSESSMENT AND PLAN", start, len(note)),
+    ]
+    ev = Evidence(start, start + 5, note[start : start + 5], "assessment_and_plan", "present")
+    probs = [Problem(code, chronic, False, ev) for code, chronic in problems.items()]
+    return level_visit(note, sections, probs, setting="outpatient", age=age)
+
+
+def test_two_chronic_problems_with_prescription_management_are_moderate():
+    v = visit(
+        "Diabetes. Increase metformin to 1000 mg.\nHypertension. Continue lisinopril.",
+        **{"E11.9": True, "I10": True},
+    )
+    assert v.code == "99214"
+    assert "MDM moderate" in v.reasoning
+
+
+def test_one_uncomplicated_problem_with_otc_advice_is_low():
+    v = visit("Cough. Take ibuprofen and rest.", **{"R05.9": False})
+    assert v.code == "99213"
+    assert v.next_level.startswith("For 99214")
+
+
+def test_documented_total_time_can_set_the_level():
+    v = visit("Cough. Rest. I spent 42 minutes with the patient.", **{"R05.9": False})
+    assert v.code == "99215"
+    assert "total time 42 min" in v.reasoning
+
+
+def test_a_referred_patient_is_new_but_a_referral_in_the_plan_is_not():
+    new = visit(
+        "Knee pain. Rest.",
+        history=HISTORY.replace("Here for", "She was referred for"),
+        **{"M25.561": False},
+    )
+    assert new.code.startswith("9920")
+    established = visit("Knee pain. Referral to orthopedics.", **{"M25.561": False})
+    assert established.code.startswith("9921")
+
+
+def test_an_annual_exam_is_a_preventive_visit_by_age():
+    v = visit("Routine care.", history="CHIEF COMPLAINT\n\nAnnual exam.\n\n", age=50)
+    assert v.code == "99396"
