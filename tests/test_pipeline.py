@@ -63,10 +63,12 @@ def test_an_office_visit_gets_one_e_m_level_with_its_reasoning(suggester):
     d = suggester.suggest(NOTE).to_dict()
     em = [s for s in d["suggestions"] if s["code"].startswith("992")]
     assert len(em) == 1
-    assert em[0]["selected"] and em[0]["system"] == "CPT"
+    assert em[0]["selected"]
+    assert em[0]["system"] == "CPT"
     assert em[0]["code"] == "99214", em[0]["note"]  # 2 chronic problems, Rx management
     assert "MDM moderate" in em[0]["note"]
-    assert "problems" in em[0]["note"] and "risk" in em[0]["note"]
+    assert "problems" in em[0]["note"]
+    assert "risk" in em[0]["note"]
 
 
 def test_pre_selection_is_what_the_assessment_documents_and_nothing_else(suggester):
