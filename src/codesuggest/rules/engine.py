@@ -28,7 +28,6 @@ import json
 import os
 import re
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -38,14 +37,23 @@ from typing import Any
 
 from codesuggest.codebook.book import Codebook, default_codebook
 from codesuggest.codebook.codeset import CodeInfo, CodeSet
-from codesuggest.core.codes import looks_like_cpt, normalize_icd, parse_code_refs
+from codesuggest.codebook.tabular import (
+    ENCOUNTERS,
+    SIDES,
+    NoteItem,
+    Tabular,
+    encounter_letters,
+    in_spans,
+    ref_span,
+    tabular_for,
+    with_seventh,
+)
+from codesuggest.core.codes import looks_like_cpt, normalize_icd
 from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import ArtifactError, InputError
 from codesuggest.core.records import ICD10CM, Edit, Suggestion
 
 GUIDELINES = "ICD-10-CM Official Guidelines"
-ENCOUNTERS = ("initial", "subsequent", "sequela")
-SIDES = ("right", "left", "bilateral")
 
 RULES: dict[str, str] = {
     "unknown-code": "the code is not in the code set in use",
@@ -246,7 +254,7 @@ def combination_rules() -> tuple[tuple[_Combination, ...], tuple[_Sequence, ...]
                             refs=refs,
                             replace=bool(comp.get("replace", False)),
                             findings=tuple(f.lower() for f in comp.get("finding", ())),
-                            spans=tuple(map(_span, refs)),
+                            spans=tuple(map(ref_span, refs)),
                         )
                     )
                 rules.append(
@@ -262,8 +270,8 @@ def combination_rules() -> tuple[tuple[_Combination, ...], tuple[_Sequence, ...]
         sequences = tuple(
             _Sequence(
                 s["id"],
-                tuple(map(_span, s["first"])),
-                tuple(map(_span, s["then"])),
+                tuple(map(ref_span, s["first"])),
+                tuple(map(ref_span, s["then"])),
                 s["why"],
                 s["guideline"],
             )
@@ -281,263 +289,6 @@ def combination_rules() -> tuple[tuple[_Combination, ...], tuple[_Sequence, ...]
 def procedure_rules() -> dict[str, Any]:
     """CPT sections, E/M groups, paired organs and modifiers (``data/procedure_rules.json``)."""
     return _data_json("procedure_rules.json")
-
-
-# --------------------------------------------------------------------------- ICD-10-CM notes
-
-
-_PAREN = re.compile(r"\(([^()]*)\)")
-_WITH = re.compile(r"\bwith\b", re.IGNORECASE)
-_WITH_SUFFIX = re.compile(r"\bwith\s+\.([0-9A-Z]+)", re.IGNORECASE)
-_WITH_FIFTH = re.compile(r"\bwith\s+fifth\s+character\s+([0-9A-Z])", re.IGNORECASE)
-_OPTIONAL = re.compile(
-    r"if applicable|where applicable|if known|if present|if desired|such as|infectious agent"
-    r"|organism|resistance to antimicrobial",
-    re.IGNORECASE,
-)
-_MANIFESTATION = re.compile(
-    r"\bin (?:other )?(?:diseases|conditions|disorders) classified elsewhere\b", re.IGNORECASE
-)
-_SIDE_WORD = re.compile(r"\b(unspecified|right|left|bilateral)\b( [a-z]+)?")
-_STRUCTURAL = ("chapter", "section")
-
-
-def _span(ref: str) -> tuple[str, str]:
-    """Undotted bounds of a reference, ``E08-E13`` -> ``("E08", "E13")``; no upper bound is ""."""
-    lo, _, hi = ref.partition("-")
-    return lo.replace(".", ""), hi.replace(".", "")
-
-
-def _within(code: str, spans: Iterable[tuple[str, str]]) -> bool:
-    """Whether a canonical ICD-10-CM code falls under any span (``CodeSet.in_range`` semantics).
-
-    Validation runs per note in batch scoring; comparing pre-split strings is several times
-    faster than re-normalising the code for every reference.
-    """
-    c = code.replace(".", "")
-    for lo, hi in spans:
-        if (lo <= c[: len(lo)] and c[: len(hi)] <= hi) if hi else c.startswith(lo):
-            return True
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class _Ref:
-    """A code, category or range named in a Tabular note, with an optional qualifier."""
-
-    ref: str
-    suffix: str = ""  # "E08-E13 with .42": the characters after the dot start with 42
-    fifth: str = ""  # "B27.0-B27.9 with fifth character 1"
-    span: tuple[str, str] = ("", "")
-
-    def matches(self, code: str) -> bool:
-        c = code.replace(".", "")
-        lo, hi = self.span
-        if not ((lo <= c[: len(lo)] and c[: len(hi)] <= hi) if hi else c.startswith(lo)):
-            return False
-        if self.suffix and not code.partition(".")[2].startswith(self.suffix):
-            return False
-        return not (self.fifth and c[4:5] != self.fifth)
-
-
-@dataclass(frozen=True, slots=True)
-class _NoteItem:
-    declared_on: str
-    line: str
-    refs: tuple[_Ref, ...]
-    optional: bool = False
-    lead: str = ""  # the line introducing a list, such as "underlying disease, such as:"
-    local: bool = True  # declared on a category or below, not on a chapter or block
-
-    @property
-    def text(self) -> str:
-        return f"{self.lead} {self.line}".strip()
-
-    def matches(self, code: str) -> bool:
-        return any(r.matches(code) for r in self.refs)
-
-
-def _note_refs(text: str) -> tuple[_Ref, ...]:
-    """The code references of a note; a qualifier this parser cannot read drops the group.
-
-    Skipping an unreadable group ("E08-E13 with ..." in a form not handled) costs a missed
-    edit; reading it as the bare range would flag every diabetes code, which is worse.
-    """
-    groups = _PAREN.findall(text) or [text]
-    out: list[_Ref] = []
-    for group in groups:
-        refs = parse_code_refs(group)
-        if not refs:
-            continue
-        suffix = fifth = ""
-        if _WITH.search(group):
-            m, m5 = _WITH_SUFFIX.search(group), _WITH_FIFTH.search(group)
-            if m:
-                suffix = m.group(1).upper()
-            elif m5:
-                fifth = m5.group(1).upper()
-            else:
-                continue
-        out.extend(_Ref(r, suffix, fifth, _span(r)) for r in refs)
-    return tuple(out)
-
-
-class _IcdKnowledge:
-    """Parsed notes, manifestation flags and side siblings per code, computed once per code."""
-
-    def __init__(self, icd: CodeSet) -> None:
-        self.icd = icd
-        self._memo: dict[tuple[str, str], Any] = {}
-
-    def _remember(self, kind: str, code: str, build: Callable[[], Any]) -> Any:
-        key = (kind, code)
-        try:
-            return self._memo[key]
-        except KeyError:
-            value = self._memo[key] = build()
-            return value
-
-    def lineage(self, code: str) -> tuple[CodeInfo, ...]:
-        """The code and its ancestors, nearest first; stops at a cycle in the hierarchy."""
-
-        def build() -> tuple[CodeInfo, ...]:
-            out: list[CodeInfo] = []
-            seen: set[str] = set()
-            rec = self.icd.find(code)
-            while rec is not None and rec.code not in seen:
-                out.append(rec)
-                seen.add(rec.code)
-                rec = self.icd.find(rec.parent) if rec.parent else None
-            return tuple(out)
-
-        return self._remember("lineage", code, build)
-
-    def children(self, code: str) -> list[str]:
-        return [c for c in self.icd.children(code) if c != code]
-
-    def notes(self, code: str, name: str, *, local: bool = False) -> list[tuple[str, str]]:
-        """``(declared_on, text)`` from the code up; ``local`` stops below sections/chapters."""
-        return [
-            (rec.code, text)
-            for rec in self.lineage(code)
-            if not (local and rec.kind in _STRUCTURAL)
-            for text in rec.note(name)
-        ]
-
-    def excludes(self, code: str, name: str) -> tuple[_NoteItem, ...]:
-        def build() -> tuple[_NoteItem, ...]:
-            local = name == "excludes2"
-            items = []
-            for origin, text in self.notes(code, name, local=local):
-                refs = _note_refs(text)
-                if refs:
-                    items.append(_NoteItem(origin, text, refs))
-            return tuple(items)
-
-        return self._remember(name, code, build)
-
-    def instructions(self, code: str, name: str) -> tuple[_NoteItem, ...]:
-        """Code-first or use-additional items; a lead-in line ("any associated:") is kept."""
-
-        def build() -> tuple[_NoteItem, ...]:
-            items: list[_NoteItem] = []
-            header: dict[str, str] = {}
-            kinds = {rec.code: rec.kind for rec in self.lineage(code)}
-            for origin, raw in self.notes(code, name):
-                text = raw.strip()
-                refs = _note_refs(text)
-                lead = header.get(origin, "")
-                if refs:
-                    optional = bool(lead) or bool(_OPTIONAL.search(text))
-                    local = kinds.get(origin) not in _STRUCTURAL
-                    items.append(_NoteItem(origin, text, refs, optional, lead, local))
-                if not refs or text.endswith(":"):
-                    header[origin] = text
-            return tuple(items)
-
-        return self._remember(name, code, build)
-
-    def is_manifestation(self, code: str) -> bool:
-        """A code titled "in diseases classified elsewhere" (itself or its category)."""
-        return self._remember(
-            "manifestation",
-            code,
-            lambda: any(
-                rec.kind not in _STRUCTURAL and _MANIFESTATION.search(rec.description)
-                for rec in self.lineage(code)
-            ),
-        )
-
-    def sides(self, code: str) -> tuple[str | None, dict[str, str]]:
-        """The side a code names (or ``"unspecified"``) and its sibling code for each side.
-
-        A sibling counts only when its description is this code's description with the side
-        word swapped, so "Left ventricular failure" never reads as a side of the body.
-        """
-        return self._remember("sides", code, lambda: self._build_sides(code))
-
-    def _build_sides(self, code: str) -> tuple[str | None, dict[str, str]]:
-        rec = self.icd.find(code)
-        if rec is None:
-            return None, {}
-        base, letter = rec, ""
-        if rec.kind == "extended subcategory" and rec.parent:
-            base, letter = self.icd.get(rec.parent), rec.code[-1]
-        if base.parent is None:
-            return None, {}
-        siblings = {
-            self.icd.get(c).description.lower(): c
-            for c in self.children(base.parent)
-            if c != base.code
-        }
-        own: str | None = None
-        found: dict[str, str] = {}
-        desc = base.description.lower()
-        for m in _SIDE_WORD.finditer(desc):
-            word, following = m.group(1), m.group(2) or ""
-            for side in SIDES:
-                if side == word:
-                    continue
-                variants = [desc[: m.start(1)] + side + desc[m.end(1) :]]
-                if side == "bilateral" and following:
-                    variants.append(desc[: m.start()] + "bilateral" + desc[m.end() :])
-                    variants.append(desc[: m.start()] + f"bilateral{following}s" + desc[m.end() :])
-                for variant in variants:
-                    sibling = siblings.get(variant)
-                    if sibling is None:
-                        continue
-                    full = self._with_letter(sibling, letter) if letter else sibling
-                    if full is not None:
-                        found.setdefault(side, full)
-                        own = own or word
-        return own, found
-
-    def _with_letter(self, base: str, letter: str) -> str | None:
-        full = _with_seventh(base, letter)
-        return full if full in self.icd else None
-
-
-_KNOWLEDGE: weakref.WeakKeyDictionary[CodeSet, _IcdKnowledge] = weakref.WeakKeyDictionary()
-_KNOWLEDGE_LOCK = threading.Lock()
-
-
-def _knowledge(icd: CodeSet) -> _IcdKnowledge:
-    with _KNOWLEDGE_LOCK:
-        k = _KNOWLEDGE.get(icd)
-        if k is None:
-            k = _KNOWLEDGE[icd] = _IcdKnowledge(icd)
-        return k
-
-
-def _with_seventh(base: str, letter: str) -> str:
-    """``S13.4`` + ``A`` -> ``S13.4XXA``: placeholder X up to six characters, then the 7th."""
-    return normalize_icd(base.replace(".", "").ljust(6, "X") + letter)
-
-
-def _letters_for(options: Mapping[str, str], encounter: str | None) -> list[str]:
-    if not encounter:
-        return []
-    return [k for k, meaning in options.items() if meaning.lower().startswith(encounter)]
 
 
 # --------------------------------------------------------------------------- parsing the list
@@ -608,7 +359,7 @@ def _parse_token(token: str, book: Codebook) -> _Line:
 class _Run:
     book: Codebook
     icd: CodeSet
-    know: _IcdKnowledge
+    know: Tabular
     lines: list[_Line]
     dx: list[_Line]
     procs: list[_Line]
@@ -739,8 +490,8 @@ def _check_codes(run: _Run) -> None:
 
 def _missing_seventh(run: _Run, code: str, info: CodeInfo) -> None:
     options = info.seventh_characters
-    letters = _letters_for(options, run.ctx.encounter)
-    fix = [c for c in (_with_seventh(code, k) for k in (letters or options)) if c in run.icd]
+    letters = encounter_letters(options, run.ctx.encounter)
+    fix = [c for c in (with_seventh(code, k) for k in (letters or options)) if c in run.icd]
     if letters and fix:
         article = "an" if run.ctx.encounter == "initial" else "a"
         why = f"the note documents {article} {run.ctx.encounter} encounter, so {fix[0]}"
@@ -766,7 +517,7 @@ def _check_unknown_icd(run: _Run, code: str) -> None:
     letter = flat[-1]
     base = run.icd.find(flat[:-1].rstrip("X")) if len(flat) > 3 else None
     if base is not None and base.requires_7th and letter in base.seventh_characters:
-        fixed = _with_seventh(base.code, letter)
+        fixed = with_seventh(base.code, letter)
         if fixed in run.icd:
             run.add(
                 "placeholder-x",
@@ -784,7 +535,7 @@ def _check_unknown_icd(run: _Run, code: str) -> None:
         return
     if base is not None and base.requires_7th:
         options = base.seventh_characters
-        letters = _letters_for(options, run.ctx.encounter) or list(options)
+        letters = encounter_letters(options, run.ctx.encounter) or list(options)
         run.add(
             "seventh-character",
             "error",
@@ -792,7 +543,7 @@ def _check_unknown_icd(run: _Run, code: str) -> None:
             f"{letter!r} is not a 7th character of {_describe(run, base.code)}; the options "
             "are " + "; ".join(f"{k} {v}" for k, v in options.items()) + ".",
             _guide("I.A.5"),
-            [c for c in (_with_seventh(base.code, k) for k in letters) if c in run.icd],
+            [c for c in (with_seventh(base.code, k) for k in letters) if c in run.icd],
         )
         return
     run.add(
@@ -813,8 +564,8 @@ def _check_encounter_letter(run: _Run, code: str, info: CodeInfo) -> None:
     meaning = options.get(code[-1], "").lower()
     if not meaning.startswith(ENCOUNTERS) or meaning.startswith(run.ctx.encounter or "-"):
         return
-    letters = _letters_for(options, run.ctx.encounter)
-    fix = [c for c in (_with_seventh(parent.code, k) for k in letters) if c in run.icd]
+    letters = encounter_letters(options, run.ctx.encounter)
+    fix = [c for c in (with_seventh(parent.code, k) for k in letters) if c in run.icd]
     if fix:
         run.add(
             "seventh-character-encounter",
@@ -851,7 +602,7 @@ def _check_external_cause_first(run: _Run) -> None:
 def _check_excludes(run: _Run) -> None:
     codes = run.known_dx()
     doc = run.ctx.documented_codes
-    also: dict[tuple[str, _NoteItem], list[str]] = {}
+    also: dict[tuple[str, NoteItem], list[str]] = {}
     for i, a in enumerate(codes):
         for b in codes[i + 1 :]:
             if a == b or any(
@@ -905,7 +656,7 @@ def _check_excludes(run: _Run) -> None:
 _COMBINATION_RULES = {"combination-code", "redundant-code", "code-mismatch"}
 
 
-def _excluded(run: _Run, holder: str, other: str, name: str) -> _NoteItem | None:
+def _excluded(run: _Run, holder: str, other: str, name: str) -> NoteItem | None:
     return next((i for i in run.know.excludes(holder, name) if i.matches(other)), None)
 
 
@@ -1029,7 +780,7 @@ def _check_combinations(run: _Run) -> None:
                 (
                     c
                     for c in codes
-                    if c not in consumed and c not in taken and _within(c, comp.spans)
+                    if c not in consumed and c not in taken and in_spans(c, comp.spans)
                 ),
                 None,
             )
@@ -1056,8 +807,8 @@ def _check_combinations(run: _Run) -> None:
                 fix,
             )
     for seq in sequences:
-        firsts = [c for c in codes if _within(c, seq.first)]
-        thens = [c for c in codes if _within(c, seq.then)]
+        firsts = [c for c in codes if in_spans(c, seq.first)]
+        thens = [c for c in codes if in_spans(c, seq.then)]
         for f in firsts:
             for t in thens:
                 if codes.index(t) < codes.index(f):
@@ -1931,9 +1682,7 @@ def validate_codes(
     Raises:
         InputError: a token is not code-shaped, or an argument is out of range.
     """
-    patient = PatientContext.parse(
-        setting=setting, age=age, sex=sex, encounter_date=encounter_date
-    )
+    patient = PatientContext.parse(setting=setting, age=age, sex=sex, encounter_date=encounter_date)
     setting, age, sex = patient.setting, patient.age, patient.sex
     encounter_date = patient.encounter_date
     book = codebook if codebook is not None else default_codebook()
@@ -1945,7 +1694,7 @@ def validate_codes(
     run = _Run(
         book=book,
         icd=icd,
-        know=_knowledge(icd),
+        know=tabular_for(icd),
         lines=lines,
         dx=list({line.code: line for line in lines[::-1] if line.dx}.values())[::-1],
         procs=[line for line in lines if not line.dx],
