@@ -163,16 +163,6 @@ _CHECKS: tuple[Callable[[Run], None], ...] = (
 )
 
 
-def _sex(sex: str | None) -> str | None:
-    if sex is None:
-        return None
-    s = sex.strip().upper()
-    s = {"FEMALE": "F", "MALE": "M"}.get(s, s)
-    if s not in ("F", "M"):
-        raise InputError(f"sex {sex!r} is not F or M; leave it out when it is not known.")
-    return s
-
-
 def _split_cms(
     cms_edits: NcciPtp | MueTable | Iterable[NcciPtp | MueTable] | None,
 ) -> tuple[list[NcciPtp], list[MueTable]]:
@@ -232,7 +222,7 @@ def validate_codes(
         dx=list({line.code: line for line in lines[::-1] if line.dx}.values())[::-1],
         procs=[line for line in lines if not line.dx],
         age=age,
-        sex=_sex(sex),
+        sex=sex,
         setting=setting,
         day=encounter_date or dt.date.today(),
         date_given=encounter_date is not None,
