@@ -20,6 +20,11 @@ from codesuggest.rules.run import Run
 
 @dataclass(frozen=True, slots=True)
 class _Component:
+    """One part of a rule: listed codes under ``refs`` (one of them), or a documented finding.
+
+    ``replace`` marks a code the combination code replaces; the others are kept beside it.
+    """
+
     refs: tuple[str, ...] = ()
     replace: bool = False
     findings: tuple[str, ...] = ()
@@ -28,6 +33,8 @@ class _Component:
 
 @dataclass(frozen=True, slots=True)
 class _Combination:
+    """A rule: when every component matches, report ``use`` (and the kept codes) instead."""
+
     id: str
     rule: str
     when: tuple[_Component, ...]
@@ -38,6 +45,8 @@ class _Combination:
 
 @dataclass(frozen=True, slots=True)
 class _Sequence:
+    """An acute/chronic pair: codes under ``first`` go before codes under ``then``."""
+
     id: str
     first: tuple[tuple[str, str], ...]
     then: tuple[tuple[str, str], ...]
@@ -46,6 +55,8 @@ class _Sequence:
 
 
 def _bindings(each: object) -> list[dict[str, str]]:
+    """The variable bindings of a rule's ``each``: every combination of an object of lists,
+    or one binding per object of a list."""
     if not each:
         return [{}]
     if isinstance(each, list):
@@ -109,48 +120,65 @@ def combination_rules() -> tuple[tuple[_Combination, ...], tuple[_Sequence, ...]
 
 
 def check_combinations(run: Run) -> None:
+    """Codes that one combination code covers, or that another listed code includes.
+
+    Rules are tried in file order and a code a rule replaces is not matched again, so the most
+    specific rule wins.
+    """
     codes = run.known_dx()
     listed = set(codes)
-    rules, sequences = combination_rules()
+    rules, _ = combination_rules()
     consumed: set[str] = set()
     for rule in rules:
-        matched: list[tuple[str, bool]] = []
-        for comp in rule.when:
-            if comp.findings:
-                if not run.ctx.findings.intersection(comp.findings):
-                    break
-                continue
-            taken = {c for c, _ in matched}
-            hit = next(
-                (
-                    c
-                    for c in codes
-                    if c not in consumed and c not in taken and in_spans(c, comp.spans)
-                ),
-                None,
-            )
-            if hit is None:
-                break
-            matched.append((hit, comp.replace))
-        else:
-            use = [u for u in rule.use if u not in listed]
-            replaced = [c for c, replace in matched if replace]
-            if not use and not replaced:
-                continue
-            consumed.update(replaced)
-            involved = sorted((c for c, _ in matched), key=codes.index)
-            kept = [c for c in involved if c not in replaced]
-            fix = [*use, *kept]
-            instead = " + ".join(fix) if fix else "the other listed codes"
-            run.add(
-                rule.rule,
-                "warning",
-                involved,
-                f"{' + '.join(involved)}: {rule.why[0].upper()}{rule.why[1:]} "
-                f"Report {instead} instead.",
-                rule.guideline,
-                fix,
-            )
+        matched = _match(rule, codes, consumed, run.ctx.findings)
+        if matched is None:
+            continue
+        use = [u for u in rule.use if u not in listed]
+        replaced = [c for c, replace in matched if replace]
+        if not use and not replaced:
+            continue  # the combination is already listed
+        consumed.update(replaced)
+        involved = sorted((c for c, _ in matched), key=codes.index)
+        kept = [c for c in involved if c not in replaced]
+        fix = [*use, *kept]
+        instead = " + ".join(fix) if fix else "the other listed codes"
+        run.add(
+            rule.rule,
+            "warning",
+            involved,
+            f"{' + '.join(involved)}: {rule.why[0].upper()}{rule.why[1:]} "
+            f"Report {instead} instead.",
+            rule.guideline,
+            fix,
+        )
+
+
+def _match(
+    rule: _Combination, codes: list[str], consumed: set[str], findings: set[str]
+) -> list[tuple[str, bool]] | None:
+    """``(code, replace)`` for each code component, each a different listed code; None when a
+    component has no code left or a finding component is not documented."""
+    matched: list[tuple[str, bool]] = []
+    for comp in rule.when:
+        if comp.findings:
+            if not findings.intersection(comp.findings):
+                return None
+            continue
+        taken = {c for c, _ in matched}
+        hit = next(
+            (c for c in codes if c not in consumed and c not in taken and in_spans(c, comp.spans)),
+            None,
+        )
+        if hit is None:
+            return None
+        matched.append((hit, comp.replace))
+    return matched
+
+
+def check_acute_chronic(run: Run) -> None:
+    """Acute and chronic codes of one condition with the chronic one listed first (I.B.8)."""
+    codes = run.known_dx()
+    _, sequences = combination_rules()
     for seq in sequences:
         firsts = [c for c in codes if in_spans(c, seq.first)]
         thens = [c for c in codes if in_spans(c, seq.then)]

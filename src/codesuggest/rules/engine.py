@@ -35,7 +35,7 @@ from codesuggest.core.codes import looks_like_cpt
 from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import ICD10CM, Edit, Suggestion
-from codesuggest.rules.combinations import check_combinations
+from codesuggest.rules.combinations import check_acute_chronic, check_combinations
 from codesuggest.rules.dates import check_code_set_date
 from codesuggest.rules.excludes import check_excludes
 from codesuggest.rules.laterality import check_laterality
@@ -151,6 +151,7 @@ _CHECKS: tuple[Callable[[Run], None], ...] = (
     check_codes,
     check_external_cause_first,
     check_combinations,
+    check_acute_chronic,
     check_excludes,
     check_sequencing,
     check_uncertain,

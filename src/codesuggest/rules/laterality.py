@@ -9,8 +9,11 @@ from __future__ import annotations
 from codesuggest.codebook.tabular import SIDES
 from codesuggest.rules.run import Run, guide
 
+_SOURCE = guide("I.B.13")
+
 
 def check_laterality(run: Run) -> None:
+    """Right + left codes with a bilateral code, then each code's side against the note's."""
     documented = run.ctx.lateralities
     listed = set(run.dx_codes)
     paired: set[frozenset[str]] = set()
@@ -28,54 +31,65 @@ def check_laterality(run: Run) -> None:
                     [code, sides["left"]],
                     f"{code} and {sides['left']} code the right and left sides of one condition; "
                     f"the classification has a bilateral code: {sides['bilateral']}.",
-                    guide("I.B.13"),
+                    _SOURCE,
                     [sides["bilateral"]],
                 )
         if not documented:
             continue
-        both = "bilateral" in documented or {"right", "left"} <= documented
         if own == "unspecified":
-            if "bilateral" in documented:
-                want = [sides["bilateral"]] if "bilateral" in sides else []
-                want = want or [sides[s] for s in ("right", "left") if s in sides]
-            else:
-                want = [sides[s] for s in ("right", "left") if s in documented and s in sides]
-            if not want:
-                continue
-            if both and "bilateral" not in documented:
-                run.add(
-                    "laterality-conflict",
-                    "warning",
-                    [code],
-                    f"{run.describe(code)} does not give the side, and the note documents both "
-                    "right and left: code the side each condition affects (the bilateral code "
-                    "when one condition affects both sides).",
-                    guide("I.B.13"),
-                    list(
-                        dict.fromkeys(
-                            [*([sides["bilateral"]] if "bilateral" in sides else []), *want]
-                        )
-                    ),
-                )
-            else:
-                run.add(
-                    "laterality-unspecified",
-                    "warning",
-                    [code],
-                    f"{run.describe(code)} leaves the side unspecified, but the note documents "
-                    f"{' and '.join(sorted(documented))}: use {' + '.join(want)}.",
-                    guide("I.B.13"),
-                    want,
-                )
+            _unspecified_side(run, code, sides)
         elif own in SIDES and own not in documented and not {"right", "left"} <= documented:
-            want = [sides[s] for s in SIDES if s in documented and s in sides]
-            if want:
-                run.add(
-                    "laterality-conflict",
-                    "warning",
-                    [code],
-                    f"{run.describe(code)} is coded {own}, but the note documents "
-                    f"{' and '.join(sorted(documented))}: check the side, then use {want[0]}.",
-                    guide("I.B.13"),
-                    want,
-                )
+            _other_side(run, code, own, sides)
+
+
+def _unspecified_side(run: Run, code: str, sides: dict[str, str]) -> None:
+    """An unspecified-side code: the documented side's code, or a conflict when both are."""
+    documented = run.ctx.lateralities
+    both = "bilateral" in documented or {"right", "left"} <= documented
+    if "bilateral" in documented:
+        want = [sides["bilateral"]] if "bilateral" in sides else []
+        want = want or [sides[s] for s in ("right", "left") if s in sides]
+    else:
+        want = [sides[s] for s in ("right", "left") if s in documented and s in sides]
+    if not want:
+        return
+    if both and "bilateral" not in documented:
+        # Right and left both documented: two conditions, or one on both sides; the note does
+        # not say which, so the coder decides.
+        bilateral = [sides["bilateral"]] if "bilateral" in sides else []
+        run.add(
+            "laterality-conflict",
+            "warning",
+            [code],
+            f"{run.describe(code)} does not give the side, and the note documents both "
+            "right and left: code the side each condition affects (the bilateral code "
+            "when one condition affects both sides).",
+            _SOURCE,
+            list(dict.fromkeys([*bilateral, *want])),
+        )
+    else:
+        run.add(
+            "laterality-unspecified",
+            "warning",
+            [code],
+            f"{run.describe(code)} leaves the side unspecified, but the note documents "
+            f"{' and '.join(sorted(documented))}: use {' + '.join(want)}.",
+            _SOURCE,
+            want,
+        )
+
+
+def _other_side(run: Run, code: str, own: str, sides: dict[str, str]) -> None:
+    """A code of one side when the note documents another."""
+    documented = run.ctx.lateralities
+    want = [sides[s] for s in SIDES if s in documented and s in sides]
+    if want:
+        run.add(
+            "laterality-conflict",
+            "warning",
+            [code],
+            f"{run.describe(code)} is coded {own}, but the note documents "
+            f"{' and '.join(sorted(documented))}: check the side, then use {want[0]}.",
+            _SOURCE,
+            want,
+        )

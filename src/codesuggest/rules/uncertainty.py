@@ -10,6 +10,7 @@ from codesuggest.rules.run import Run, guide
 
 
 def check_uncertain(run: Run) -> None:
+    """Uncertain diagnoses: an error outpatient (code the symptoms), a note inpatient."""
     for code in run.dx_codes:
         if code not in run.ctx.uncertain_terms:
             continue
