@@ -1,5 +1,7 @@
-"""Coding-rule edits (Official Guidelines, Excludes1, code first, age / sex, NCCI, MUE), each with
-its citation and fix, run on a chosen code set by ``validate_codes``.
+"""Coding-rule edits, each with its guideline citation and fix: one module per family.
+
+Official Guidelines, Excludes1, code first, age / sex (Medicare Code Editor), NCCI and MUE,
+run on a chosen code list by ``validate_codes``; ``engine`` lists the families.
 """
 
 from codesuggest.rules.engine import NoteContext, attach_edits, format_edits, validate_codes

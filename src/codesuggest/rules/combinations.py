@@ -55,8 +55,11 @@ class _Sequence:
 
 
 def _bindings(each: object) -> list[dict[str, str]]:
-    """The variable bindings of a rule's ``each``: every combination of an object of lists,
-    or one binding per object of a list."""
+    """The variable bindings of a rule's ``each``.
+
+    An object of lists gives every combination of its values; a list of objects one binding
+    per object; no ``each`` one empty binding.
+    """
     if not each:
         return [{}]
     if isinstance(each, list):
@@ -156,8 +159,11 @@ def check_combinations(run: Run) -> None:
 def _match(
     rule: _Combination, codes: list[str], consumed: set[str], findings: set[str]
 ) -> list[tuple[str, bool]] | None:
-    """``(code, replace)`` for each code component, each a different listed code; None when a
-    component has no code left or a finding component is not documented."""
+    """``(code, replace)`` for each code component of ``rule``, or None when it does not fire.
+
+    Each component takes a different listed code not ``consumed`` by an earlier rule; a finding
+    component needs the finding in the note.
+    """
     matched: list[tuple[str, bool]] = []
     for comp in rule.when:
         if comp.findings:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from codesuggest.rules.run import Run
 
+# The fiscal year, and with it the ICD-10-CM code set, starts on October 1.
+_FISCAL_YEAR_START_MONTH = 10
+
 
 def check_code_set_date(run: Run) -> None:
+    """A note when the given encounter date falls in another fiscal year than the code set."""
     if not run.date_given:
         return
-    fiscal = run.day.year + (1 if run.day.month >= 10 else 0)
+    fiscal = run.day.year + (1 if run.day.month >= _FISCAL_YEAR_START_MONTH else 0)
     version = run.icd.version.version
     if version.isdigit() and fiscal != int(version):
         run.add(

@@ -90,6 +90,8 @@ RULES: dict[str, str] = {
 
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+# Where an edit of any other severity sorts: last.
+_UNKNOWN_SEVERITY = len(_SEVERITY_ORDER)
 
 
 def _key(code: str) -> str:
@@ -97,26 +99,34 @@ def _key(code: str) -> str:
     return code.strip().upper().replace(".", "")
 
 
+# "97110*3": a code and its units.
 _UNITS = re.compile(r"^(.+?)\*([0-9]+)$")
-
-
+# "27447-RT-59": a five-character procedure code and two-character modifiers.
 _PROC = re.compile(r"^([0-9A-Z]{5})((?:-[0-9A-Z]{2})*)$")
+# What separates codes in one string ("E11.9, I10;99213").
+_SEPARATORS = re.compile(r"[,;\s]+")
 
 
 def _parse(codes: Sequence[str] | str, book: Codebook) -> list[Line]:
+    """The listed codes as lines, in order; raises ``InputError`` for a token that is no code."""
     if isinstance(codes, str):
         codes = [codes]
     lines: list[Line] = []
     for raw in codes:
         if not isinstance(raw, str):
             raise InputError(f"Codes must be strings such as 'E11.9', got {raw!r}.")
-        for token in re.split(r"[,;\s]+", raw.strip().upper()):
+        for token in _SEPARATORS.split(raw.strip().upper()):
             if token:
                 lines.append(_parse_token(token, book))
     return lines
 
 
 def _parse_token(token: str, book: Codebook) -> Line:
+    """One token as a line: ICD-10-CM when it has that shape, else CPT/HCPCS.
+
+    An undotted token that is procedure-shaped and not an ICD-10-CM code (the HCPCS code
+    G0008: there is no G00.08) is read as a procedure, with its modifiers and units.
+    """
     units = 1
     m = _UNITS.match(token)
     if m:
@@ -147,6 +157,10 @@ def _parse_token(token: str, book: Codebook) -> Line:
     )
 
 
+# The families in the order they run. Order matters: later checks read earlier edits (a
+# combination edit silences Excludes1 on its pair, a manifestation error the code-first note,
+# a validity error the MCE's invalid-code edit), and edits tied on severity and position
+# keep this order.
 _CHECKS: tuple[Callable[[Run], None], ...] = (
     check_codes,
     check_external_cause_first,
@@ -167,6 +181,7 @@ _CHECKS: tuple[Callable[[Run], None], ...] = (
 def _split_cms(
     cms_edits: NcciPtp | MueTable | Iterable[NcciPtp | MueTable] | None,
 ) -> tuple[list[NcciPtp], list[MueTable]]:
+    """The PTP and MUE tables of ``cms_edits``; raises ``InputError`` for anything else."""
     if cms_edits is None:
         return [], []
     tables = [cms_edits] if isinstance(cms_edits, NcciPtp | MueTable) else list(cms_edits)
@@ -237,6 +252,7 @@ def validate_codes(
 
 
 def _ordered(run: Run) -> list[Edit]:
+    """The run's edits without repeats, by severity and then by the first code they name."""
     position: dict[str, int] = {}
     for i, line in enumerate(run.lines):
         position.setdefault(line.code, i)
@@ -250,7 +266,7 @@ def _ordered(run: Run) -> list[Edit]:
 
     def key(e: Edit) -> tuple[int, int]:
         first = min((position.get(c, len(position)) for c in e.codes), default=len(position))
-        return _SEVERITY_ORDER.get(e.severity, 3), first
+        return _SEVERITY_ORDER.get(e.severity, _UNKNOWN_SEVERITY), first
 
     return sorted(unique, key=key)
 
@@ -266,7 +282,7 @@ def attach_edits(suggestions: list[Suggestion], edits: list[Edit]) -> None:
         new = [e for e, codes in named if code in codes and e not in s.edits]
         if new:
             s.edits.extend(new)
-            s.edits.sort(key=lambda e: _SEVERITY_ORDER.get(e.severity, 3))
+            s.edits.sort(key=lambda e: _SEVERITY_ORDER.get(e.severity, _UNKNOWN_SEVERITY))
 
 
 def format_edits(edits: Sequence[Edit], codes: Sequence[str] = ()) -> str:

@@ -18,6 +18,21 @@ from codesuggest.core.errors import InputError
 from codesuggest.rules.procedures import ANATOMIC, procedure_rules
 from codesuggest.rules.run import Run
 
+# Bytes read to tell a binary file (an .xlsx is a zip) from text: NULs show up early.
+_BINARY_SNIFF = 4096
+# Lines that decide the delimiter: past the notice lines CMS puts first, into the data.
+_DELIMITER_SAMPLE = 50
+_DATE_FORMATS = ("%Y%m%d", "%m/%d/%Y", "%Y-%m-%d", "%m/%d/%y")
+
+# PTP file columns (2 is "* = in existence prior to 1996", not used).
+_COLUMN1, _COLUMN2, _EFFECTIVE, _DELETION, _MODIFIER, _PTP_RATIONALE = 0, 1, 3, 4, 5, 6
+# PTP modifier indicators.
+_NO_BYPASS, _BYPASS_ALLOWED, _NOT_APPLICABLE = "0", "1", "9"
+# MUE file columns.
+_CODE, _VALUE, _INDICATOR, _MUE_RATIONALE = 0, 1, 2, 3
+# MUE adjudication indicators: one claim line, or one day as policy or clinical limit.
+_LINE_EDIT, _POLICY_LIMIT, _CLINICAL_LIMIT = "1", "2", "3"
+
 
 @dataclass(frozen=True, slots=True)
 class PtpEdit:
@@ -31,6 +46,7 @@ class PtpEdit:
     rationale: str = ""
 
     def active_on(self, day: dt.date) -> bool:
+        """Whether the edit is in force on ``day`` (both dates inclusive)."""
         return self.effective <= day and (self.deletion is None or day <= self.deletion)
 
 
@@ -68,6 +84,7 @@ class MueTable:
 
 
 def _read_rows(path: str | Path, what: str) -> tuple[Path, list[list[str]]]:
+    """The cells of a CMS text or CSV file, stripped; raises ``InputError`` naming ``what``."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -75,11 +92,12 @@ def _read_rows(path: str | Path, what: str) -> tuple[Path, list[list[str]]]:
         raise InputError(f"The {what} {p} does not exist; give the path to the CMS file.") from None
     except OSError as exc:
         raise InputError(f"The {what} {p} cannot be read: {exc}") from exc
-    if b"\x00" in raw[:4096]:
+    if b"\x00" in raw[:_BINARY_SNIFF]:
         raise InputError(
             f"The {what} {p} is binary (an .xlsx?): save it as tab-separated or CSV text."
         )
     text = None
+    # CMS files saved from Excel on Windows are Windows-1252; the rest are UTF-8.
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             text = raw.decode(encoding)
@@ -89,7 +107,7 @@ def _read_rows(path: str | Path, what: str) -> tuple[Path, list[list[str]]]:
     if text is None:
         raise InputError(f"The {what} {p} is neither UTF-8 nor Windows-1252 text.")
     lines = text.splitlines()
-    sample = "\n".join(lines[:50])
+    sample = "\n".join(lines[:_DELIMITER_SAMPLE])
     delimiter = "\t" if sample.count("\t") >= sample.count(",") else ","
     return p, [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
 
@@ -99,7 +117,7 @@ def _is_proc_code(cell: str) -> bool:
 
 
 def _date(cell: str, where: str) -> dt.date:
-    for fmt in ("%Y%m%d", "%m/%d/%Y", "%Y-%m-%d", "%m/%d/%y"):
+    for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(cell, fmt).date()
         except ValueError:
@@ -122,25 +140,27 @@ def load_ncci_ptp(path: str | Path) -> NcciPtp:
     p, rows = _read_rows(path, "NCCI PTP file")
     edits: dict[tuple[str, str], list[PtpEdit]] = {}
     for n, row in enumerate(rows, start=1):
-        if len(row) < 2 or not (_is_proc_code(row[0]) and _is_proc_code(row[1])):
+        if len(row) <= _COLUMN2 or not (
+            _is_proc_code(row[_COLUMN1]) and _is_proc_code(row[_COLUMN2])
+        ):
             continue
         where = f"{p} line {n}"
-        if len(row) < 6:
+        if len(row) <= _MODIFIER:
             raise InputError(
                 f"{where}: expected Column 1, Column 2, *, Effective Date, Deletion Date, "
                 f"Modifier, Rationale; got {row!r}."
             )
-        modifier = row[5][:1]
-        if modifier not in ("0", "1", "9"):
-            raise InputError(f"{where}: modifier indicator {row[5]!r} is not 0, 1 or 9.")
-        deletion = row[4].strip()
+        modifier = row[_MODIFIER][:1]
+        if modifier not in (_NO_BYPASS, _BYPASS_ALLOWED, _NOT_APPLICABLE):
+            raise InputError(f"{where}: modifier indicator {row[_MODIFIER]!r} is not 0, 1 or 9.")
+        deletion = row[_DELETION].strip()
         edit = PtpEdit(
-            column1=row[0].upper(),
-            column2=row[1].upper(),
-            effective=_date(row[3], where),
+            column1=row[_COLUMN1].upper(),
+            column2=row[_COLUMN2].upper(),
+            effective=_date(row[_EFFECTIVE], where),
             deletion=None if deletion in ("", "*") else _date(deletion, where),
             modifier=modifier,
-            rationale=row[6] if len(row) > 6 else "",
+            rationale=row[_PTP_RATIONALE] if len(row) > _PTP_RATIONALE else "",
         )
         edits.setdefault((edit.column1, edit.column2), []).append(edit)
     if not edits:
@@ -166,18 +186,18 @@ def load_mue(path: str | Path) -> MueTable:
     p, rows = _read_rows(path, "MUE file")
     limits: dict[str, MueLimit] = {}
     for n, row in enumerate(rows, start=1):
-        if len(row) < 2 or not _is_proc_code(row[0]) or not row[1].isdigit():
+        if len(row) <= _VALUE or not _is_proc_code(row[_CODE]) or not row[_VALUE].isdigit():
             continue
-        indicator = row[2] if len(row) > 2 else ""
-        if indicator and indicator[:1] not in ("1", "2", "3"):
+        indicator = row[_INDICATOR] if len(row) > _INDICATOR else ""
+        if indicator and indicator[:1] not in (_LINE_EDIT, _POLICY_LIMIT, _CLINICAL_LIMIT):
             raise InputError(f"{p} line {n}: MUE adjudication indicator {indicator!r} is not 1-3.")
-        code = row[0].upper()
+        code = row[_CODE].upper()
         limits[code] = MueLimit(
             code=code,
-            value=int(row[1]),
-            adjudication=indicator[:1] or "1",
+            value=int(row[_VALUE]),
+            adjudication=indicator[:1] or _LINE_EDIT,
             adjudication_text=indicator,
-            rationale=row[3] if len(row) > 3 else "",
+            rationale=row[_MUE_RATIONALE] if len(row) > _MUE_RATIONALE else "",
         )
     if not limits:
         raise InputError(
@@ -188,78 +208,91 @@ def load_mue(path: str | Path) -> MueTable:
 
 
 def check_ptp(run: Run) -> None:
+    """Every ordered pair of listed procedures with a PTP edit in force on the encounter date."""
     if not run.ptp:
         return
     codes = list(dict.fromkeys(line.code for line in run.procs))
-    bypass = set(procedure_rules()["ncci_bypass_modifiers"])
     modifiers: dict[str, set[str]] = {}
     for line in run.procs:
         modifiers.setdefault(line.code, set()).update(line.modifiers)
-
-    def bypassing(a: str, b: str) -> list[str]:
-        # Anatomic modifiers show distinct sites only when the two codes name different ones
-        # (27447-RT with 20610-LT); the others (59, XS, 25...) count on either code.
-        side_a = {m for m in modifiers[a] if ANATOMIC.match(m)}
-        side_b = {m for m in modifiers[b] if ANATOMIC.match(m)}
-        used = ((modifiers[a] - side_a) | (modifiers[b] - side_b)) & bypass
-        if side_a and side_b and side_a != side_b:
-            used |= side_b
-        return sorted(used)
-
     for a in codes:
         for b in codes:
             if a == b:
                 continue
+            # The first table with an edit in force for the pair decides (9: none applies).
             for table in run.ptp:
                 edit = next((e for e in table.edits.get((a, b), ()) if e.active_on(run.day)), None)
-                if edit is None or edit.modifier == "9":
+                if edit is None or edit.modifier == _NOT_APPLICABLE:
                     continue
-                why = f" ({edit.rationale})" if edit.rationale else ""
-                used = bypassing(a, b)
-                if edit.modifier == "0":
-                    run.add(
-                        "ncci-ptp",
-                        "error",
-                        [a, b],
-                        f"{b} is not paid with {a} on the same day{why}; no modifier can bypass "
-                        f"this edit. Report {a} only.",
-                        table.source,
-                        [a],
-                    )
-                elif used:
-                    run.add(
-                        "ncci-ptp",
-                        "info",
-                        [a, b],
-                        f"{b} with {a} is an NCCI pair{why}, bypassed by modifier "
-                        f"{', '.join(used)}: the documentation must show a separate service.",
-                        table.source,
-                    )
-                else:
-                    run.add(
-                        "ncci-ptp",
-                        "warning",
-                        [a, b],
-                        f"{b} is bundled into {a}{why}. Report {a} only, or add 59 or "
-                        f"XE/XS/XP/XU to {b} when the documentation shows a separate site, "
-                        "session or encounter.",
-                        table.source,
-                        [a],
-                    )
+                _ptp_edit(run, edit, table.source, _bypassing(modifiers, a, b))
                 break
 
 
+def _bypassing(modifiers: dict[str, set[str]], a: str, b: str) -> list[str]:
+    """The listed modifiers that bypass a PTP edit between ``a`` and ``b``.
+
+    Anatomic modifiers show distinct sites only when the two codes name different ones
+    (27447-RT with 20610-LT); the others (59, XS, 25...) count on either code.
+    """
+    bypass = set(procedure_rules()["ncci_bypass_modifiers"])
+    side_a = {m for m in modifiers[a] if ANATOMIC.match(m)}
+    side_b = {m for m in modifiers[b] if ANATOMIC.match(m)}
+    used = ((modifiers[a] - side_a) | (modifiers[b] - side_b)) & bypass
+    if side_a and side_b and side_a != side_b:
+        used |= side_b
+    return sorted(used)
+
+
+def _ptp_edit(run: Run, edit: PtpEdit, source: str, used: list[str]) -> None:
+    a, b = edit.column1, edit.column2
+    why = f" ({edit.rationale})" if edit.rationale else ""
+    if edit.modifier == _NO_BYPASS:
+        run.add(
+            "ncci-ptp",
+            "error",
+            [a, b],
+            f"{b} is not paid with {a} on the same day{why}; no modifier can bypass "
+            f"this edit. Report {a} only.",
+            source,
+            [a],
+        )
+    elif used:
+        run.add(
+            "ncci-ptp",
+            "info",
+            [a, b],
+            f"{b} with {a} is an NCCI pair{why}, bypassed by modifier "
+            f"{', '.join(used)}: the documentation must show a separate service.",
+            source,
+        )
+    else:
+        run.add(
+            "ncci-ptp",
+            "warning",
+            [a, b],
+            f"{b} is bundled into {a}{why}. Report {a} only, or add 59 or "
+            f"XE/XS/XP/XU to {b} when the documentation shows a separate site, "
+            "session or encounter.",
+            source,
+            [a],
+        )
+
+
+# What each MUE adjudication indicator means for the units over the limit.
+_MUE_MEANING = {
+    _LINE_EDIT: "per claim line (more may be payable on separate lines with a modifier)",
+    _POLICY_LIMIT: "per day, an absolute policy limit",
+    _CLINICAL_LIMIT: "per day, a clinical limit that an appeal with documentation can exceed",
+}
+
+
 def check_mue(run: Run) -> None:
+    """Units of a code, summed over its lines, above the first MUE table's limit for it."""
     if not run.mue:
         return
     units: dict[str, int] = {}
     for line in run.procs:
         units[line.code] = units.get(line.code, 0) + line.units
-    meaning = {
-        "1": "per claim line (more may be payable on separate lines with a modifier)",
-        "2": "per day, an absolute policy limit",
-        "3": "per day, a clinical limit that an appeal with documentation can exceed",
-    }
     for code, n in units.items():
         for table in run.mue:
             lim = table.limits.get(code)
@@ -267,10 +300,10 @@ def check_mue(run: Run) -> None:
                 continue
             run.add(
                 "mue",
-                "error" if lim.adjudication == "2" else "warning",
+                "error" if lim.adjudication == _POLICY_LIMIT else "warning",
                 [code],
                 f"{code} is reported with {n} units; the MUE allows {lim.value} "
-                f"{meaning.get(lim.adjudication, '')}.",
+                f"{_MUE_MEANING.get(lim.adjudication, '')}.",
                 table.source,
                 [f"{code}*{lim.value}"],
             )

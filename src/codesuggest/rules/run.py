@@ -29,6 +29,7 @@ GUIDELINES = "ICD-10-CM Official Guidelines"
 
 
 def guide(sections: str) -> str:
+    """The citation of sections of the Official Guidelines: ``guide("I.B.13")``."""
     return f"{GUIDELINES} {sections}"
 
 
@@ -37,6 +38,7 @@ _ICD_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
 
 
 def icd_shaped(code: str) -> bool:
+    """Whether an upper-case token has the shape of an ICD-10-CM code, dotted or not."""
     return bool(_ICD_SHAPE.match(code))
 
 
@@ -99,6 +101,11 @@ class NoteContext:
 
 @dataclass(slots=True)
 class Line:
+    """One listed code: a diagnosis (``dx``) or a procedure with its modifiers and units.
+
+    ``info`` and ``system`` are None for a code in none of the loaded code sets.
+    """
+
     code: str
     dx: bool
     info: CodeInfo | None
@@ -109,6 +116,12 @@ class Line:
 
 @dataclass(slots=True)
 class Run:
+    """One ``validate_codes`` call: its inputs, and the edits each family adds in turn.
+
+    ``dx`` holds each diagnosis once, in first-listed order; ``lines`` keeps repeats (for the
+    duplicate and units checks). ``day`` is today when no encounter date was given.
+    """
+
     book: Codebook
     icd: CodeSet
     tabular: Tabular
@@ -127,9 +140,11 @@ class Run:
 
     @property
     def dx_codes(self) -> list[str]:
+        """The diagnosis codes, each once, in listed order."""
         return [line.code for line in self.dx]
 
     def known_dx(self) -> list[str]:
+        """The diagnosis codes found in the code set (the others get a validity edit only)."""
         return [line.code for line in self.dx if line.info is not None]
 
     def add(
@@ -141,6 +156,7 @@ class Run:
         source: str,
         fix: Iterable[str] = (),
     ) -> None:
+        """Record an edit (see ``RULES`` in ``engine`` for the rule ids)."""
         self.edits.append(Edit(rule, severity, tuple(codes), message, source, tuple(fix)))
 
     def describe(self, code: str) -> str:
@@ -149,5 +165,6 @@ class Run:
         return f"{code} ({info.description})" if info else code
 
     def flagged(self, code: str, rules: Iterable[str]) -> bool:
+        """Whether an edit of one of ``rules`` already names ``code``."""
         wanted = set(rules)
         return any(e.rule in wanted and code in e.codes for e in self.edits)

@@ -44,8 +44,11 @@ def check_external_cause_first(run: Run) -> None:
 
 @dataclass(slots=True)
 class _Listing:
-    """The known listed codes in order, the documented codes not listed, and the pairs already
-    put in order (one edit per pair, whichever notes ask for it)."""
+    """The listed codes that sequencing notes are checked against.
+
+    ``codes`` are the known listed codes in order, ``doc`` the documented codes not listed, and
+    ``ordered`` the pairs already given a code-first edit (one per pair, whichever notes ask).
+    """
 
     run: Run
     codes: list[str]
@@ -55,6 +58,7 @@ class _Listing:
 
     @classmethod
     def of(cls, run: Run) -> _Listing:
+        """The listing of ``run``'s diagnosis codes."""
         codes = run.known_dx()
         position = {c: i for i, c in enumerate(codes)}
         doc = sorted(c for c in run.ctx.documented_codes if c in run.icd and c not in position)
@@ -77,8 +81,11 @@ class _Listing:
 
 
 def check_sequencing(run: Run) -> None:
-    """Manifestation codes listed first, then each code's "code first" and "use additional
-    code" notes against the listed and the documented codes."""
+    """Manifestation codes listed first, then each code's sequencing notes.
+
+    A "code first" or "use additional code" note orders two listed codes, or proposes a code
+    the note documents.
+    """
     listing = _Listing.of(run)
     codes = listing.codes
     if codes and codes[0] == run.dx[0].code and run.tabular.is_manifestation(codes[0]):
