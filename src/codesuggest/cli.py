@@ -371,7 +371,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from codesuggest.rules.engine import format_edits, load_mue, load_ncci_ptp, validate_codes
+    from codesuggest.rules import format_edits, load_mue, load_ncci_ptp, validate_codes
 
     try:
         day = dt.date.fromisoformat(args.date) if args.date else None

@@ -270,7 +270,7 @@ class Suggester:
         context: dict[str, Any],
         date: dt.date | None,
     ) -> None:
-        from codesuggest.rules.engine import NoteContext, attach_edits, validate_codes
+        from codesuggest.rules import NoteContext, attach_edits, validate_codes
 
         chosen = [s.code for s in suggestions if s.selected]
         if not chosen:
@@ -334,7 +334,7 @@ class Suggester:
         encounter_date: dt.date | str | None = None,
     ) -> list[Edit]:
         """Coding-rule edits for a code list a coder has chosen (first listed = principal)."""
-        from codesuggest.rules.engine import validate_codes
+        from codesuggest.rules import validate_codes
 
         patient = PatientContext.parse(
             setting=setting, age=age, sex=sex, encounter_date=encounter_date

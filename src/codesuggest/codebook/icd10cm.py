@@ -47,10 +47,47 @@ def _icd_rows_from_package() -> dict[str, object]:
     import simple_icd_10_cm as icd
 
     raw = icd.get_all_codes(True)
-    # 39 blocks hold a single category of the same name (B20, C50, Z68...). The package lists
-    # the block first; it becomes "B20-B20", the range form of every other block, so that the
-    # category is not its own parent.
     counts = Counter(raw)
+    codes, is_block_twin = _block_twins(raw, counts)
+    desc: list[str] = []
+    kind: list[int] = []
+    parent: list[int] = []
+    position = {c: i for i, c in enumerate(codes)}
+    notes: dict[str, dict[str, list[str]]] = {}
+    seven_defs: dict[str, dict[str, str]] = {}
+    for c, orig, pb in zip(codes, raw, is_block_twin, strict=True):
+        desc.append(icd.get_description(orig, prioritize_blocks=pb))
+        k = _kind_of(orig, pb)
+        kind.append(KINDS.index(k))
+        p = icd.get_parent(orig, prioritize_blocks=pb)
+        # A block twin's category hangs from the renamed block, never from itself.
+        if p == orig or (p and counts[p] > 1 and k == "category"):
+            p = f"{p}-{p}"
+        parent.append(position[p] if p else -1)
+        entry = _notes_of(orig, pb)
+        if entry:
+            notes[c] = entry
+        own = icd.get_seven_chr_def(orig, prioritize_blocks=pb)
+        if own:
+            seven_defs[c] = dict(own)
+    return {
+        "codes": codes,
+        "desc": desc,
+        "kind": kind,
+        "parent": parent,
+        "notes": notes,
+        "seven_defs": seven_defs,
+        "seven_of": _seven_of(codes, is_block_twin, kind, position, seven_defs),
+    }
+
+
+def _block_twins(raw: list[str], counts: Counter[str]) -> tuple[list[str], list[bool]]:
+    """The codes with each block twin renamed, and which positions are block twins.
+
+    39 blocks hold a single category of the same name (B20, C50, Z68...). The package lists
+    the block first; it becomes "B20-B20", the range form of every other block, so that the
+    category is not its own parent.
+    """
     seen: set[str] = set()
     codes: list[str] = []
     is_block_twin: list[bool] = []
@@ -59,56 +96,65 @@ def _icd_rows_from_package() -> dict[str, object]:
         seen.add(c)
         codes.append(f"{c}-{c}" if twin else c)
         is_block_twin.append(twin)
-    desc: list[str] = []
-    kind: list[int] = []
-    parent: list[int] = []
-    position = {c: i for i, c in enumerate(codes)}
-    notes: dict[str, dict[str, list[str]]] = {}
-    seven_defs: dict[str, dict[str, str]] = {}
+    return codes, is_block_twin
+
+
+def _kind_of(orig: str, block_twin: bool) -> str:
+    """One of ``KINDS`` for a package code (a block twin is a section)."""
+    import simple_icd_10_cm as icd
+
+    if block_twin:
+        return "section"
+    if icd.is_chapter(orig):
+        return "chapter"
+    if icd.is_category(orig):
+        return "category"
+    if icd.is_block(orig):
+        return "section"
+    if icd.is_extended_subcategory(orig):
+        return "extended subcategory"
+    return "subcategory"
+
+
+def _notes_of(orig: str, block_twin: bool) -> dict[str, list[str]]:
+    """The code's own Tabular notes by ``NOTE_FIELDS`` name, blank lines dropped."""
+    import simple_icd_10_cm as icd
+
+    entry: dict[str, list[str]] = {}
+    # The excludes and inclusion getters return a list of lines...
+    for name, getter in (
+        ("inclusion_terms", icd.get_inclusion_term),
+        ("includes", icd.get_includes),
+        ("excludes1", icd.get_excludes1),
+        ("excludes2", icd.get_excludes2),
+    ):
+        values = getter(orig, prioritize_blocks=block_twin)
+        if values:
+            entry[name] = list(values)
+    # ...the instruction getters one text with a line per instruction.
+    for name, getter in (
+        ("code_first", icd.get_code_first),
+        ("use_additional_code", icd.get_use_additional_code),
+        ("code_also", icd.get_code_also),
+        ("notes", icd.get_notes),
+    ):
+        text = getter(orig, prioritize_blocks=block_twin)
+        if text:
+            entry[name] = [line for line in text.split("\n") if line.strip()]
+    return entry
+
+
+def _seven_of(
+    codes: list[str],
+    is_block_twin: list[bool],
+    kind: list[int],
+    position: dict[str, int],
+    seven_defs: dict[str, dict[str, str]],
+) -> dict[str, str]:
+    """For each code that takes a 7th character, the ancestor that defines the options."""
+    import simple_icd_10_cm as icd
+
     seven_of: dict[str, str] = {}
-    for c, orig, pb in zip(codes, raw, is_block_twin, strict=True):
-        desc.append(icd.get_description(orig, prioritize_blocks=pb))
-        if pb:
-            k = "section"
-        elif icd.is_chapter(orig):
-            k = "chapter"
-        elif icd.is_category(orig):
-            k = "category"
-        elif icd.is_block(orig):
-            k = "section"
-        elif icd.is_extended_subcategory(orig):
-            k = "extended subcategory"
-        else:
-            k = "subcategory"
-        kind.append(KINDS.index(k))
-        p = icd.get_parent(orig, prioritize_blocks=pb)
-        if p == orig or (p and counts[p] > 1 and k == "category"):
-            p = f"{p}-{p}"
-        parent.append(position[p] if p else -1)
-        entry: dict[str, list[str]] = {}
-        for name, getter in (
-            ("inclusion_terms", icd.get_inclusion_term),
-            ("includes", icd.get_includes),
-            ("excludes1", icd.get_excludes1),
-            ("excludes2", icd.get_excludes2),
-        ):
-            values = getter(orig, prioritize_blocks=pb)
-            if values:
-                entry[name] = list(values)
-        for name, getter in (
-            ("code_first", icd.get_code_first),
-            ("use_additional_code", icd.get_use_additional_code),
-            ("code_also", icd.get_code_also),
-            ("notes", icd.get_notes),
-        ):
-            text = getter(orig, prioritize_blocks=pb)
-            if text:
-                entry[name] = [line for line in text.split("\n") if line.strip()]
-        if entry:
-            notes[c] = entry
-        own = icd.get_seven_chr_def(orig, prioritize_blocks=pb)
-        if own:
-            seven_defs[c] = dict(own)
     for c, pb in zip(codes, is_block_twin, strict=True):
         if not pb and _uses_seventh_character(c, codes, kind, position):
             definer = next(
@@ -117,15 +163,7 @@ def _icd_rows_from_package() -> dict[str, object]:
             )
             if definer:
                 seven_of[c] = definer
-    return {
-        "codes": codes,
-        "desc": desc,
-        "kind": kind,
-        "parent": parent,
-        "notes": notes,
-        "seven_defs": seven_defs,
-        "seven_of": seven_of,
-    }
+    return seven_of
 
 
 def _uses_seventh_character(

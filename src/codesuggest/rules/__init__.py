@@ -1,7 +1,17 @@
-"""Coding-rule edits (Official Guidelines, Excludes1, code first, age / sex, NCCI, MUE), each with
-its citation and fix, run on a chosen code set by ``validate_codes``.
+"""Coding-rule edits, each with its guideline citation and fix: one module per family.
+
+Official Guidelines, Excludes1, code first, age / sex (Medicare Code Editor), NCCI and MUE,
+run on a chosen code list by ``validate_codes``; ``engine`` lists the families.
 """
 
 from codesuggest.rules.engine import NoteContext, attach_edits, format_edits, validate_codes
+from codesuggest.rules.ncci import load_mue, load_ncci_ptp
 
-__all__ = ["NoteContext", "attach_edits", "format_edits", "validate_codes"]
+__all__ = [
+    "NoteContext",
+    "attach_edits",
+    "format_edits",
+    "load_mue",
+    "load_ncci_ptp",
+    "validate_codes",
+]

@@ -1,0 +1,176 @@
+"""Sequencing edits: what must be listed first, and the second code an instruction asks for.
+
+ICD-10-CM Official Guidelines I.A.13: "code first" and "use additional code" notes, and
+manifestation codes ("in diseases classified elsewhere") never listed first. I.C.20:
+external-cause codes are never the first-listed diagnosis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from codesuggest.rules.run import Run, guide
+
+# Chapter 20, External causes of morbidity: the categories V00 to Y99.
+_EXTERNAL_CAUSE = ("V00", "Y99")
+# "Code first" lines quoted in a manifestation error; the long lists (D63.8, H42: six lines)
+# would drown the message, and the first lines name the usual conditions.
+_NOTE_LINES_SHOWN = 4
+_SOURCE = guide("I.A.13")
+
+
+def _external_cause(code: str) -> bool:
+    lo, hi = _EXTERNAL_CAUSE
+    return lo <= code[:3] <= hi
+
+
+def check_external_cause_first(run: Run) -> None:
+    """An external-cause code listed first; the fix lists the first other code before it."""
+    if not run.dx:
+        return
+    first = run.dx[0].code
+    if run.dx[0].info is not None and _external_cause(first):
+        rest = [c for c in run.dx_codes[1:] if not _external_cause(c)]
+        run.add(
+            "external-cause-first-listed",
+            "error",
+            [first],
+            f"{first} is an external-cause code, which is never the principal or first-listed "
+            "diagnosis: list the injury or condition it explains first.",
+            guide("I.C.20"),
+            [*rest[:1], first] if rest else [],
+        )
+
+
+@dataclass(slots=True)
+class _Listing:
+    """The listed codes that sequencing notes are checked against.
+
+    ``codes`` are the known listed codes in order, ``doc`` the documented codes not listed, and
+    ``ordered`` the pairs already given a code-first edit (one per pair, whichever notes ask).
+    """
+
+    run: Run
+    codes: list[str]
+    position: dict[str, int]
+    doc: list[str]
+    ordered: set[tuple[str, str]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, run: Run) -> _Listing:
+        """The listing of ``run``'s diagnosis codes."""
+        codes = run.known_dx()
+        position = {c: i for i, c in enumerate(codes)}
+        doc = sorted(c for c in run.ctx.documented_codes if c in run.icd and c not in position)
+        return cls(run, codes, position, doc)
+
+    def order(self, first: str, then: str, note: str) -> None:
+        """A code-first edit when ``then`` is listed before ``first``."""
+        if self.run.flagged(then, ["manifestation-first-listed"]):
+            return  # the manifestation error already says what goes first
+        if self.position[first] > self.position[then] and (first, then) not in self.ordered:
+            self.ordered.add((first, then))
+            self.run.add(
+                "code-first",
+                "info",
+                [first, then],
+                f"List {first} before {then}: {note}.",
+                _SOURCE,
+                [first, then],
+            )
+
+
+def check_sequencing(run: Run) -> None:
+    """Manifestation codes listed first, then each code's sequencing notes.
+
+    A "code first" or "use additional code" note orders two listed codes, or proposes a code
+    the note documents.
+    """
+    listing = _Listing.of(run)
+    codes = listing.codes
+    if codes and codes[0] == run.dx[0].code and run.tabular.is_manifestation(codes[0]):
+        _manifestation_first(run, codes, listing.doc)
+    for x in codes:
+        _code_first(listing, x)
+        _use_additional(listing, x)
+
+
+def _code_first(listing: _Listing, x: str) -> None:
+    run, codes = listing.run, listing.codes
+    firsts = run.tabular.instructions(x, "code_first")
+    for item in firsts:
+        for y in (c for c in codes if c != x and item.matches(c)):
+            listing.order(y, x, f"{x} has a 'code first' note: {item.text}")
+    if firsts and not any(i.matches(c) for i in firsts for c in codes if c != x):
+        supported = [c for c in listing.doc if any(i.matches(c) for i in firsts)]
+        if supported:
+            run.add(
+                "code-first",
+                "info",
+                [x],
+                f"{x} has a 'code first' note and the note documents {supported[0]}: "
+                f"report {supported[0]} before {x}.",
+                _SOURCE,
+                [supported[0], x],
+            )
+
+
+def _use_additional(listing: _Listing, x: str) -> None:
+    run, codes = listing.run, listing.codes
+    for item in run.tabular.instructions(x, "use_additional_code"):
+        listed = [c for c in codes if c != x and item.matches(c)]
+        # A chapter-wide "use additional code" (tobacco exposure...) asks for a code, not
+        # an order; a category's note (E86: "code(s) for associated ... E87.-") orders.
+        for y in listed if item.local else ():
+            listing.order(x, y, f"{x} has a 'use additional code' note: {item.text}")
+        if listed:
+            continue
+        supported = [c for c in listing.doc if item.matches(c)]
+        if supported:
+            run.add(
+                "use-additional-code",
+                "info",
+                [x],
+                f"{x} has a 'use additional code' note: {item.text}. The note documents "
+                f"{supported[0]}; add it after {x}.",
+                _SOURCE,
+                [x, supported[0]],
+            )
+        elif not item.optional and item.declared_on == x:
+            # Only the code's own note: a category's would remind on every code beneath it.
+            run.add(
+                "use-additional-code",
+                "info",
+                [x],
+                f"{x} has a 'use additional code' note: {item.text}. Add that code when the "
+                "documentation supports it.",
+                _SOURCE,
+            )
+
+
+def _manifestation_first(run: Run, codes: list[str], doc: list[str]) -> None:
+    """A manifestation code listed first: name the underlying condition to list before it."""
+    first = codes[0]
+    firsts = run.tabular.instructions(first, "code_first")
+    underlying = [c for c in codes[1:] if any(i.matches(c) for i in firsts)]
+    underlying = underlying or [c for c in doc if any(i.matches(c) for i in firsts)]
+    if underlying:
+        fix = [underlying[0], first]
+        hint = f" List {underlying[0]} first."
+    else:
+        fix = []
+        hint = " List the underlying condition first."
+    what = ""
+    if firsts:
+        shown = firsts[:_NOTE_LINES_SHOWN]
+        leads = " ".join(dict.fromkeys(i.lead for i in shown if i.lead))
+        what = f": code first {leads} {'; '.join(i.line for i in shown)}".replace("  ", " ")
+    run.add(
+        "manifestation-first-listed",
+        "error",
+        [first],
+        f"{run.describe(first)} is a manifestation code, never the principal or first-listed "
+        f"diagnosis{what}.{hint}",
+        _SOURCE,
+        fix,
+    )
