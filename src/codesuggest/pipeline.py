@@ -33,6 +33,7 @@ from codesuggest.rank.candidates import CandidateBuilder
 from codesuggest.rank.em import Problem, is_chronic, is_em_code, level_visit, worsening
 from codesuggest.rank.features import feature_matrix
 from codesuggest.rank.model import Model, load_model
+from codesuggest.rank.procedures import is_report, named_procedures, performed_procedures
 from codesuggest.rank.selection import select
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ MAX_SUGGESTIONS = 40
 # the share of the project's gold visits whose level the rules got exactly right (ACI-Bench
 # train + valid, benchmarks/bench_us_notes.py), shown as its score.
 EM_CONFIDENCE = 0.7
+# Likewise for in-office procedures read from the documentation (rank/procedures.py).
+PROCEDURE_CONFIDENCE = 0.7
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -211,6 +214,7 @@ class Suggester:
                     )
                 )
         self._add_visit_level(note, extracted.sections, suggestions, patient)
+        self._add_procedures(note, extracted.sections, extracted.terms, suggestions)
         self._attach_edits(suggestions, extracted.terms, context, date)
         return SuggestionResult(
             id=id,
@@ -240,6 +244,8 @@ class Suggester:
             if s.selected and s.system == ICD10CM and not s.code.startswith("Z")
             for e in s.evidence[-1:]
         ]
+        if is_report(note):
+            return
         visit = level_visit(note, sections, problems, setting=patient.setting, age=patient.age)
         if visit is None:
             return
@@ -260,6 +266,45 @@ class Suggester:
                 note=" ".join(x for x in (visit.reasoning, visit.next_level) if x),
             ),
         )
+        for rank, sug in enumerate(suggestions, start=1):
+            sug.rank = rank
+
+    def _add_procedures(
+        self,
+        note: str,
+        sections: list[Section],
+        terms: list[Term],
+        suggestions: list[Suggestion],
+    ) -> None:
+        """Procedures documented as performed (a procedure note's named procedures, in-office
+        imaging and tests), pre-selected after the E/M."""
+        lines = [
+            line
+            for line in [*named_procedures(note, terms), *performed_procedures(note, sections)]
+            if self.codebook.find(line.code, CPT) is not None
+        ]
+        if not lines:
+            return
+        codes = {line.code for line in lines}
+        suggestions[:] = [s for s in suggestions if s.code not in codes]
+        at = sum(s.selected for s in suggestions)
+        for line in reversed(lines):
+            rec = self.codebook.find(line.code, CPT)
+            modifier = f" Modifier {line.modifier} (side documented)." if line.modifier else ""
+            suggestions.insert(
+                at,
+                Suggestion(
+                    code=line.code,
+                    system=CPT,
+                    description=rec.description if rec else "",
+                    score=PROCEDURE_CONFIDENCE,
+                    rank=0,
+                    selected=True,
+                    evidence=[line.evidence],
+                    sources={"documentation": PROCEDURE_CONFIDENCE},
+                    note=f"{line.why[:1].upper()}{line.why[1:]}.{modifier}",
+                ),
+            )
         for rank, sug in enumerate(suggestions, start=1):
             sug.rank = rank
 

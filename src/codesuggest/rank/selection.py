@@ -53,6 +53,11 @@ MIN_SCORE = 0.05
 _ANY_SECTION = ("Z79", "Z8", "Z9", "F17", "Z72.0")
 # Injury of an unspecified body region says less than any injury code with a site.
 _NO_SITE_INJURY = "T14"
+_CONTINUING = re.compile(
+    r"\b(?:continue[sd]?|taking|takes|remains? on|been on|is on|currently|current|refill\w*"
+    r"|increas\w*|decreas\w*|adjust\w*|titrat\w*|resum\w*|restart\w*)\b",
+    re.IGNORECASE,
+)
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 # Words that say what a symptom is or how bad, not where: what is left names the site.
 _SYMPTOM_WORDS = words_of(
@@ -83,6 +88,19 @@ def _block_of(bounds: Sequence[tuple[int, int]], pos: int) -> int:
     return next((i for i, (s, e) in enumerate(bounds) if s <= pos < e), -1)
 
 
+def _long_term(text: str, cand: Candidate) -> bool:
+    """Whether a drug is documented as taken already (medication list, history, "continue"),
+    not only prescribed at this visit (a prednisone taper is not long-term therapy)."""
+    for e in cand.evidence:
+        if e.section not in DIAGNOSTIC_SECTIONS:
+            return True
+        line_start = text.rfind("\n", 0, e.start) + 1
+        line_end = text.find("\n", e.end)
+        if _CONTINUING.search(text[line_start : line_end if line_end >= 0 else len(text)]):
+            return True
+    return False
+
+
 def _documented(cand: Candidate, has_diagnoses: bool) -> str:
     """Why a candidate cannot be reported from its documentation ('' when it can)."""
     if not cand.features.get(PRIMARY):
@@ -96,6 +114,8 @@ def _documented(cand: Candidate, has_diagnoses: bool) -> str:
     ]
     if not usable:
         return "documented only as negated, uncertain, family or review-of-systems"
+    if cand.code.startswith(_NO_SITE_INJURY):
+        return "an injury of unspecified body region: code the injury by its documented site"
     if cand.code.startswith(_ANY_SECTION):
         return ""
     if all(e.assertion == "historical" for e in usable):
@@ -117,6 +137,8 @@ def select(
             reasons[i] = "procedure codes are selected by their own scorer"
             continue
         why = _documented(cand, has_diagnoses)
+        if not why and cand.code.startswith("Z79") and not _long_term(text, cand):
+            why = "started at this visit: long-term use is not documented"
         if not why and "index" not in cand.sources and scores[i] < MIN_SCORE:
             why = "the ranker scores this reading as unlikely"
         if why:

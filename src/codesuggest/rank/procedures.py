@@ -1,0 +1,143 @@
+"""In-office imaging and tests a coder reports because the note documents them done today.
+
+The CodiEsp ranker has never seen a procedure label, so procedures are read from the
+documentation, transparently: an X-ray of a documented site (by its lowest-view code, or the
+views documented) or an ECG, in a sentence that says it was obtained at this visit, and
+nothing that says it was ordered, scheduled, done elsewhere or earlier. Each line carries its
+evidence sentence, the laterality modifier the site takes, and why it was read as performed.
+The cue words live in ``data/office_procedures.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+
+from codesuggest.core.records import CPT, Evidence, Section, Term
+
+RULES_FILE = "office_procedures.json"
+_SENTENCE = re.compile(r"[^.\n]+[.\n]?")
+_VIEWS = re.compile(r"\b(\d|one|two|three|four)\s+views?\b", re.IGNORECASE)
+_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureLine:
+    """A procedure read as performed at this visit."""
+
+    code: str
+    evidence: Evidence
+    modifier: str
+    why: str
+
+
+@functools.cache
+def rules() -> dict:
+    text = resources.files("codesuggest.data").joinpath(RULES_FILE).read_text("utf-8")
+    return json.loads(text)
+
+
+def _words(name: str) -> re.Pattern[str]:
+    return _pattern(tuple(rules()[name]))
+
+
+@functools.cache
+def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z])(?:{alternation})(?![a-z])", re.IGNORECASE)
+
+
+def _sentences(note: str, sections: list[Section]) -> Iterator[tuple[int, str, str]]:
+    for section in sections:
+        body = note[section.start : section.end]
+        for m in _SENTENCE.finditer(body):
+            yield section.start + m.start(), m.group(0), section.name
+
+
+def performed_procedures(note: str, sections: list[Section]) -> list[ProcedureLine]:
+    """The X-rays and ECGs the note documents as done at this visit, one line per code."""
+    table = rules()
+    lines: dict[str, ProcedureLine] = {}
+    for start, sentence, section in _sentences(note, sections):
+        if not _words("performed").search(sentence) or _words("not_performed").search(sentence):
+            continue
+        text = sentence.rstrip()
+        evidence = Evidence(start, start + len(text), text, section, "present")
+        why = f"documented as performed at this visit ('{_words('performed').search(sentence)[0]}')"
+        if _words("xray_words").search(sentence):
+            site = _site(sentence, table["xray_sites"])
+            if site is None:
+                continue
+            code = _with_views(table["xray_sites"][site], sentence, table["views"])
+            lines.setdefault(code, ProcedureLine(code, evidence, _side(sentence), why))
+        elif _words("ecg_words").search(sentence):
+            code = table["ecg_code"]
+            lines.setdefault(code, ProcedureLine(code, evidence, "", why))
+    return list(lines.values())
+
+
+def _site(sentence: str, sites: dict[str, str]) -> str | None:
+    low = sentence.lower()
+    found = [s for s in sites if re.search(rf"(?<![a-z]){re.escape(s)}(?![a-z])", low)]
+    return max(found, key=len) if found else None
+
+
+def _with_views(code: str, sentence: str, views: dict[str, dict[str, str]]) -> str:
+    m = _VIEWS.search(sentence)
+    if not m:
+        return code
+    n = _NUMBERS.get(m.group(1).lower(), m.group(1))
+    options = views.get(code, {})
+    if n in options:
+        return options[n]
+    higher = [options[k] for k in sorted(options) if k <= n]
+    return higher[-1] if higher else code
+
+
+def _side(sentence: str) -> str:
+    low = sentence.lower()
+    sides = [mod for word, mod in rules()["laterality"].items() if re.search(rf"\b{word}\b", low)]
+    return sides[0] if len(sides) == 1 else ""
+
+
+def title(note: str) -> str:
+    """The note's first non-blank line, lower-cased (OPERATIVE REPORT, RADIOLOGY REPORT...)."""
+    return next((line.strip().lower() for line in note.splitlines() if line.strip()), "")
+
+
+def is_procedure_note(note: str) -> bool:
+    return any(t in title(note) for t in rules()["procedure_titles"])
+
+
+def is_report(note: str) -> bool:
+    """An imaging or procedure report: documentation of a service, not an E/M visit."""
+    head = title(note) + " "
+    return is_procedure_note(note) or any(t in head for t in rules()["report_titles"])
+
+
+def named_procedures(note: str, terms: list[Term]) -> list[ProcedureLine]:
+    """In a procedure note, the CPT terms on its title or on a 'Procedure:' line."""
+    if not is_procedure_note(note):
+        return []
+    labels = tuple(rules()["procedure_labels"])
+    first = note.find(title(note)[:10].upper()) if note else 0
+    out: dict[str, ProcedureLine] = {}
+    for term in terms:
+        if term.system != CPT or not term.codes or term.assertion != "present":
+            continue
+        line_start = note.rfind("\n", 0, term.start) + 1
+        line = note[line_start : term.start].strip().lower()
+        on_title = line_start <= max(first, 0) + 1
+        if not (on_title or line.startswith(labels)):
+            continue
+        evidence = Evidence(term.start, term.end, term.text, term.section, "present")
+        where = "the note's title" if on_title else "its Procedure line"
+        out.setdefault(
+            term.codes[0],
+            ProcedureLine(term.codes[0], evidence, "", f"performed: named on {where}"),
+        )
+    return list(out.values())

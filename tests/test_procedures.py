@@ -1,0 +1,40 @@
+"""Procedures are pre-selected only when the note documents them done at this visit."""
+
+from __future__ import annotations
+
+from codesuggest.core.records import Section
+from codesuggest.rank.procedures import is_report, performed_procedures
+
+
+def lines(text: str) -> list[tuple[str, str]]:
+    sections = [Section("results", "RESULTS", 0, len(text))]
+    return [(p.code, p.modifier) for p in performed_procedures(text, sections)]
+
+
+def test_an_xray_obtained_today_is_coded_with_its_side():
+    assert lines("X-rays of the right knee were obtained and reviewed in office today.") == [
+        ("73560", "RT")
+    ]
+
+
+def test_documented_views_choose_the_code():
+    assert lines("X-rays of the left knee, 4 views, obtained on today's visit.") == [
+        ("73564", "LT")
+    ]
+
+
+def test_an_ordered_or_outside_study_is_not_coded():
+    assert lines("We will order an x-ray of the right knee today.") == []
+    assert lines("Prior x-ray of the knee from the hospital was obtained today for review.") == []
+
+
+def test_an_ecg_done_in_the_office_is_coded():
+    assert lines("An EKG was performed today in the office and shows sinus rhythm.") == [
+        ("93000", "")
+    ]
+
+
+def test_operative_and_imaging_reports_are_not_e_m_visits():
+    assert is_report("OPERATIVE REPORT\n\nProcedure: Laparoscopic cholecystectomy.")
+    assert is_report("RADIOLOGY REPORT\nCHEST X-RAY")
+    assert not is_report("CHIEF COMPLAINT\n\nKnee pain.")
