@@ -19,14 +19,11 @@ import pytest
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import Edit
 from codesuggest.output.schema import validate_result_dict
-from codesuggest.review.app import (
-    Review,
-    ReviewService,
-    Session,
-    normalise_context,
-    parse_auth,
-    queue_from_batch,
-    queue_from_note_files,
+from codesuggest.review.app import parse_auth
+from codesuggest.review.service import ReviewService, queue_from_batch, queue_from_note_files
+from codesuggest.review.state import QueueEntry, Review, Session, normalise_context
+from codesuggest.review.views import (
+    render_analytics,
     render_edits,
     render_note,
     render_progress,
@@ -426,8 +423,6 @@ def test_edits_panel_names_the_final_codes_and_undecided_count(review):
 
 
 def test_progress_shows_position_in_the_queue(tmp_path):
-    from codesuggest.review.app import QueueEntry
-
     session = Session(queue=[QueueEntry(f"n{i}", "x") for i in range(20)], position=2)
     assert render_progress(session).startswith("Note **3 / 20**")
 
@@ -801,8 +796,6 @@ def test_batch_queue_matches_a_note_named_by_its_subfolder_path(tmp_path):
 
 
 def test_analytics_view_shows_the_rate_and_escapes_descriptions(tmp_path):
-    from codesuggest.review.app import render_analytics
-
     with AuditStore(tmp_path / "a.sqlite3") as store:
         r = Review(make_result(), note_text=NOTE, reviewer="alice")
         r.items[0].description = "<i>x</i>"
