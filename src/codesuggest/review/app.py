@@ -27,123 +27,18 @@ from codesuggest.review.service import (
 )
 from codesuggest.review.state import QueueEntry, Review, Session, normalise_context
 from codesuggest.review.views import (
-    _e,
     render_analytics,
     render_edits,
+    render_header,
     render_legend,
     render_note,
     render_progress,
     render_table,
+    static_text,
 )
 from codesuggest.store.audit import AuditStore, note_sha256
 
 # --------------------------------------------------------------------------- Gradio app
-
-CSS = """
-.cs-note { position: relative; white-space: pre-wrap;
-  font-family: ui-monospace, SFMono-Regular, Menlo, monospace;
-  font-size: 13px; line-height: 1.55; max-height: 640px; overflow-y: auto; padding: 10px 12px;
-  border: 1px solid var(--border-color-primary); border-radius: 6px;
-  background: var(--block-background-fill); color: var(--body-text-color); }
-.cs-empty { color: var(--body-text-color-subdued); padding: 12px; }
-.cs-notice { background: #fff7ed; color: #7c2d12; border: 1px solid #fdba74; border-radius: 6px;
-  padding: 6px 10px; margin-bottom: 6px; }
-.cs-ev { color: #111827; border-radius: 3px; padding: 0 1px; cursor: pointer; }
-.cs-ev.a-present { background: #bbf7d0; border-bottom: 2px solid #15803d; }
-.cs-ev.a-negated { background: #fecaca; border-bottom: 2px solid #b91c1c;
-  text-decoration: line-through; }
-.cs-ev.a-uncertain { background: #fde68a; border-bottom: 2px dashed #b45309; }
-.cs-ev.a-hypothetical { background: #e9d5ff; border-bottom: 2px dotted #7e22ce; }
-.cs-ev.a-historical { background: #e5e7eb; border-bottom: 2px solid #4b5563; }
-.cs-ev.a-family { background: #a5f3fc; border-bottom: 2px double #0e7490; }
-.cs-ev.a-context { background: #dbeafe; border-bottom: 1px dashed #1d4ed8; }
-.cs-ev.a-excluded, .cs-ev.a-other { background: #f3f4f6; border-bottom: 1px dotted #6b7280; }
-.cs-ev.cs-focus { outline: 2px solid #1d4ed8; outline-offset: 1px; box-shadow: 0 0 0 4px #bfdbfe; }
-.cs-legend { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; font-size: 12px;
-  margin-bottom: 6px; }
-.cs-legend .cs-ev { padding: 1px 6px; }
-.cs-legend-title { font-weight: 600; }
-.cs-sec { display: inline-block; font-family: var(--font); font-size: 10px;
-  text-transform: uppercase;
-  letter-spacing: .05em; color: #1e3a8a; background: #dbeafe; border-radius: 8px; padding: 0 6px;
-  margin-right: 4px; }
-.cs-table-wrap { overflow: auto; max-width: 100%; max-height: 70vh; }
-.cs-table-wrap thead th { position: sticky; top: 0; z-index: 1;
-  background: var(--block-background-fill); }
-.cs-table { width: 100%; border-collapse: collapse; font-size: 13px; }
-.cs-table th { text-align: left; border-bottom: 2px solid var(--border-color-primary);
-  padding: 4px; }
-.cs-table td { border-bottom: 1px solid var(--border-color-primary); padding: 4px;
-  vertical-align: top; }
-.cs-row { cursor: pointer; }
-.cs-row.cs-selected { background: rgba(59, 130, 246, .12); box-shadow: inset 3px 0 0 #1d4ed8; }
-.cs-row.st-rejected td.cs-c-code, .cs-row.st-rejected td.cs-c-desc { text-decoration: line-through;
-  opacity: .6; }
-.cs-group td { font-weight: 600; background: var(--background-fill-secondary); }
-.cs-muted { color: var(--body-text-color-subdued); font-size: 11px; }
-.cs-star { color: #d97706; font-size: 15px; }
-.cs-pill { border-radius: 9px; padding: 1px 7px; font-size: 11px; font-weight: 600; }
-.cs-pill.st-pending { background: #e5e7eb; color: #374151; }
-.cs-pill.st-accepted { background: #bbf7d0; color: #14532d; }
-.cs-pill.st-rejected { background: #fecaca; color: #7f1d1d; }
-.cs-pill.st-replaced { background: #bfdbfe; color: #1e3a8a; }
-.cs-edit { font-size: 12px; margin: 1px 0; }
-.cs-edit.sev-error b { color: #b91c1c; }
-.cs-edit.sev-warning b { color: #b45309; }
-.cs-edit.sev-info b { color: #1d4ed8; }
-.cs-c-actions { min-width: 140px; }
-.cs-c-code .cs-pill { display: inline-block; margin-top: 3px; }
-.cs-clamp { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
-  overflow: hidden; }
-.cs-c-code { white-space: nowrap; }
-.cs-c-desc { min-width: 150px; }
-.cs-c-ev { min-width: 120px; max-width: 200px; overflow-wrap: break-word; }
-.cs-c-edits { min-width: 170px; }
-.cs-btn { font-size: 12px; padding: 2px 6px; margin: 1px; border-radius: 4px;
-  border: 1px solid var(--border-color-primary);
-  background: var(--button-secondary-background-fill);
-  color: var(--button-secondary-text-color); cursor: pointer; }
-.cs-btn:disabled { opacity: .4; cursor: default; }
-.cs-btn.cs-accept:not(:disabled) { border-color: #15803d; }
-.cs-btn.cs-reject:not(:disabled) { border-color: #b91c1c; }
-.cs-stat { font-size: 15px; margin: 6px 0 12px; }
-.cs-h { font-size: 16px; font-weight: 600; margin: 16px 0 4px; }
-"""
-
-_TABLE_JS = """
-element.addEventListener('click', (ev) => {
-  const button = ev.target.closest('button[data-action]');
-  if (button) {
-    if (button.disabled) return;
-    trigger('click', {action: button.dataset.action, item: Number(button.dataset.item)});
-    if (button.dataset.action === 'replace') {
-      const box = document.querySelector('#code-search textarea, #code-search input');
-      if (box) box.focus();
-    }
-    return;
-  }
-  const row = ev.target.closest('tr[data-item]');
-  if (row) trigger('click', {action: 'select', item: Number(row.dataset.item)});
-});
-"""
-
-_NOTE_JS = """
-element.addEventListener('click', (ev) => {
-  const mark = ev.target.closest('mark[data-item]');
-  if (mark) trigger('click', {action: 'select', item: Number(mark.dataset.item)});
-});
-watch('value', () => {
-  // Scroll the note box only, never the page, to bring the selected evidence into view.
-  const box = element.querySelector('.cs-note');
-  const focus = element.querySelector('.cs-focus');
-  if (!box || !focus) return;
-  const top = focus.offsetTop, bottom = top + focus.offsetHeight;
-  if (top < box.scrollTop || bottom > box.scrollTop + box.clientHeight) {
-    box.scrollTop = Math.max(0, top - box.clientHeight / 3);
-  }
-});
-"""
-
 
 def default_reviewer() -> str:
     try:
@@ -168,10 +63,8 @@ def build_app(
 
     def header() -> str:
         suggester = service.suggester
-        versions = " · ".join(f"{k} {v}" for k, v in suggester.codebook.versions().items())
         model = getattr(suggester, "model_info", None) or {}
-        model_text = f"model {model.get('name', '?')} {model.get('version', '')}".strip()
-        return f"## codesuggest · coder review\n{_e(versions)} · {_e(model_text)}"
+        return render_header(suggester.codebook.versions(), model)
 
     def reviewer_of(session: Session | None, request: gr.Request | None) -> str:
         user = getattr(request, "username", None) if request is not None else None
@@ -524,14 +417,14 @@ def build_app(
                         gr.HTML(render_legend(), js_on_load=None, apply_default_css=False)
                         note_view = gr.HTML(
                             render_note(None),
-                            js_on_load=_NOTE_JS,
+                            js_on_load=static_text("note.js"),
                             apply_default_css=False,
                             elem_id="note-view",
                         )
                     with gr.Column(scale=8, min_width=520):
                         table = gr.HTML(
                             render_table(None),
-                            js_on_load=_TABLE_JS,
+                            js_on_load=static_text("table.js"),
                             apply_default_css=False,
                             elem_id="suggestions",
                         )
@@ -717,7 +610,7 @@ def serve(
         pwa=False,
         max_file_size="50mb",
         allowed_paths=[str(export_dir)],
-        css=CSS,
+        css=static_text("review.css"),
     )
 
     # The model loads only once the server listens: loading it alongside Gradio's start

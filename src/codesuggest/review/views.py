@@ -1,15 +1,21 @@
 """The review screen's HTML: the note with its evidence highlighted, the code table, the
 rule-edit panel, queue progress and the analytics tab.
 
-Every piece of note text and code description is escaped, since notes and batch files are
-untrusted input.
+Each ``render_*`` function works out what to show and hands it to a Jinja2 template in
+``templates/``; the markup lives there. Templates escape every value they print, since notes
+and batch files are untrusted input. The screen's CSS and JavaScript are in ``static/``.
 """
 
+import functools
 import html
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from codesuggest.core.records import ASSERTIONS
 from codesuggest.review.state import Review, ReviewItem, Session, by_severity
@@ -24,6 +30,38 @@ ASSERTION_LABELS = {
     "context": "context (model)",
 }
 _KNOWN_CLASSES = (*ASSERTIONS, "context", "excluded")
+# On a tie for the narrowest span, the first of these shows: a conflict is never hidden.
+_CAUTION = ("negated", "uncertain", "hypothetical", "family", "historical", "present", "context")
+
+
+def _escape(value: Any) -> Markup:
+    # Autoescaping, spelled as html.escape spells quotes (&quot; &#x27;) rather than
+    # markupsafe (&#34; &#39;), so the HTML is what the screen sent before it had templates.
+    if isinstance(value, Markup):
+        return value
+    return Markup(html.escape("" if value is None else str(value), quote=True))
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    # Built on first use: importing the review package stays cheap.
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("codesuggest.review", "templates"),
+        autoescape=True,
+        finalize=_escape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render(name: str, **values: Any) -> str:
+    return _templates().get_template(name).render(**values)
+
+
+def static_text(name: str) -> str:
+    """A file of ``static/`` (the screen's CSS and JavaScript) as text."""
+    return resources.files("codesuggest.review").joinpath("static", name).read_text("utf-8")
 
 
 def _assertion_class(assertion: str | None) -> str:
@@ -31,20 +69,22 @@ def _assertion_class(assertion: str | None) -> str:
     return f"a-{a}" if a in _KNOWN_CLASSES else "a-other"
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+def render_header(versions: Mapping[str, str], model: Mapping[str, str]) -> str:
+    """The screen's Markdown title: the code-set versions and the model in use."""
+    return _render(
+        "header.md",
+        versions=" · ".join(f"{k} {v}" for k, v in versions.items()),
+        model=f"model {model.get('name', '?')} {model.get('version', '')}".strip(),
+    )
 
 
 def render_legend() -> str:
     """The colour key of the evidence highlights."""
-    chips = "".join(
-        f'<span class="cs-ev {_assertion_class(a)}">{_e(label)}</span>'
-        for a, label in ASSERTION_LABELS.items()
-    )
-    return (
-        '<div class="cs-legend"><span class="cs-legend-title">Evidence:</span>'
-        f'{chips}<span class="cs-ev a-present cs-focus">selected suggestion</span></div>'
-    )
+    chips = [(_assertion_class(a), label) for a, label in ASSERTION_LABELS.items()]
+    return _render("legend.html", chips=chips)
+
+
+# --------------------------------------------------------------------------- the note
 
 
 @dataclass(slots=True)
@@ -54,6 +94,22 @@ class _Span:
     assertion: str
     item: int | None
     label: str
+
+
+@dataclass(slots=True)
+class _Mark:
+    classes: str
+    item: int | None
+    title: str
+
+
+@dataclass(slots=True)
+class _Piece:
+    """A stretch of the note between two span or section boundaries."""
+
+    text: str
+    section: str | None = None
+    mark: _Mark | None = None
 
 
 def _spans(review: Review, text: str) -> list[_Span]:
@@ -81,12 +137,40 @@ def _spans(review: Review, text: str) -> list[_Span]:
     return spans
 
 
-_CAUTION = ("negated", "uncertain", "hypothetical", "family", "historical", "present", "context")
-
-
 def _span_priority(span: _Span) -> tuple[int, int]:
     rank = _CAUTION.index(span.assertion) if span.assertion in _CAUTION else len(_CAUTION)
     return span.end - span.start, rank
+
+
+def _mark(covering: list[_Span], selected: int | None) -> _Mark | None:
+    if not covering:
+        return None
+    focused = [s for s in covering if selected is not None and s.item == selected]
+    # The narrowest span wins; on a tie the more cautious assertion shows (a "negated"
+    # exclusion over a "present" evidence span), so a conflict is never hidden.
+    main = (focused or sorted(covering, key=_span_priority))[0]
+    classes = f"cs-ev {_assertion_class(main.assertion)}" + (" cs-focus" if focused else "")
+    title = "; ".join(dict.fromkeys(s.label for s in covering))
+    return _Mark(classes, main.item, title)
+
+
+def _pieces(review: Review, text: str, selected: int | None) -> list[_Piece]:
+    spans = _spans(review, text)
+    # The product's results carry no "sections" key; a batch file written by other tools may.
+    sections = {
+        s["start"]: s.get("name") or s.get("title") or ""
+        for s in review.result.get("sections") or []
+        if isinstance(s, dict) and isinstance(s.get("start"), int) and 0 <= s["start"] < len(text)
+    }
+    cuts = sorted({0, len(text), *sections, *(s.start for s in spans), *(s.end for s in spans)})
+    return [
+        _Piece(
+            text[a:b],
+            sections.get(a),
+            _mark([s for s in spans if s.start <= a and b <= s.end], selected),
+        )
+        for a, b in itertools.pairwise(cuts)
+    ]
 
 
 def render_note(review: Review | None, selected: int | None = None, problem: str = "") -> str:
@@ -96,107 +180,62 @@ def render_note(review: Review | None, selected: int | None = None, problem: str
     suggestion's span when it has one, else of the narrowest span covering it (on a tie, the
     most cautious assertion: negated before present).
     """
-    if review is None:
-        return '<div class="cs-note cs-empty">Paste a note or open files to start.</div>'
-    notice = f'<div class="cs-notice">{_e(problem)}</div>' if problem else ""
-    text = review.note_text
-    if text is None:
-        return notice + (
-            '<div class="cs-note cs-empty">The note text is not available for this result. '
-            "Evidence is listed in the table.</div>"
-        )
-    spans = _spans(review, text)
-    sections = {
-        s["start"]: s.get("name") or s.get("title") or ""
-        for s in review.result.get("sections") or []
-        if isinstance(s, dict) and isinstance(s.get("start"), int) and 0 <= s["start"] < len(text)
-    }
-    cuts = sorted({0, len(text), *sections, *(s.start for s in spans), *(s.end for s in spans)})
-    out = [notice, '<div class="cs-note" role="document">']
-    for a, b in itertools.pairwise(cuts):
-        if a in sections:
-            out.append(f'<span class="cs-sec">{_e(sections[a])}</span>')
-        piece = _e(text[a:b])
-        covering = [s for s in spans if s.start <= a and b <= s.end]
-        if not covering:
-            out.append(piece)
-            continue
-        focused = [s for s in covering if selected is not None and s.item == selected]
-        # The narrowest span wins; on a tie the more cautious assertion shows (a "negated"
-        # exclusion over a "present" evidence span), so a conflict is never hidden.
-        main = (focused or sorted(covering, key=_span_priority))[0]
-        classes = f"cs-ev {_assertion_class(main.assertion)}" + (" cs-focus" if focused else "")
-        title = "; ".join(dict.fromkeys(s.label for s in covering))
-        item_attr = f' data-item="{main.item}"' if main.item is not None else ""
-        out.append(f'<mark class="{classes}"{item_attr} title="{_e(title)}">{piece}</mark>')
-    out.append("</div>")
-    return "".join(out)
+    text = review.note_text if review is not None else None
+    return _render(
+        "note.html",
+        opened=review is not None,
+        problem=problem,
+        pieces=None if review is None or text is None else _pieces(review, text, selected),
+    )
 
 
-def _snippet(review: Review, item: ReviewItem) -> str:
+# --------------------------------------------------------------------------- the code table
+
+
+@dataclass(slots=True)
+class _Snippet:
+    """The first evidence span of a row, as the table quotes it."""
+
+    text: str
+    css: str
+    section: str
+    more: int
+
+
+@dataclass(slots=True)
+class _Row:
+    item: ReviewItem
+    heading: str
+    number: str
+    first: str
+    confidence: str
+    selected: bool
+    snippet: _Snippet | None
+    edits: list[dict[str, Any]]
+
+
+def _snippet(review: Review, item: ReviewItem) -> _Snippet | None:
     if not item.evidence:
-        return '<span class="cs-muted">added by the coder</span>' if item.origin == "added" else ""
+        return None
     e = item.evidence[0]
     text = e.get("text")
     if text is None and review.note_text is not None:
         text = review.note_text[e.get("start", 0) : e.get("end", 0)]
-    more = (
-        f' <span class="cs-muted">+{len(item.evidence) - 1}</span>'
-        if len(item.evidence) > 1
-        else ""
-    )
-    where = str(e.get("section") or "").replace("_", " ")
-    section = f'<div class="cs-muted">{_e(where)}</div>' if where else ""
-    assertion = e.get("assertion") or "present"
-    return (
-        f'{section}<span class="cs-ev {_assertion_class(assertion)}">'
-        f"“{_e(text or '')}”</span>{more}"
+    return _Snippet(
+        text=text or "",
+        css=_assertion_class(e.get("assertion") or "present"),
+        section=str(e.get("section") or "").replace("_", " "),
+        more=len(item.evidence) - 1,
     )
 
 
-def _edits_cell(edits: list[dict[str, Any]]) -> str:
-    # Two lines each in the table; the full text is in the tooltip and the edits panel.
-    return "".join(
-        f'<div class="cs-edit cs-clamp sev-{_e(e.get("severity"))}" title="{_e(e.get("message"))}">'
-        f"<b>{_e(e.get('severity'))}</b> {_e(e.get('message'))}</div>"
-        for e in edits
-    )
-
-
-def _row_actions(item: ReviewItem) -> str:
-    def button(action: str, label: str, hint: str, disabled: bool = False) -> str:
-        dis = " disabled" if disabled else ""
-        return (
-            f'<button type="button" class="cs-btn cs-{action}" data-action="{action}" '
-            f'data-item="{item.item_id}" title="{_e(hint)}" aria-label="{_e(hint)}"{dis}>'
-            f"{label}</button>"
-        )
-
-    return (
-        button("accept", "✓ Accept", f"Accept {item.code}", item.status == "accepted")
-        + button("reject", "✗ Reject", f"Reject {item.code}", item.status == "rejected")
-        + button("replace", "⇄ Replace", f"Replace {item.code} with a code you search for")
-        + button("up", "↑", f"Move {item.final_code} up")
-        + button("down", "↓", f"Move {item.final_code} down")
-    )
-
-
-def render_table(review: Review | None, selected: int | None = None) -> str:
-    """The suggestions table: one row per code with its evidence, edits and actions."""
-    if review is None:
-        return '<div class="cs-empty">No suggestions yet.</div>'
-    if not review.items:
-        errors = "; ".join(str(e.get("message", "")) for e in review.result.get("errors") or [])
-        why = f" ({_e(errors)})" if errors else ""
-        return (
-            f'<div class="cs-empty">No codes were suggested for this note{why}. '
-            "Add codes with the search below.</div>"
-        )
+def _rows(review: Review, selected: int | None) -> list[_Row]:
     first = "principal" if review.context.get("setting") == "inpatient" else "first-listed"
     rows = []
     seq = {True: 0, False: 0}
     current_group: bool | None = None
     for it in review.items:
+        heading = ""
         if it.is_diagnosis != current_group:
             current_group = it.is_diagnosis
             heading = (
@@ -204,80 +243,56 @@ def render_table(review: Review | None, selected: int | None = None) -> str:
                 if it.is_diagnosis
                 else "Procedures (CPT / HCPCS)"
             )
-            rows.append(f'<tr class="cs-group"><td colspan="8">{_e(heading)}</td></tr>')
-        number = ""
         if it.in_final:
             seq[it.is_diagnosis] += 1
-            number = str(seq[it.is_diagnosis])
-            if it.is_diagnosis and seq[True] == 1:
-                number += f' <span class="cs-muted">{first}</span>'
-        if it.status == "replaced":
-            code = f"<s>{_e(it.code)}</s> → <b>{_e(it.replaced_by)}</b>"
-            desc = (
-                f"{_e(it.replaced_by_description)}"
-                f'<div class="cs-muted">was: {_e(it.description)}</div>'
-            )
-        else:
-            code = f"<b>{_e(it.code)}</b>"
-            desc = _e(it.description)
-        star = (
-            '<span class="cs-star" title="pre-selected by the tool">★</span>'
-            if it.preselected
-            else ""
-        )
-        conf = "" if it.score is None else f"{round(100 * float(it.score))}%"
-        sel = " cs-selected" if selected == it.item_id else ""
         rows.append(
-            f'<tr class="cs-row st-{_e(it.status)}{sel}" data-item="{it.item_id}" '
-            f'data-code="{_e(it.code)}">'
-            f'<td class="cs-c-star">{star}</td><td class="cs-c-seq">{number}</td>'
-            f'<td class="cs-c-code">{code}<div class="cs-muted">{_e(it.final_system)}</div>'
-            f'<span class="cs-pill st-{_e(it.status)}">{_e(it.status)}</span></td>'
-            f'<td class="cs-c-desc">{desc}</td><td class="cs-c-conf">{conf}</td>'
-            f'<td class="cs-c-ev">{_snippet(review, it)}</td>'
-            f'<td class="cs-c-edits">{_edits_cell(review.edits_for(it))}</td>'
-            f'<td class="cs-c-actions">{_row_actions(it)}</td></tr>'
+            _Row(
+                item=it,
+                heading=heading,
+                number=str(seq[it.is_diagnosis]) if it.in_final else "",
+                first=first if it.in_final and it.is_diagnosis and seq[True] == 1 else "",
+                confidence="" if it.score is None else f"{round(100 * float(it.score))}%",
+                selected=selected == it.item_id,
+                snippet=_snippet(review, it),
+                edits=review.edits_for(it),
+            )
         )
-    head = (
-        '<tr><th title="pre-selected by the tool">★</th><th>#</th><th>Code</th>'
-        "<th>Description</th><th>Conf.</th><th>Evidence</th><th>Edits</th>"
-        "<th>Actions</th></tr>"
+    return rows
+
+
+def render_table(review: Review | None, selected: int | None = None) -> str:
+    """The suggestions table: one row per code with its evidence, edits and actions."""
+    errors = ""
+    if review is not None and not review.items:
+        errors = "; ".join(str(e.get("message", "")) for e in review.result.get("errors") or [])
+    return _render(
+        "table.html",
+        review=review,
+        rows=_rows(review, selected) if review is not None else [],
+        errors=errors,
     )
-    return (
-        f'<div class="cs-table-wrap"><table class="cs-table"><thead>{head}</thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+
+
+# --------------------------------------------------------------------------- panels
 
 
 def render_edits(review: Review | None) -> str:
     """The rule edits of the final code set, errors first, and what is still undecided."""
     if review is None:
         return ""
-    parts = []
-    final = review.final_codes()
-    if final:
-        parts.append(f"<div><b>Final codes:</b> {_e(', '.join(final))}</div>")
-    else:
-        parts.append('<div class="cs-muted">The final code set is empty.</div>')
-    pending = review.pending()
-    if pending:
-        parts.append(
-            f'<div class="cs-muted">{len(pending)} suggestion(s) not yet decided '
-            "(left out unless accepted).</div>"
-        )
-    for e in by_severity(review.edits):
-        fix = f" Fix: {_e(', '.join(e.get('fix') or []))}." if e.get("fix") else ""
-        parts.append(
-            f'<div class="cs-edit sev-{_e(e.get("severity"))}"><b>{_e(e.get("severity"))}</b> '
-            f"[{_e(', '.join(e.get('codes') or []))}] {_e(e.get('message'))}{fix}</div>"
-        )
-    if final and not review.edits:
-        parts.append('<div class="cs-muted">No coding-rule edits for the final code set.</div>')
-    return "".join(parts)
+    return _render(
+        "edits.html",
+        final=review.final_codes(),
+        pending=len(review.pending()),
+        edits=by_severity(review.edits),
+    )
 
 
 def render_progress(session: Session | None) -> str:
-    """The queue position and the review's identity, e.g. ``Note 3 / 20 · note-id``."""
+    """The queue position and the review's identity, e.g. ``Note 3 / 20 · note-id``.
+
+    Markdown, not HTML: the screen shows it in a ``gr.Markdown``.
+    """
     if session is None or not session.queue:
         return "No note open."
     entry = session.entry
@@ -291,82 +306,77 @@ def render_progress(session: Session | None) -> str:
     return " · ".join(bits)
 
 
-def render_analytics(a: Mapping[str, Any]) -> str:
-    """The analytics tab: acceptance overall and per code, most rejected and replaced."""
-    o = a["overall"]
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
 
-    def pct(x: float | None) -> str:
-        return "–" if x is None else f"{100 * x:.1f}%"
 
-    def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-        body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
-        if not body:
-            body = f'<tr><td colspan="{len(headers)}" class="cs-muted">none yet</td></tr>'
-        head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-        return (
-            f'<table class="cs-table cs-analytics"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>"
-        )
-
-    summary = (
-        f'<div class="cs-stat"><b>{pct(o["acceptance_rate"])}</b> of decided suggestions accepted '
-        f"({o['accepted']} accepted, {o['rejected']} rejected, {o['replaced']} replaced, "
-        f"{o['pending']} undecided; {o['added']} codes added by coders) over {o['reviews']} "
-        f"reviews, {o['finalised']} finalised.</div>"
-    )
-    per_code = table(
+def _analytics_tables(a: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """``(title, headers, rows)`` of each analytics table, in the order the tab shows them."""
+    per_code = [
         [
-            "Code",
-            "System",
-            "Description",
-            "Suggested",
-            "Accepted",
-            "Rejected",
-            "Replaced",
-            "Acceptance",
-        ],
+            d["code"],
+            d["system"],
+            d["description"],
+            d["suggested"],
+            d["accepted"],
+            d["rejected"],
+            d["replaced"],
+            _pct(d["acceptance_rate"]),
+        ]
+        for d in a["per_code"]
+    ]
+    replaced = [
+        [
+            d["code"],
+            d["description"],
+            d["replaced"],
+            ", ".join(f"{r['code']} ×{r['count']}" for r in d["replaced_by"]),
+        ]
+        for d in a["most_replaced"]
+    ]
+    return [
         (
+            "Most often rejected",
+            ["Code", "Description", "Rejected", "Suggested"],
             [
-                d["code"],
-                d["system"],
-                d["description"],
-                d["suggested"],
-                d["accepted"],
-                d["rejected"],
-                d["replaced"],
-                pct(d["acceptance_rate"]),
-            ]
-            for d in a["per_code"]
+                [d["code"], d["description"], d["rejected"], d["suggested"]]
+                for d in a["most_rejected"]
+            ],
         ),
-    )
-    rejected = table(
-        ["Code", "Description", "Rejected", "Suggested"],
-        ([d["code"], d["description"], d["rejected"], d["suggested"]] for d in a["most_rejected"]),
-    )
-    replaced = table(
-        ["Code", "Description", "Replaced", "Replaced by"],
         (
-            [
-                d["code"],
-                d["description"],
-                d["replaced"],
-                ", ".join(f"{r['code']} ×{r['count']}" for r in d["replaced_by"]),
-            ]
-            for d in a["most_replaced"]
+            "Most often replaced, and by what",
+            ["Code", "Description", "Replaced", "Replaced by"],
+            replaced,
         ),
-    )
-    added = table(
-        ["Code", "Description", "Added"],
-        ([d["code"], d["description"], d["added"]] for d in a["most_added"]),
-    )
-    return (
-        summary
-        + '<h3 class="cs-h">Most often rejected</h3>'
-        + rejected
-        + '<h3 class="cs-h">Most often replaced, and by what</h3>'
-        + replaced
-        + '<h3 class="cs-h">Most often added (missed by the tool)</h3>'
-        + added
-        + '<h3 class="cs-h">Per code</h3>'
-        + per_code
+        (
+            "Most often added (missed by the tool)",
+            ["Code", "Description", "Added"],
+            [[d["code"], d["description"], d["added"]] for d in a["most_added"]],
+        ),
+        (
+            "Per code",
+            [
+                "Code",
+                "System",
+                "Description",
+                "Suggested",
+                "Accepted",
+                "Rejected",
+                "Replaced",
+                "Acceptance",
+            ],
+            per_code,
+        ),
+    ]
+
+
+def render_analytics(a: Mapping[str, Any]) -> str:
+    """The analytics tab: acceptance overall and per code, most rejected and replaced.
+
+    Args:
+        a: ``AuditStore.analytics()``.
+    """
+    o = a["overall"]
+    return _render(
+        "analytics.html", o=o, rate=_pct(o["acceptance_rate"]), tables=_analytics_tables(a)
     )
