@@ -28,6 +28,7 @@ from codesuggest.review.views import (
     render_note,
     render_progress,
     render_table,
+    search_choices,
 )
 from codesuggest.store.audit import AuditStore, note_sha256
 
@@ -597,6 +598,34 @@ def test_an_action_the_store_could_not_commit_is_undone_on_screen(service, monke
     assert r.item(i).status == "pending"
     assert [it.code for it in r.items] == ["E11.9", "I10", "99213"]
     assert r.final_codes() == []
+
+
+def test_a_batch_note_is_reviewed_in_the_context_it_was_coded_with(service):
+    entry = QueueEntry(note_id="b1", text=NOTE, result=make_result(note_id="b1"))
+    review = service.open_entry(entry, context={"setting": "inpatient"}, reviewer="alice")
+    assert entry.review is review
+    assert review.context == {
+        "setting": "outpatient",
+        "age": 58,
+        "sex": "F",
+        "encounter_date": None,
+    }
+
+
+def test_accept_preselected_accepts_each_pending_starred_row_and_audits_it(service):
+    r = open_review(service)
+    service.apply(r, "reject", item_of(r, "I10"))
+    assert service.accept_preselected(r) == ["E11.9"]
+    assert codes(r) == ["E11.9"]
+    assert [a["action"] for a in service.store.actions(r.review_id)] == ["reject", "accept"]
+    assert service.accept_preselected(r) == []
+
+
+def test_search_choices_say_when_a_code_is_a_header_not_billable(service):
+    labels = dict(search_choices(service.search("type 2 diabetes mellitus")))
+    header = next(label for label, value in labels.items() if value == "ICD-10-CM|E11")
+    assert header.startswith("E11 · ")
+    assert header.endswith("(ICD-10-CM, header: not billable)")
 
 
 def test_search_answers_with_codes_from_the_whole_code_set(service):

@@ -1,12 +1,14 @@
-"""The coder review screen as a Gradio app: ``build_app`` lays out the screen and wires its
-events to ``service.ReviewService``; ``serve`` starts it.
+"""The coder review screen as a Gradio app, and ``serve`` to start it.
 
-Gradio is imported only inside ``build_app`` and ``serve``, so importing this module is cheap.
-This module does not use postponed annotations: Gradio reads handler annotations
-(``gr.EventData``, ``gr.Request``) at run time and needs them as real objects.
+``build_app`` is made of small parts: ``_Screen`` holds the event handlers, ``_layout_*``
+build the components and ``_wire_*`` connect each group of events. Gradio is imported only
+inside ``build_app`` and ``serve``, so importing this module is cheap. No postponed
+annotations here: Gradio reads handler annotations (``gr.Request``, ``gr.EventData``) at run
+time, so a handler taking one is a closure made where ``gr`` is at hand (``_with_request``).
 """
 
 import atexit
+import functools
 import getpass
 import os
 import shutil
@@ -14,7 +16,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from codesuggest.core.errors import InputError
@@ -34,47 +38,64 @@ from codesuggest.review.views import (
     render_note,
     render_progress,
     render_table,
+    search_choices,
     static_text,
 )
 from codesuggest.store.audit import AuditStore, note_sha256
 
-# --------------------------------------------------------------------------- Gradio app
+_PRIVATE = {"api_visibility": "private"}
+# Suggesting takes up to a second: a small spinner. Review actions take milliseconds:
+# no "processing" overlay flashing over the note and the table at every click.
+_OPENING = {
+    "concurrency_id": "suggest",
+    "concurrency_limit": 1,
+    "show_progress": "minimal",
+    **_PRIVATE,
+}
+_REVIEWING = {
+    "concurrency_id": "review",
+    "concurrency_limit": 1,
+    "show_progress": "hidden",
+    **_PRIVATE,
+}
+
 
 def default_reviewer() -> str:
+    """The reviewer name when there is no login: the OS user, else ``"reviewer"``."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return "reviewer"
 
 
-def build_app(
-    service: ReviewService,
-    *,
-    title: str = "codesuggest review",
-    delete_cache: tuple[int, int] | None = (3600, 3600),
-) -> Any:
-    """The review screen as a ``gr.Blocks`` (not launched).
+# --------------------------------------------------------------------------- event handlers
 
-    ``delete_cache`` (every, older than; seconds): how often uploaded notes and downloads are
-    removed from Gradio's file cache, since they are PHI.
+
+class _Screen:
+    """The review screen's event handlers; one instance serves every browser tab.
+
+    Each tab's ``Session`` comes in from its ``gr.State`` and goes back out first in the
+    outputs of ``views``. A coder's mistake (``InputError``) is shown as a ``gr.Error``.
     """
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    import gradio as gr
 
-    def header() -> str:
-        suggester = service.suggester
-        model = getattr(suggester, "model_info", None) or {}
-        return render_header(suggester.codebook.versions(), model)
+    def __init__(self, service: ReviewService, gr: ModuleType) -> None:
+        self.service = service
+        self.gr = gr
 
-    def reviewer_of(session: Session | None, request: gr.Request | None) -> str:
+    # ------------------------------------------------------------ helpers
+
+    def reviewer_of(self, session: Session | None, request: Any) -> str:
+        """The login name when there is one, else the tab's reviewer, else the server's."""
         user = getattr(request, "username", None) if request is not None else None
         if user:
             return str(user)
         if session is not None and session.reviewer:
             return session.reviewer
-        return service.reviewer
+        return self.service.reviewer
 
-    def views(session: Session | None, message: str = "") -> tuple[Any, ...]:
+    def views(self, session: Session | None, message: str = "") -> tuple[Any, ...]:
+        """New values of ``_Ui.view_out``: the tab's state, the HTML views and downloads."""
+        gr = self.gr
         review = session.review if session else None
         entry = session.entry if session else None
         selected = session.selected if session else None
@@ -91,55 +112,48 @@ def build_app(
             gr.update(value=exports.get("fhir"), visible=bool(exports)),
         )
 
-    def context_values(session: Session | None) -> tuple[Any, ...]:
+    def context_values(self, session: Session | None) -> tuple[Any, ...]:
+        """New values of the four patient-context inputs: the open review's context."""
         review = session.review if session else None
         if review is None:
-            return (gr.update(),) * 4
+            return (self.gr.update(),) * 4
         c = review.context
         age = "" if c["age"] is None else str(c["age"])
         return (age, c["sex"] or "unknown", c["setting"], c["encounter_date"] or "")
 
-    def ensure_open(session: Session, context: Mapping[str, Any], request: Any) -> str:
+    def ensure_open(self, session: Session, context: Mapping[str, Any], request: Any) -> str:
         """Open the current queue entry's review if it has none yet; returns a message."""
         entry = session.entry
         if entry is None or entry.review is not None:
             return ""
-        ctx = dict(context)
-        if entry.result is not None:
-            ctx = dict(entry.result.get("context") or {}) or ctx
-            ctx = {k: ctx.get(k) for k in ("setting", "age", "sex", "encounter_date")}
         try:
-            entry.review = service.open(
-                text=entry.text,
-                note_id=entry.note_id,
-                context=ctx,
-                reviewer=reviewer_of(session, request),
-                result=entry.result,
+            review = self.service.open_entry(
+                entry, context=context, reviewer=self.reviewer_of(session, request)
             )
         except InputError as exc:
-            raise gr.Error(f"{entry.note_id}: {exc}") from None
+            raise self.gr.Error(f"{entry.note_id}: {exc}") from None
         session.selected = None
-        n = len(entry.review.items)
-        return (
-            f"{n} code(s) suggested for {entry.note_id}."
-            if entry.result is None
-            else (f"Opened {entry.note_id} from the batch output ({n} code(s)).")
-        )
+        n = len(review.items)
+        if entry.result is None:
+            return f"{n} code(s) suggested for {entry.note_id}."
+        return f"Opened {entry.note_id} from the batch output ({n} code(s))."
 
     def start_queue(
-        entries: list[QueueEntry], context: Mapping[str, Any], request: Any, note: str = ""
+        self, entries: list[QueueEntry], context: Mapping[str, Any], request: Any, note: str = ""
     ) -> tuple[Any, ...]:
+        """A new session on ``entries`` with the first note open; closes the opener."""
         if not entries:
-            raise gr.Error("No notes found: give .txt files, or a batch output in JSON Lines.")
-        session = Session(queue=entries, reviewer=reviewer_of(None, request))
-        message = ensure_open(session, context, request)
+            raise self.gr.Error("No notes found: give .txt files, or a batch output in JSON Lines.")
+        session = Session(queue=entries, reviewer=self.reviewer_of(None, request))
+        message = self.ensure_open(session, context, request)
         return (
-            *views(session, " ".join(m for m in (message, note) if m)),
-            *context_values(session),
-            gr.update(open=False),
+            *self.views(session, " ".join(m for m in (message, note) if m)),
+            *self.context_values(session),
+            self.gr.update(open=False),
         )
 
-    def ctx_of(age: Any, sex: Any, setting: Any, encounter_date: Any) -> dict[str, Any]:
+    def ctx_of(self, age: Any, sex: Any, setting: Any, encounter_date: Any) -> dict[str, Any]:
+        """The patient context from the four inputs (sex ``"unknown"`` is no sex given)."""
         try:
             return normalise_context(
                 setting=setting,
@@ -148,189 +162,189 @@ def build_app(
                 encounter_date=encounter_date,
             )
         except InputError as exc:
-            raise gr.Error(str(exc)) from None
+            raise self.gr.Error(str(exc)) from None
+
+    def act(self, session: Session | None, fn: Callable[[Review], str]) -> tuple[Any, ...]:
+        """Run ``fn`` on the open review and redraw with the message it returns."""
+        review = session.review if session else None
+        if review is None:
+            raise self.gr.Error("Open a note first.")
+        try:
+            message = fn(review)
+        except InputError as exc:
+            raise self.gr.Error(str(exc)) from None
+        return self.views(session, message)
+
+    def picked(self, choice: str | None) -> tuple[str, str, str]:
+        """``(code, system, description)`` of the chosen search result."""
+        if not choice or "|" not in choice:
+            raise InputError("Pick a code from the search results first.")
+        system, code = choice.split("|", 1)
+        return self.service.describe(code, system)
+
+    # ------------------------------------------------------------ opening notes
+
+    def header(self) -> str:
+        """The page title with the code-set and model versions (waits for the model)."""
+        suggester = self.service.suggester
+        model = getattr(suggester, "model_info", None) or {}
+        return render_header(suggester.codebook.versions(), model)
 
     def on_paste(
-        text: str, age: Any, sex: Any, setting: Any, encounter_date: Any, request: gr.Request
+        self, text: str, age: Any, sex: Any, setting: Any, encounter_date: Any, request: Any
     ) -> tuple[Any, ...]:
+        """Suggest codes for a pasted note."""
         if not text or not text.strip():
-            raise gr.Error("Paste a note first.")
-        ctx = ctx_of(age, sex, setting, encounter_date)
+            raise self.gr.Error("Paste a note first.")
+        context = self.ctx_of(age, sex, setting, encounter_date)
         note_id = f"pasted-{note_sha256(text)[:10]}"
-        return start_queue([QueueEntry(note_id=note_id, text=text)], ctx, request)
+        return self.start_queue([QueueEntry(note_id=note_id, text=text)], context, request)
 
     def on_files(
+        self,
         files: list[str] | None,
         age: Any,
         sex: Any,
         setting: Any,
         encounter_date: Any,
-        request: gr.Request,
+        request: Any,
     ) -> tuple[Any, ...]:
-        ctx = ctx_of(age, sex, setting, encounter_date)
-        return start_queue(queue_from_note_files(files or []), ctx, request)
+        """A work queue of uploaded note files or a folder of them."""
+        context = self.ctx_of(age, sex, setting, encounter_date)
+        return self.start_queue(queue_from_note_files(files or []), context, request)
 
     def on_batch(
+        self,
         batch: str | None,
         folder: list[str] | None,
         age: Any,
         sex: Any,
         setting: Any,
         encounter_date: Any,
-        request: gr.Request,
+        request: Any,
     ) -> tuple[Any, ...]:
+        """A work queue of a batch output, with its folder of notes when given."""
         if not batch:
-            raise gr.Error("Choose the batch output file (.jsonl) first.")
-        ctx = ctx_of(age, sex, setting, encounter_date)
+            raise self.gr.Error("Choose the batch output file (.jsonl) first.")
+        context = self.ctx_of(age, sex, setting, encounter_date)
         try:
             entries, problems = queue_from_batch(batch, folder or [])
         except (OSError, UnicodeDecodeError) as exc:
-            raise gr.Error(f"Cannot read the batch output: {exc}") from None
+            raise self.gr.Error(f"Cannot read the batch output: {exc}") from None
         note = f"{len(problems)} line(s) had problems: {problems[0]}" if problems else ""
-        return start_queue(entries, ctx, request, note)
+        return self.start_queue(entries, context, request, note)
 
     def on_navigate(
-        session: Session | None,
+        self,
         step: int,
+        session: Session | None,
         age: Any,
         sex: Any,
         setting: Any,
         encounter_date: Any,
-        request: gr.Request,
+        request: Any,
     ) -> tuple[Any, ...]:
+        """Move ``step`` notes along the queue and open the note there if it is not yet."""
         if session is None or not session.queue:
-            return (*views(session, "Open notes first."), *context_values(None))
+            return (*self.views(session, "Open notes first."), *self.context_values(None))
         session.position = max(0, min(len(session.queue) - 1, session.position + step))
         session.selected = None
-        message = ensure_open(session, ctx_of(age, sex, setting, encounter_date), request)
-        return (*views(session, message), *context_values(session))
+        context = self.ctx_of(age, sex, setting, encounter_date)
+        message = self.ensure_open(session, context, request)
+        return (*self.views(session, message), *self.context_values(session))
 
-    def nav(step: int) -> Callable[..., tuple[Any, ...]]:
-        def handler(
-            session: Session | None,
-            age: Any,
-            sex: Any,
-            setting: Any,
-            encounter_date: Any,
-            request: gr.Request,
-        ) -> tuple[Any, ...]:
-            return on_navigate(session, step, age, sex, setting, encounter_date, request)
+    # ------------------------------------------------------------ reviewing
 
-        return handler
-
-    def act(session: Session | None, fn: Callable[[Review], str]) -> tuple[Any, ...]:
-        review = session.review if session else None
-        if review is None:
-            raise gr.Error("Open a note first.")
-        try:
-            message = fn(review)
-        except InputError as exc:
-            raise gr.Error(str(exc)) from None
-        return views(session, message)
-
-    def on_table(session: Session | None, evt: gr.EventData) -> tuple[Any, ...]:
-        data = getattr(evt, "_data", None) or {}
+    def on_table(self, session: Session | None, data: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A click in the table or the note: ``data`` is ``{action, item}`` from static/*.js."""
         action, item = data.get("action"), data.get("item")
         if session is None or session.review is None or not isinstance(item, int):
-            return views(session)
+            return self.views(session)
         session.selected = item
+        return self.act(session, lambda review: self.row_action(review, action, item))
 
-        def run(review: Review) -> str:
-            it = review.item(item)
-            if action == "select":
-                return f"Selected {it.final_code}: its evidence is outlined in the note."
-            if action == "replace":
-                return (
-                    f"Search below for the code to put in place of {it.code}, "
-                    "pick it, then press Replace."
-                )
-            if action in ("up", "down"):
-                row = service.apply(review, "move", item, -1 if action == "up" else 1)
-                return f"Moved {it.final_code} {action}." if row else ""
-            if action in ("accept", "reject"):
-                row = service.apply(review, action, item)
-                return f"{action.capitalize()}ed {it.code}." if row else ""
-            return ""
+    def row_action(self, review: Review, action: Any, item: int) -> str:
+        """Do one row button's action (or select the row); returns the message to show."""
+        it = review.item(item)
+        if action == "select":
+            return f"Selected {it.final_code}: its evidence is outlined in the note."
+        if action == "replace":
+            return (
+                f"Search below for the code to put in place of {it.code}, "
+                "pick it, then press Replace."
+            )
+        if action in ("up", "down"):
+            row = self.service.apply(review, "move", item, -1 if action == "up" else 1)
+            return f"Moved {it.final_code} {action}." if row else ""
+        if action in ("accept", "reject"):
+            row = self.service.apply(review, action, item)
+            return f"{action.capitalize()}ed {it.code}." if row else ""
+        return ""
 
-        return act(session, run)
-
-    def on_search(query: str) -> Any:
+    def on_search(self, query: str) -> Any:
+        """The search results' choices, labelled ``code · description (system)``."""
         try:
-            results = service.search(query or "")
+            results = self.service.search(query or "")
         except InputError:
             results = []
-        choices = [
-            (
-                f"{r.code} · {r.description} "
-                f"({r.system}{'' if r.billable else ', header: not billable'})",
-                f"{r.system}|{r.code}",
-            )
-            for r in results
-        ]
-        return gr.update(choices=choices, value=None)
+        return self.gr.update(choices=search_choices(results), value=None)
 
-    def picked(choice: str | None) -> tuple[str, str, str]:
-        if not choice or "|" not in choice:
-            raise InputError("Pick a code from the search results first.")
-        system, code = choice.split("|", 1)
-        return service.describe(code, system)
+    def on_replace(self, session: Session | None, choice: str | None) -> tuple[Any, ...]:
+        """Replace the selected row's code with the chosen search result."""
 
-    def on_replace(session: Session | None, choice: str | None) -> tuple[Any, ...]:
         def run(review: Review) -> str:
             if session is None or session.selected is None:
                 raise InputError("Select the row to replace first (click it in the table).")
-            code, system, description = picked(choice)
+            code, system, description = self.picked(choice)
             old = review.item(session.selected)
-            row = service.apply(review, "replace", session.selected, code, system, description)
+            row = self.service.apply(review, "replace", session.selected, code, system, description)
             return f"Replaced {old.code} with {code}." if row else ""
 
-        return act(session, run)
+        return self.act(session, run)
 
-    def on_add(session: Session | None, choice: str | None) -> tuple[Any, ...]:
+    def on_add(self, session: Session | None, choice: str | None) -> tuple[Any, ...]:
+        """Add the chosen search result to the final set and select its row."""
+
         def run(review: Review) -> str:
-            code, system, description = picked(choice)
-            service.apply(review, "add", code, system, description)
+            code, system, description = self.picked(choice)
+            self.service.apply(review, "add", code, system, description)
             if session is not None:
                 session.selected = max(it.item_id for it in review.items)
             return f"Added {code}."
 
-        return act(session, run)
+        return self.act(session, run)
 
-    def on_accept_preselected(session: Session | None) -> tuple[Any, ...]:
+    def on_accept_preselected(self, session: Session | None) -> tuple[Any, ...]:
+        """Accept every pre-selected (★) suggestion still pending."""
+
         def run(review: Review) -> str:
-            done = [
-                it.code
-                for it in list(review.items)
-                if it.preselected
-                and it.status == "pending"
-                and service.apply(review, "accept", it.item_id)
-            ]
-            return (
-                f"Accepted {len(done)} pre-selected code(s)."
-                if done
-                else "No pre-selected code is pending."
-            )
+            done = self.service.accept_preselected(review)
+            if done:
+                return f"Accepted {len(done)} pre-selected code(s)."
+            return "No pre-selected code is pending."
 
-        return act(session, run)
+        return self.act(session, run)
 
     def on_context(
-        session: Session | None, age: Any, sex: Any, setting: Any, encounter_date: Any
+        self, session: Session | None, age: Any, sex: Any, setting: Any, encounter_date: Any
     ) -> tuple[Any, ...]:
+        """Change the open review's patient context; the edits are re-run."""
         if session is None or session.review is None:
-            return views(session)
-        ctx = ctx_of(age, sex, setting, encounter_date)
+            return self.views(session)
+        ctx = self.ctx_of(age, sex, setting, encounter_date)
 
         def run(review: Review) -> str:
-            row = service.apply(review, "context", ctx)
+            row = self.service.apply(review, "context", ctx)
             return "Patient context changed: edits re-run." if row else ""
 
-        return act(session, run)
+        return self.act(session, run)
 
-    def on_finalise(session: Session | None) -> tuple[Any, ...]:
+    def on_finalise(self, session: Session | None) -> tuple[Any, ...]:
+        """Finalise the open review and offer its CSV, JSON and FHIR downloads."""
         entry = session.entry if session else None
 
         def run(review: Review) -> str:
-            paths = service.finalise(review)
+            paths = self.service.finalise(review)
             assert entry is not None
             entry.exports = {k: str(v) for k, v in paths.items()}
             n = len(review.final_codes())
@@ -338,196 +352,314 @@ def build_app(
             extra = f" {left} undecided suggestion(s) were left out." if left else ""
             return f"Finalised {n} code(s) and saved them to the audit log.{extra} Download below."
 
-        return act(session, run)
+        return self.act(session, run)
 
-    def on_analytics() -> tuple[str, Any]:
-        a = service.store.analytics()
-        path = service.write_labelled()
-        return render_analytics(a), gr.update(value=str(path), visible=True)
+    def on_analytics(self) -> tuple[str, Any]:
+        """The analytics tab and a fresh labelled-data download."""
+        a = self.service.store.analytics()
+        path = self.service.write_labelled()
+        return render_analytics(a), self.gr.update(value=str(path), visible=True)
 
-    private = {"api_visibility": "private"}
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(slots=True)
+class _Ui:
+    """The screen's components that events read or write, filled in by ``_layout_*``."""
+
+    state: Any = None
+    header_md: Any = None
+    opener: Any = None
+    note_in: Any = None
+    suggest_btn: Any = None
+    files_in: Any = None
+    folder_in: Any = None
+    batch_in: Any = None
+    batch_notes: Any = None
+    batch_btn: Any = None
+    age_in: Any = None
+    sex_in: Any = None
+    setting_in: Any = None
+    date_in: Any = None
+    prev_btn: Any = None
+    progress: Any = None
+    next_btn: Any = None
+    message: Any = None
+    note_view: Any = None
+    table: Any = None
+    accept_pre_btn: Any = None
+    search_in: Any = None
+    results: Any = None
+    replace_btn: Any = None
+    add_btn: Any = None
+    edits_view: Any = None
+    finalise_btn: Any = None
+    dl_csv: Any = None
+    dl_json: Any = None
+    dl_fhir: Any = None
+    refresh_btn: Any = None
+    analytics_view: Any = None
+    dl_labels: Any = None
+
+    @property
+    def view_out(self) -> list[Any]:
+        """What ``_Screen.views`` returns values for, in its order."""
+        return [
+            self.state,
+            self.note_view,
+            self.table,
+            self.edits_view,
+            self.progress,
+            self.message,
+            self.dl_csv,
+            self.dl_json,
+            self.dl_fhir,
+        ]
+
+    @property
+    def ctx_in(self) -> list[Any]:
+        """The patient-context inputs, in ``_Screen.ctx_of``'s order."""
+        return [self.age_in, self.sex_in, self.setting_in, self.date_in]
+
+
+def _layout_opener(gr: ModuleType, ui: _Ui) -> None:
+    """The "Open notes" accordion: paste, text files, a folder, or a batch output."""
+    with gr.Accordion("Open notes", open=True, elem_id="opener") as ui.opener, gr.Tabs():
+        with gr.Tab("Paste"):
+            ui.note_in = gr.Textbox(
+                label="Note text",
+                lines=8,
+                max_lines=20,
+                elem_id="note-input",
+                placeholder="Paste a clinical note…",
+            )
+            ui.suggest_btn = gr.Button("Suggest codes", variant="primary", elem_id="suggest-btn")
+        with gr.Tab("Text files"):
+            ui.files_in = gr.File(
+                label="One or more notes (.txt)",
+                file_count="multiple",
+                file_types=[".txt"],
+                elem_id="files-input",
+            )
+        with gr.Tab("Folder of notes"):
+            ui.folder_in = gr.File(
+                label="A folder of .txt notes (a work queue)",
+                file_count="directory",
+                elem_id="folder-input",
+            )
+        with gr.Tab("Batch output"):
+            ui.batch_in = gr.File(
+                label="Batch output (.jsonl in the suggestion schema)",
+                file_types=[".jsonl", ".json"],
+                elem_id="batch-input",
+            )
+            ui.batch_notes = gr.File(
+                label="Its folder of notes (when the output has no note text)",
+                file_count="directory",
+                elem_id="batch-notes-input",
+            )
+            ui.batch_btn = gr.Button("Open batch output", elem_id="batch-btn")
+
+
+def _layout_context_and_queue(gr: ModuleType, ui: _Ui) -> None:
+    """The patient-context row, the queue's previous / next row and the status line."""
+    with gr.Row(equal_height=True):
+        # A textbox, not gr.Number: an empty age means unknown, while 0 is a newborn.
+        ui.age_in = gr.Textbox(label="Age (years)", placeholder="unknown", elem_id="ctx-age")
+        ui.sex_in = gr.Radio(["F", "M", "unknown"], value="unknown", label="Sex", elem_id="ctx-sex")
+        ui.setting_in = gr.Radio(
+            list(SETTINGS), value="outpatient", label="Setting", elem_id="ctx-setting"
+        )
+        ui.date_in = gr.Textbox(
+            label="Encounter date", placeholder="YYYY-MM-DD", elem_id="ctx-date"
+        )
+    with gr.Row(equal_height=True):
+        ui.prev_btn = gr.Button("◀ Previous", size="sm", elem_id="prev-btn", scale=0)
+        ui.progress = gr.Markdown("No note open.", elem_id="progress")
+        ui.next_btn = gr.Button("Next ▶", size="sm", elem_id="next-btn", scale=0)
+    ui.message = gr.Markdown("", elem_id="status")
+
+
+def _layout_note(gr: ModuleType, ui: _Ui) -> None:
+    """The note column: the evidence colour key and the highlighted note."""
+    gr.HTML(render_legend(), js_on_load=None, apply_default_css=False)
+    ui.note_view = gr.HTML(
+        render_note(None),
+        js_on_load=static_text("note.js"),
+        apply_default_css=False,
+        elem_id="note-view",
+    )
+
+
+def _layout_codes(gr: ModuleType, ui: _Ui) -> None:
+    """The codes column: the table, code search, edits panel, finalise and downloads."""
+    ui.table = gr.HTML(
+        render_table(None),
+        js_on_load=static_text("table.js"),
+        apply_default_css=False,
+        elem_id="suggestions",
+    )
+    with gr.Row():
+        ui.accept_pre_btn = gr.Button(
+            "Accept all ★ pre-selected", size="sm", elem_id="accept-preselected-btn"
+        )
+    ui.search_in = gr.Textbox(
+        label="Find a code (ICD-10-CM, CPT): words or a code",
+        elem_id="code-search",
+        placeholder="e.g. type 2 diabetes with hyperglycemia, E11.6",
+    )
+    ui.results = gr.Radio([], label="Search results", elem_id="search-results")
+    with gr.Row():
+        ui.replace_btn = gr.Button(
+            "Replace the selected row with this code", size="sm", elem_id="replace-btn"
+        )
+        ui.add_btn = gr.Button("Add this code", size="sm", elem_id="add-btn")
+    ui.edits_view = gr.HTML(
+        render_edits(None), js_on_load=None, apply_default_css=False, elem_id="edits"
+    )
+    ui.finalise_btn = gr.Button("Finalise", variant="primary", elem_id="finalise-btn")
+    with gr.Row():
+        ui.dl_csv = gr.DownloadButton("CSV", visible=False, elem_id="dl-csv")
+        ui.dl_json = gr.DownloadButton("JSON", visible=False, elem_id="dl-json")
+        ui.dl_fhir = gr.DownloadButton("FHIR R4", visible=False, elem_id="dl-fhir")
+
+
+def _layout_analytics(gr: ModuleType, ui: _Ui) -> None:
+    """The analytics tab: a refresh button, the tables and the labelled-data download."""
+    ui.refresh_btn = gr.Button("Refresh", elem_id="analytics-refresh")
+    ui.analytics_view = gr.HTML("", js_on_load=None, apply_default_css=False, elem_id="analytics")
+    ui.dl_labels = gr.DownloadButton(
+        "Labelled decisions for retraining (JSONL)", visible=False, elem_id="dl-labels"
+    )
+
+
+def _layout(gr: ModuleType) -> _Ui:
+    """Every component of the screen, in a ``gr.Blocks`` context already open."""
+    ui = _Ui(state=gr.State(None))
+    ui.header_md = gr.Markdown("## codesuggest · coder review\nLoading the model…")
+    with gr.Tabs():
+        with gr.Tab("Review", id="review"):
+            _layout_opener(gr, ui)
+            _layout_context_and_queue(gr, ui)
+            with gr.Row():
+                with gr.Column(scale=5, min_width=340):
+                    _layout_note(gr, ui)
+                with gr.Column(scale=8, min_width=520):
+                    _layout_codes(gr, ui)
+        with gr.Tab("Analytics", id="analytics"):
+            _layout_analytics(gr, ui)
+    return ui
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def _with_request(gr: ModuleType, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` called with the browser request after its inputs.
+
+    Gradio passes the request to a parameter annotated ``gr.Request``; ``_Screen`` is defined
+    before Gradio is imported, so its methods cannot carry that annotation themselves.
+    """
+
+    def handler(request: gr.Request, *inputs: Any) -> Any:
+        return fn(*inputs, request)
+
+    handler.__name__ = getattr(fn, "__name__", "handler")  # Gradio names the endpoint after it
+    return handler
+
+
+def _wire_opening(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
+    """Paste, files, folder and batch output each start a new work queue."""
+    on_files = _with_request(gr, screen.on_files)
+    out = [*ui.view_out, *ui.ctx_in, ui.opener]
+    ui.suggest_btn.click(
+        _with_request(gr, screen.on_paste), [ui.note_in, *ui.ctx_in], out, **_OPENING
+    )
+    ui.files_in.upload(on_files, [ui.files_in, *ui.ctx_in], out, **_OPENING)
+    ui.folder_in.upload(on_files, [ui.folder_in, *ui.ctx_in], out, **_OPENING)
+    batch_in = [ui.batch_in, ui.batch_notes, *ui.ctx_in]
+    ui.batch_btn.click(_with_request(gr, screen.on_batch), batch_in, out, **_OPENING)
+
+
+def _wire_navigation(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
+    """Previous and Next step through the work queue."""
+    out = [*ui.view_out, *ui.ctx_in]
+    for button, step in ((ui.prev_btn, -1), (ui.next_btn, 1)):
+        handler = _with_request(gr, functools.partial(screen.on_navigate, step))
+        button.click(handler, [ui.state, *ui.ctx_in], out, **_OPENING)
+
+
+def _wire_table(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
+    """Clicks on the table's rows and buttons, and on the note's evidence."""
+
+    def on_table(session: Session | None, evt: gr.EventData) -> tuple[Any, ...]:
+        return screen.on_table(session, getattr(evt, "_data", None) or {})
+
+    # Every click counts: a coder clicking down the table must not lose a click that
+    # came while the previous one was still being saved ("once" would drop it).
+    for view in (ui.table, ui.note_view):
+        view.click(on_table, [ui.state], ui.view_out, trigger_mode="multiple", **_REVIEWING)
+
+
+def _wire_codes(ui: _Ui, screen: _Screen) -> None:
+    """Code search, replace, add, and accepting the pre-selected suggestions."""
+    ui.search_in.input(
+        screen.on_search,
+        [ui.search_in],
+        [ui.results],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        queue=False,
+        **_PRIVATE,
+    )
+    ui.replace_btn.click(screen.on_replace, [ui.state, ui.results], ui.view_out, **_REVIEWING)
+    ui.add_btn.click(screen.on_add, [ui.state, ui.results], ui.view_out, **_REVIEWING)
+    ui.accept_pre_btn.click(screen.on_accept_preselected, [ui.state], ui.view_out, **_REVIEWING)
+
+
+def _wire_context(ui: _Ui, screen: _Screen) -> None:
+    """A changed patient context is a decision on the open review; its edits are re-run."""
+    inputs = [ui.state, *ui.ctx_in]
+    for radio in (ui.sex_in, ui.setting_in):
+        radio.input(screen.on_context, inputs, ui.view_out, **_REVIEWING)
+    for box in (ui.age_in, ui.date_in):  # on submit or leaving the box, not at each keystroke
+        box.submit(screen.on_context, inputs, ui.view_out, **_REVIEWING)
+        box.blur(screen.on_context, inputs, ui.view_out, **_REVIEWING)
+
+
+def _wire_finish(ui: _Ui, screen: _Screen) -> None:
+    """Finalise, and the analytics tab's refresh."""
+    ui.finalise_btn.click(screen.on_finalise, [ui.state], ui.view_out, **_REVIEWING)
+    ui.refresh_btn.click(screen.on_analytics, None, [ui.analytics_view, ui.dl_labels], **_PRIVATE)
+
+
+def build_app(
+    service: ReviewService,
+    *,
+    title: str = "codesuggest review",
+    delete_cache: tuple[int, int] | None = (3600, 3600),
+) -> Any:
+    """The review screen as a ``gr.Blocks`` (not launched).
+
+    ``delete_cache`` (every, older than; seconds): how often uploaded notes and downloads are
+    removed from Gradio's file cache, since they are PHI.
+    """
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    import gradio as gr
+
+    screen = _Screen(service, gr)
     with gr.Blocks(
         title=title, analytics_enabled=False, fill_width=True, delete_cache=delete_cache
     ) as app:
-        state = gr.State(None)
-        header_md = gr.Markdown("## codesuggest · coder review\nLoading the model…")
-        with gr.Tabs():
-            with gr.Tab("Review", id="review"):
-                with (
-                    gr.Accordion("Open notes", open=True, elem_id="opener") as opener,
-                    gr.Tabs(),
-                ):
-                    with gr.Tab("Paste"):
-                        note_in = gr.Textbox(
-                            label="Note text",
-                            lines=8,
-                            max_lines=20,
-                            elem_id="note-input",
-                            placeholder="Paste a clinical note…",
-                        )
-                        suggest_btn = gr.Button(
-                            "Suggest codes", variant="primary", elem_id="suggest-btn"
-                        )
-                    with gr.Tab("Text files"):
-                        files_in = gr.File(
-                            label="One or more notes (.txt)",
-                            file_count="multiple",
-                            file_types=[".txt"],
-                            elem_id="files-input",
-                        )
-                    with gr.Tab("Folder of notes"):
-                        folder_in = gr.File(
-                            label="A folder of .txt notes (a work queue)",
-                            file_count="directory",
-                            elem_id="folder-input",
-                        )
-                    with gr.Tab("Batch output"):
-                        batch_in = gr.File(
-                            label="Batch output (.jsonl in the suggestion schema)",
-                            file_types=[".jsonl", ".json"],
-                            elem_id="batch-input",
-                        )
-                        batch_notes = gr.File(
-                            label="Its folder of notes (when the output has no note text)",
-                            file_count="directory",
-                            elem_id="batch-notes-input",
-                        )
-                        batch_btn = gr.Button("Open batch output", elem_id="batch-btn")
-                with gr.Row(equal_height=True):
-                    # A textbox, not gr.Number: an empty age means unknown, while 0 is a newborn.
-                    age_in = gr.Textbox(
-                        label="Age (years)", placeholder="unknown", elem_id="ctx-age"
-                    )
-                    sex_in = gr.Radio(
-                        ["F", "M", "unknown"], value="unknown", label="Sex", elem_id="ctx-sex"
-                    )
-                    setting_in = gr.Radio(
-                        list(SETTINGS), value="outpatient", label="Setting", elem_id="ctx-setting"
-                    )
-                    date_in = gr.Textbox(
-                        label="Encounter date", placeholder="YYYY-MM-DD", elem_id="ctx-date"
-                    )
-                with gr.Row(equal_height=True):
-                    prev_btn = gr.Button("◀ Previous", size="sm", elem_id="prev-btn", scale=0)
-                    progress = gr.Markdown("No note open.", elem_id="progress")
-                    next_btn = gr.Button("Next ▶", size="sm", elem_id="next-btn", scale=0)
-                message = gr.Markdown("", elem_id="status")
-                with gr.Row():
-                    with gr.Column(scale=5, min_width=340):
-                        gr.HTML(render_legend(), js_on_load=None, apply_default_css=False)
-                        note_view = gr.HTML(
-                            render_note(None),
-                            js_on_load=static_text("note.js"),
-                            apply_default_css=False,
-                            elem_id="note-view",
-                        )
-                    with gr.Column(scale=8, min_width=520):
-                        table = gr.HTML(
-                            render_table(None),
-                            js_on_load=static_text("table.js"),
-                            apply_default_css=False,
-                            elem_id="suggestions",
-                        )
-                        with gr.Row():
-                            accept_pre_btn = gr.Button(
-                                "Accept all ★ pre-selected",
-                                size="sm",
-                                elem_id="accept-preselected-btn",
-                            )
-                        search_in = gr.Textbox(
-                            label="Find a code (ICD-10-CM, CPT): words or a code",
-                            elem_id="code-search",
-                            placeholder="e.g. type 2 diabetes with hyperglycemia, E11.6",
-                        )
-                        results = gr.Radio([], label="Search results", elem_id="search-results")
-                        with gr.Row():
-                            replace_btn = gr.Button(
-                                "Replace the selected row with this code",
-                                size="sm",
-                                elem_id="replace-btn",
-                            )
-                            add_btn = gr.Button("Add this code", size="sm", elem_id="add-btn")
-                        edits_view = gr.HTML(
-                            render_edits(None),
-                            js_on_load=None,
-                            apply_default_css=False,
-                            elem_id="edits",
-                        )
-                        finalise_btn = gr.Button(
-                            "Finalise", variant="primary", elem_id="finalise-btn"
-                        )
-                        with gr.Row():
-                            dl_csv = gr.DownloadButton("CSV", visible=False, elem_id="dl-csv")
-                            dl_json = gr.DownloadButton("JSON", visible=False, elem_id="dl-json")
-                            dl_fhir = gr.DownloadButton("FHIR R4", visible=False, elem_id="dl-fhir")
-            with gr.Tab("Analytics", id="analytics"):
-                refresh_btn = gr.Button("Refresh", elem_id="analytics-refresh")
-                analytics_view = gr.HTML(
-                    "", js_on_load=None, apply_default_css=False, elem_id="analytics"
-                )
-                dl_labels = gr.DownloadButton(
-                    "Labelled decisions for retraining (JSONL)", visible=False, elem_id="dl-labels"
-                )
-
-        view_out = [
-            state,
-            note_view,
-            table,
-            edits_view,
-            progress,
-            message,
-            dl_csv,
-            dl_json,
-            dl_fhir,
-        ]
-        ctx_in = [age_in, sex_in, setting_in, date_in]
-        open_out = [*view_out, *ctx_in, opener]
-        # Suggesting takes up to a second: a small spinner. Review actions take milliseconds:
-        # no "processing" overlay flashing over the note and the table at every click.
-        opening = {
-            "concurrency_id": "suggest",
-            "concurrency_limit": 1,
-            "show_progress": "minimal",
-            **private,
-        }
-        reviewing = {
-            "concurrency_id": "review",
-            "concurrency_limit": 1,
-            "show_progress": "hidden",
-            **private,
-        }
-
-        suggest_btn.click(on_paste, [note_in, *ctx_in], open_out, **opening)
-        files_in.upload(on_files, [files_in, *ctx_in], open_out, **opening)
-        folder_in.upload(on_files, [folder_in, *ctx_in], open_out, **opening)
-        batch_btn.click(on_batch, [batch_in, batch_notes, *ctx_in], open_out, **opening)
-        nav_out = [*view_out, *ctx_in]
-        prev_btn.click(nav(-1), [state, *ctx_in], nav_out, **opening)
-        next_btn.click(nav(1), [state, *ctx_in], nav_out, **opening)
-        # Every click counts: a coder clicking down the table must not lose a click that
-        # came while the previous one was still being saved ("once" would drop it).
-        table.click(on_table, [state], view_out, trigger_mode="multiple", **reviewing)
-        note_view.click(on_table, [state], view_out, trigger_mode="multiple", **reviewing)
-        search_in.input(
-            on_search,
-            [search_in],
-            [results],
-            trigger_mode="always_last",
-            show_progress="hidden",
-            queue=False,
-            **private,
-        )
-        replace_btn.click(on_replace, [state, results], view_out, **reviewing)
-        add_btn.click(on_add, [state, results], view_out, **reviewing)
-        accept_pre_btn.click(on_accept_preselected, [state], view_out, **reviewing)
-        for radio in (sex_in, setting_in):
-            radio.input(on_context, [state, *ctx_in], view_out, **reviewing)
-        for box in (age_in, date_in):  # on submit or leaving the box, not at each keystroke
-            box.submit(on_context, [state, *ctx_in], view_out, **reviewing)
-            box.blur(on_context, [state, *ctx_in], view_out, **reviewing)
-        finalise_btn.click(on_finalise, [state], view_out, **reviewing)
-        refresh_btn.click(on_analytics, None, [analytics_view, dl_labels], **private)
-        app.load(header, None, header_md, **private)
+        ui = _layout(gr)
+        _wire_opening(gr, ui, screen)
+        _wire_navigation(gr, ui, screen)
+        _wire_table(gr, ui, screen)
+        _wire_codes(ui, screen)
+        _wire_context(ui, screen)
+        _wire_finish(ui, screen)
+        app.load(screen.header, None, ui.header_md, **_PRIVATE)
     return app
 
 

@@ -177,6 +177,25 @@ class ReviewService:
         )
         return review
 
+    def open_entry(self, entry: QueueEntry, *, context: Mapping[str, Any], reviewer: str) -> Review:
+        """Open a work-queue note's review and keep it on the entry.
+
+        A note from a batch output is reviewed in the patient context it was coded with, not
+        the screen's.
+        """
+        ctx = dict(context)
+        if entry.result is not None:
+            ctx = dict(entry.result.get("context") or {}) or ctx
+            ctx = {k: ctx.get(k) for k in ("setting", "age", "sex", "encounter_date")}
+        entry.review = self.open(
+            text=entry.text,
+            note_id=entry.note_id,
+            context=ctx,
+            reviewer=reviewer,
+            result=entry.result,
+        )
+        return entry.review
+
     def revalidate(self, review: Review) -> None:
         """Re-run the coding-rule edits over the review's final code set."""
         codes = review.final_codes()
@@ -210,6 +229,20 @@ class ReviewService:
                 items=review.snapshot(),
                 context=review.context if action == "context" else None,
             )
+
+    def accept_preselected(self, review: Review) -> list[str]:
+        """Accept every suggestion the tool pre-selected that is still pending.
+
+        Returns:
+            The codes accepted, each committed to the audit store like a single accept.
+        """
+        return [
+            it.code
+            for it in list(review.items)
+            if it.preselected
+            and it.status == "pending"
+            and self.apply(review, "accept", it.item_id)
+        ]
 
     def finalise(self, review: Review) -> dict[str, Path]:
         """Store the final code set and write its CSV, JSON and FHIR files."""

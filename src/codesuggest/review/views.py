@@ -9,7 +9,7 @@ and batch files are untrusted input. The screen's CSS and JavaScript are in ``st
 import functools
 import html
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -304,6 +304,23 @@ def render_progress(session: Session | None) -> str:
         bits.append(f"status **{r.status}**")
         bits.append(f"reviewer {r.reviewer}")
     return " · ".join(bits)
+
+
+def search_choices(results: Iterable[Any]) -> list[tuple[str, str]]:
+    """Code-search results as ``(label, "system|code")`` choices for the results list.
+
+    Args:
+        results: ``CodeInfo``-like records with ``code``, ``system``, ``description`` and
+            ``billable``.
+    """
+    return [
+        (
+            f"{r.code} · {r.description} "
+            f"({r.system}{'' if r.billable else ', header: not billable'})",
+            f"{r.system}|{r.code}",
+        )
+        for r in results
+    ]
 
 
 def _pct(x: float | None) -> str:
