@@ -156,7 +156,8 @@ def _mark(covering: list[_Span], selected: int | None) -> _Mark | None:
 
 def _pieces(review: Review, text: str, selected: int | None) -> list[_Piece]:
     spans = _spans(review, text)
-    # The product's results carry no "sections" key; a batch file written by other tools may.
+    # SuggestionResult.to_dict has no "sections" key: only a result that adds one (the schema
+    # allows extra keys) gets section names in the note; evidence names its own section.
     sections = {
         s["start"]: s.get("name") or s.get("title") or ""
         for s in review.result.get("sections") or []
