@@ -7,7 +7,6 @@ and batch files are untrusted input. The screen's CSS and JavaScript are in ``st
 """
 
 import functools
-import html
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from importlib import resources
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
 
 from codesuggest.core.records import ASSERTIONS
 from codesuggest.review.state import Review, ReviewItem, Session, by_severity
@@ -34,12 +32,8 @@ _KNOWN_CLASSES = (*ASSERTIONS, "context", "excluded")
 _CAUTION = ("negated", "uncertain", "hypothetical", "family", "historical", "present", "context")
 
 
-def _escape(value: Any) -> Markup:
-    # Autoescaping, spelled as html.escape spells quotes (&quot; &#x27;) rather than
-    # markupsafe (&#34; &#39;), so the HTML is what the screen sent before it had templates.
-    if isinstance(value, Markup):
-        return value
-    return Markup(html.escape("" if value is None else str(value), quote=True))
+def _blank_none(value: Any) -> Any:
+    return "" if value is None else value
 
 
 @functools.cache
@@ -48,7 +42,7 @@ def _templates() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("codesuggest.review", "templates"),
         autoescape=True,
-        finalize=_escape,
+        finalize=_blank_none,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -56,7 +50,10 @@ def _templates() -> jinja2.Environment:
 
 
 def _render(name: str, **values: Any) -> str:
-    return _templates().get_template(name).render(**values)
+    html = _templates().get_template(name).render(**values)
+    # Quotes spelled as html.escape spells them, as the screen did before it had templates.
+    # Safe on the whole page: a "&" in any value is already "&amp;", so only escapes match.
+    return html.replace("&#34;", "&quot;").replace("&#39;", "&#x27;")
 
 
 def static_text(name: str) -> str:
@@ -204,6 +201,14 @@ class _Snippet:
 
 
 @dataclass(slots=True)
+class _Button:
+    action: str
+    label: str
+    hint: str
+    disabled: bool = False
+
+
+@dataclass(slots=True)
 class _Row:
     item: ReviewItem
     heading: str
@@ -213,6 +218,7 @@ class _Row:
     selected: bool
     snippet: _Snippet | None
     edits: list[dict[str, Any]]
+    buttons: list[_Button]
 
 
 def _snippet(review: Review, item: ReviewItem) -> _Snippet | None:
@@ -228,6 +234,16 @@ def _snippet(review: Review, item: ReviewItem) -> _Snippet | None:
         section=str(e.get("section") or "").replace("_", " "),
         more=len(item.evidence) - 1,
     )
+
+
+def _buttons(item: ReviewItem) -> list[_Button]:
+    return [
+        _Button("accept", "✓ Accept", f"Accept {item.code}", item.status == "accepted"),
+        _Button("reject", "✗ Reject", f"Reject {item.code}", item.status == "rejected"),
+        _Button("replace", "⇄ Replace", f"Replace {item.code} with a code you search for"),
+        _Button("up", "↑", f"Move {item.final_code} up"),
+        _Button("down", "↓", f"Move {item.final_code} down"),
+    ]
 
 
 def _rows(review: Review, selected: int | None) -> list[_Row]:
@@ -256,6 +272,7 @@ def _rows(review: Review, selected: int | None) -> list[_Row]:
                 selected=selected == it.item_id,
                 snippet=_snippet(review, it),
                 edits=review.edits_for(it),
+                buttons=_buttons(it),
             )
         )
     return rows
