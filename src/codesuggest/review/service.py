@@ -29,9 +29,13 @@ class SuggesterLike(Protocol):
 
     codebook: Any
 
-    def suggest(self, text: str, **kwargs: Any) -> Any: ...
+    def suggest(self, text: str, **kwargs: Any) -> Any:
+        """A ``SuggestionResult`` for ``text`` in a patient context (``normalise_context``)."""
+        ...
 
-    def validate(self, codes: list[str], **kwargs: Any) -> list[Any]: ...
+    def validate(self, codes: list[str], **kwargs: Any) -> list[Any]:
+        """The coding-rule ``Edit``s of ``codes`` (given in coding order) in a patient context."""
+        ...
 
 
 def read_note_file(path: str | os.PathLike[str]) -> str:

@@ -56,20 +56,24 @@ class ReviewItem:
 
     @property
     def in_final(self) -> bool:
+        """Accepted or replaced: the row's code, or its replacement, is in the final set."""
         return self.status in ("accepted", "replaced")
 
     @property
     def final_code(self) -> str:
+        """The code the row puts in the final set: the replacement when replaced."""
         return self.replaced_by if self.status == "replaced" and self.replaced_by else self.code
 
     @property
     def final_system(self) -> str:
+        """The code set of ``final_code``."""
         if self.status == "replaced" and self.replaced_by_system:
             return self.replaced_by_system
         return self.system
 
     @property
     def is_diagnosis(self) -> bool:
+        """Whether the final code is ICD-10-CM (diagnoses are listed before procedures)."""
         return self.final_system == ICD10CM
 
     def state(self) -> dict[str, Any]:
@@ -81,6 +85,7 @@ class ReviewItem:
         return d
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole row, as the store's snapshot of the code table keeps it."""
         return {
             "item_id": self.item_id,
             "code": self.code,
@@ -161,6 +166,7 @@ class Review:
     # ------------------------------------------------------------ queries
 
     def item(self, item_id: int) -> ReviewItem:
+        """The row ``item_id``; ``InputError`` if the review has none (a stale page)."""
         for it in self.items:
             if it.item_id == item_id:
                 return it
@@ -171,6 +177,7 @@ class Review:
         return [it for it in self.items if it.in_final]
 
     def final_codes(self) -> list[str]:
+        """The final code set in coding order, as the coding-rule edits take it."""
         return [it.final_code for it in self.final_items()]
 
     def final(self) -> dict[str, list[dict[str, Any]]]:
@@ -208,6 +215,7 @@ class Review:
         return by_severity(found)
 
     def pending(self) -> list[ReviewItem]:
+        """Rows not decided yet; they are left out of the final set."""
         return [it for it in self.items if it.status == "pending"]
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -406,9 +414,11 @@ class Session:
 
     @property
     def entry(self) -> QueueEntry | None:
+        """The note the tab is on, or None when the queue is empty."""
         return self.queue[self.position] if 0 <= self.position < len(self.queue) else None
 
     @property
     def review(self) -> Review | None:
+        """The review of the note the tab is on, once that note is opened."""
         entry = self.entry
         return entry.review if entry else None

@@ -33,6 +33,7 @@ _CAUTION = ("negated", "uncertain", "hypothetical", "family", "historical", "pre
 
 
 def _blank_none(value: Any) -> Any:
+    # A missing description or message shows as nothing, not as Jinja's "None".
     return "" if value is None else value
 
 
