@@ -60,7 +60,8 @@ def _time(fn: Callable[[], object]) -> float:
 
 def server_side(model: str | None, repeat: int) -> None:
     import codesuggest
-    from codesuggest.review.app import ReviewService, render_edits, render_note, render_table
+    from codesuggest.review import ReviewService
+    from codesuggest.review.views import render_edits, render_note, render_table
     from codesuggest.store.audit import AuditStore
 
     t = time.perf_counter()

@@ -11,7 +11,7 @@ import pytest
 
 from codesuggest.core.errors import InputError
 from codesuggest.output.schema import validate_result_dict
-from codesuggest.review.app import Review
+from codesuggest.review import Review
 from codesuggest.store import export
 
 NOTE = "Type 2 diabetes with hyperglycemia. Essential hypertension. Colonoscopy done."

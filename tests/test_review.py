@@ -1,7 +1,9 @@
 """The review logic, its HTML views, the work queue and the review service (no browser).
 
 ``StubSuggester`` below is a test double: it answers ``suggest`` with a fixed, hand-written
-result and ``validate`` with two simple rules, so these tests do not depend on the model.
+result and ``validate`` with three toy rules, so these tests do not depend on the model. It
+emits only what the real ``Suggester`` emits: the keys of ``SuggestionResult.to_dict`` and rule
+ids of ``rules.engine.RULES``.
 """
 
 from __future__ import annotations
@@ -19,18 +21,16 @@ import pytest
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import Edit
 from codesuggest.output.schema import validate_result_dict
-from codesuggest.review.app import (
-    Review,
-    ReviewService,
-    Session,
-    normalise_context,
-    parse_auth,
-    queue_from_batch,
-    queue_from_note_files,
+from codesuggest.review.app import parse_auth
+from codesuggest.review.service import ReviewService, queue_from_batch, queue_from_note_files
+from codesuggest.review.state import QueueEntry, Review, Session, normalise_context
+from codesuggest.review.views import (
+    render_analytics,
     render_edits,
     render_note,
     render_progress,
     render_table,
+    search_choices,
 )
 from codesuggest.store.audit import AuditStore, note_sha256
 
@@ -55,7 +55,6 @@ def make_result(text: str = NOTE, note_id: str = "note-1") -> dict[str, Any]:
         "codesets": {"ICD-10-CM": "2026", "CPT": "subset-2026.1"},
         "model": {"name": "stub", "version": "1", "sha256": "0" * 64},
         "context": {"setting": "outpatient", "age": 58, "sex": "F", "encounter_date": None},
-        "sections": [{"name": "assessment", "title": "Assessment", "start": 0, "end": 100}],
         "suggestions": [
             {
                 "code": "E11.9",
@@ -77,7 +76,9 @@ def make_result(text: str = NOTE, note_id: str = "note-1") -> dict[str, Any]:
                 "score": 0.84,
                 "rank": 2,
                 "selected": True,
-                "evidence": [span("Essential hypertension", text, section="assessment")],
+                "evidence": [
+                    span("Essential hypertension", text, section="assessment", assertion="present")
+                ],
                 "sources": {"lookup": 0.8},
                 "edits": [],
             },
@@ -88,16 +89,18 @@ def make_result(text: str = NOTE, note_id: str = "note-1") -> dict[str, Any]:
                 "score": 0.55,
                 "rank": 3,
                 "selected": False,
-                "evidence": [span("office visit", text, section="plan")],
+                "evidence": [span("office visit", text, section="plan", assertion="present")],
                 "sources": {"classifier": 0.5},
                 "edits": [
                     {
-                        "rule": "em_level",
+                        "rule": "modifier-25",
                         "severity": "info",
                         "codes": ["99213"],
-                        "message": "Check the E/M level.",
-                        "source": "stub",
-                        "fix": [],
+                        "message": "99213 is billed on the day of a procedure: add modifier 25 "
+                        "if the E/M is significant and separately identifiable.",
+                        "source": "CMS Medicare Claims Processing Manual, Chapter 12, "
+                        "section 30.6.6",
+                        "fix": ["99213-25"],
                     }
                 ],
             },
@@ -119,7 +122,11 @@ class _Result:
 
 
 class StubSuggester:
-    """Test double of ``codesuggest.load()``: fixed suggestions, two toy coding rules."""
+    """Test double of ``codesuggest.load()``: fixed suggestions, three toy coding rules.
+
+    The rules fire on simpler conditions than the real ones but say what those say (rule id,
+    severity, citation, fix), so the screen shows the edits a coder would see.
+    """
 
     def __init__(self, codebook: Any) -> None:
         self.codebook = codebook
@@ -138,14 +145,37 @@ class StubSuggester:
         edits = []
         if "E11.9" in codes and "E11.65" in codes:
             edits.append(
-                Edit("excludes1", "error", ("E11.9", "E11.65"), "Code only one of these.", "stub")
+                Edit(
+                    "redundant-code",
+                    "warning",
+                    ("E11.9", "E11.65"),
+                    "E11.9 means diabetes without complications, but E11.65 is also listed.",
+                    "ICD-10-CM Official Guidelines I.C.4.a",
+                    ("E11.65",),
+                )
             )
-        if codes and codes[0] == "Z79.4":
+        if codes[:1] == ["Z79.4"] and "E11.9" in codes:
             edits.append(
-                Edit("z_first", "warning", ("Z79.4",), "Z79.4 is not a first-listed code.", "stub")
+                Edit(
+                    "code-first",
+                    "info",
+                    ("E11.9", "Z79.4"),
+                    "List E11.9 before Z79.4: E11.9 has a 'use additional code' note.",
+                    "ICD-10-CM Official Guidelines I.A.13",
+                    ("E11.9", "Z79.4"),
+                )
             )
         if kw.get("age") is not None and kw["age"] < 18 and "I10" in codes:
-            edits.append(Edit("age", "warning", ("I10",), "Unusual for a child.", "stub"))
+            edits.append(
+                Edit(
+                    "mce-age-conflict",
+                    "warning",
+                    ("I10",),
+                    f"I10 is an adult code, but the patient is {kw['age']}: check the code "
+                    "and the age.",
+                    "CMS Medicare Code Editor (stub)",
+                )
+            )
         return edits
 
 
@@ -307,7 +337,7 @@ def test_row_edits_list_errors_first(review):
 
 def test_pending_row_shows_the_edits_that_came_with_its_suggestion(review):
     shown = review.edits_for(review.item(item_of(review, "99213")))
-    assert [e["rule"] for e in shown] == ["em_level"]
+    assert [e["rule"] for e in shown] == ["modifier-25"]
 
 
 def test_context_change_is_a_decision_with_before_and_after(review):
@@ -373,8 +403,11 @@ def test_note_html_colours_evidence_and_exclusions_by_assertion(review):
     assert ">breast cancer</mark>" in out
 
 
-def test_note_html_shows_section_names(review):
-    assert '<span class="cs-sec">assessment</span>' in render_note(review)
+def test_note_html_shows_the_section_names_a_result_carries():
+    # Suggester results have no "sections" key (the schema allows one); this one adds it.
+    result = {**make_result(), "sections": [{"name": "assessment", "start": 0, "end": 100}]}
+    out = render_note(Review(result, note_text=NOTE, reviewer="alice"))
+    assert '<span class="cs-sec">assessment</span>' in out
 
 
 def test_selected_suggestion_evidence_is_outlined(review):
@@ -426,8 +459,6 @@ def test_edits_panel_names_the_final_codes_and_undecided_count(review):
 
 
 def test_progress_shows_position_in_the_queue(tmp_path):
-    from codesuggest.review.app import QueueEntry
-
     session = Session(queue=[QueueEntry(f"n{i}", "x") for i in range(20)], position=2)
     assert render_progress(session).startswith("Note **3 / 20**")
 
@@ -530,7 +561,7 @@ def test_edits_are_recomputed_as_the_final_set_changes(service, stub):
     service.apply(r, "accept", item_of(r, "E11.9"))
     service.apply(r, "add", "E11.65", "ICD-10-CM", "T2DM with hyperglycemia")
     assert stub.validate_calls[-1][0] == ["E11.9", "E11.65"]
-    assert [e["rule"] for e in r.edits] == ["excludes1"]
+    assert [e["rule"] for e in r.edits] == ["redundant-code"]
     service.apply(r, "reject", item_of(r, "E11.9"))
     assert r.edits == []
 
@@ -542,7 +573,7 @@ def test_reordering_reruns_the_edits_in_the_new_order(service, stub):
     assert r.edits == []
     service.apply(r, "move", item_of(r, "Z79.4"), -1)
     assert stub.validate_calls[-1][0] == ["Z79.4", "E11.9"]
-    assert [e["rule"] for e in r.edits] == ["z_first"]
+    assert [e["rule"] for e in r.edits] == ["code-first"]
 
 
 def test_changing_the_patient_context_reruns_the_edits(service, stub):
@@ -551,7 +582,7 @@ def test_changing_the_patient_context_reruns_the_edits(service, stub):
     assert r.edits == []
     service.apply(r, "context", {"setting": "outpatient", "age": "9", "sex": "F"})
     assert stub.validate_calls[-1][1]["age"] == 9
-    assert [e["rule"] for e in r.edits] == ["age"]
+    assert [e["rule"] for e in r.edits] == ["mce-age-conflict"]
     row = service.store.actions(r.review_id)[-1]
     assert row["action"] == "context"
     assert row["after"]["age"] == 9
@@ -602,6 +633,34 @@ def test_an_action_the_store_could_not_commit_is_undone_on_screen(service, monke
     assert r.item(i).status == "pending"
     assert [it.code for it in r.items] == ["E11.9", "I10", "99213"]
     assert r.final_codes() == []
+
+
+def test_a_batch_note_is_reviewed_in_the_context_it_was_coded_with(service):
+    entry = QueueEntry(note_id="b1", text=NOTE, result=make_result(note_id="b1"))
+    review = service.open_entry(entry, context={"setting": "inpatient"}, reviewer="alice")
+    assert entry.review is review
+    assert review.context == {
+        "setting": "outpatient",
+        "age": 58,
+        "sex": "F",
+        "encounter_date": None,
+    }
+
+
+def test_accept_preselected_accepts_each_pending_starred_row_and_audits_it(service):
+    r = open_review(service)
+    service.apply(r, "reject", item_of(r, "I10"))
+    assert service.accept_preselected(r) == ["E11.9"]
+    assert codes(r) == ["E11.9"]
+    assert [a["action"] for a in service.store.actions(r.review_id)] == ["reject", "accept"]
+    assert service.accept_preselected(r) == []
+
+
+def test_search_choices_say_when_a_code_is_a_header_not_billable(service):
+    labels = dict(search_choices(service.search("type 2 diabetes mellitus")))
+    header = next(label for label, value in labels.items() if value == "ICD-10-CM|E11")
+    assert header.startswith("E11 · ")
+    assert header.endswith("(ICD-10-CM, header: not billable)")
 
 
 def test_search_answers_with_codes_from_the_whole_code_set(service):
@@ -801,8 +860,6 @@ def test_batch_queue_matches_a_note_named_by_its_subfolder_path(tmp_path):
 
 
 def test_analytics_view_shows_the_rate_and_escapes_descriptions(tmp_path):
-    from codesuggest.review.app import render_analytics
-
     with AuditStore(tmp_path / "a.sqlite3") as store:
         r = Review(make_result(), note_text=NOTE, reviewer="alice")
         r.items[0].description = "<i>x</i>"
