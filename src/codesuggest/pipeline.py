@@ -24,11 +24,13 @@ from codesuggest.core.records import (
     ICD10CM,
     Edit,
     Evidence,
+    Exclusion,
     Section,
     Suggestion,
     SuggestionResult,
     Term,
 )
+from codesuggest.core.text import STOPWORDS, tokens
 from codesuggest.rank.candidates import CandidateBuilder
 from codesuggest.rank.em import Problem, is_chronic, is_em_code, level_visit, worsening
 from codesuggest.rank.features import feature_matrix
@@ -39,6 +41,34 @@ from codesuggest.rank.selection import select
 log = logging.getLogger(__name__)
 
 MAX_NOTE_CHARS = 500_000
+# Words the document model may weigh that tell a coder nothing as evidence.
+_NOT_CLINICAL = frozenset(
+    [
+        "year",
+        "years",
+        "old",
+        "yo",
+        "he",
+        "she",
+        "his",
+        "her",
+        "him",
+        "they",
+        "patient",
+        "pt",
+        "male",
+        "female",
+        "man",
+        "woman",
+        "has",
+        "had",
+        "have",
+        "was",
+        "were",
+        "which",
+        "who",
+    ]
+)
 MAX_SUGGESTIONS = 40
 # The E/M level is read from the documentation by rules, not scored by the ranker: this is
 # the share of the project's gold visits whose level the rules got exactly right (ACI-Bench
@@ -94,11 +124,19 @@ def check_note(
     return text, []
 
 
+def _clinical(phrase: str) -> bool:
+    """A phrase worth showing as evidence: not a stopword, a number or an age ("62 year")."""
+    words = [w for w in tokens(phrase) if w not in STOPWORDS and not w.isdigit()]
+    return bool(words) and not all(w in _NOT_CLINICAL for w in words) and len(phrase) > 2
+
+
 def _context_evidence(note: str, phrases: list[str], sections: list[Section]) -> list[Evidence]:
     """For a code only the document model proposed: where its telling words stand."""
     out: list[Evidence] = []
     lower = note.lower()
     for phrase in phrases:
+        if not _clinical(phrase):
+            continue
         pos = lower.find(phrase)
         if pos < 0:
             continue
@@ -179,12 +217,37 @@ class Suggester:
         if errors:
             return self._empty(id, context, errors)
         extracted = self.extractor.extract(note)
+        suggestions, excluded = self.score_terms(note, extracted.terms, extracted.sections, patient)
+        self._attach_edits(suggestions, extracted.terms, context, date)
+        return SuggestionResult(
+            id=id,
+            codesets=self.codesets,
+            model=self.model_info,
+            context=context,
+            suggestions=suggestions,
+            excluded=excluded,
+        )
+
+    def score_terms(
+        self,
+        note: str,
+        terms: list[Term],
+        sections: list[Section],
+        patient: PatientContext,
+    ) -> tuple[list[Suggestion], list[Exclusion]]:
+        """The ranked, pre-selected codes of a note whose terms are already extracted.
+
+        This is the one scoring path: ``suggest`` serves it and ``train.evaluation`` measures
+        it, so an evaluation scores exactly what coders get (edits aside).
+        """
         (doc_scores,) = self.model.document_model.doc_scores([note])
-        cset = self.builder.build(note, extracted.terms, doc_scores, setting=setting)
+        cset = self.builder.build(note, terms, doc_scores, setting=patient.setting)
         suggestions: list[Suggestion] = []
         if cset.candidates:
             proba = self.model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
-            chosen = select(note, cset.candidates, proba, self.codebook.icd)
+            chosen = select(
+                note, cset.candidates, proba, self.codebook.icd, setting=patient.setting
+            )
             # Pre-selected codes first (the coder's claim, by score), then the alternatives.
             order = sorted(
                 range(len(cset.candidates)),
@@ -198,7 +261,7 @@ class Suggester:
                 cand = cset.candidates[i]
                 rec = self.codebook.find(cand.code, cand.system)
                 evidence = cand.evidence or _context_evidence(
-                    note, words.get(cand.code, []), extracted.sections
+                    note, words.get(cand.code, []), sections
                 )
                 suggestions.append(
                     Suggestion(
@@ -213,17 +276,9 @@ class Suggester:
                         note=_note_for(cand, chosen.reasons.get(i, "")),
                     )
                 )
-        self._add_visit_level(note, extracted.sections, suggestions, patient)
-        self._add_procedures(note, extracted.sections, extracted.terms, suggestions)
-        self._attach_edits(suggestions, extracted.terms, context, date)
-        return SuggestionResult(
-            id=id,
-            codesets=self.codesets,
-            model=self.model_info,
-            context=context,
-            suggestions=suggestions,
-            excluded=cset.excluded,
-        )
+        self._add_visit_level(note, sections, suggestions, patient)
+        self._add_procedures(note, sections, terms, suggestions)
+        return suggestions, cset.excluded
 
     def _add_visit_level(
         self,

@@ -46,6 +46,12 @@ DIAGNOSTIC_SECTIONS = frozenset(
 )
 # Sections whose mentions are never the patient's own current condition.
 NOT_CODED_SECTIONS = frozenset({"family_history", "review_of_systems"})
+# Assertions a code may be reported from: inpatient coders code uncertain diagnoses at
+# discharge as if established (II.H); outpatient coders code their symptoms (IV.H).
+_CODED = {
+    "outpatient": frozenset({"present", "historical"}),
+    "inpatient": frozenset({"present", "historical", "uncertain"}),
+}
 # A ranker score below this vetoes a documented code (the model has seen it mis-read).
 MIN_SCORE = 0.05
 # History, status, long-term drug therapy and tobacco codes are reported from any section
@@ -101,7 +107,7 @@ def _long_term(text: str, cand: Candidate) -> bool:
     return False
 
 
-def _documented(cand: Candidate, has_diagnoses: bool) -> str:
+def _documented(cand: Candidate, has_diagnoses: bool, setting: str) -> str:
     """Why a candidate cannot be reported from its documentation ('' when it can)."""
     if not cand.features.get(PRIMARY):
         return "no documented term reads as this code"
@@ -110,7 +116,7 @@ def _documented(cand: Candidate, has_diagnoses: bool) -> str:
     usable = [
         e
         for e in cand.evidence
-        if e.assertion in ("present", "historical") and e.section not in NOT_CODED_SECTIONS
+        if e.assertion in _CODED[setting] and e.section not in NOT_CODED_SECTIONS
     ]
     if not usable:
         return "documented only as negated, uncertain, family or review-of-systems"
@@ -126,7 +132,12 @@ def _documented(cand: Candidate, has_diagnoses: bool) -> str:
 
 
 def select(
-    text: str, candidates: Sequence[Candidate], scores: Sequence[float], icd: CodeSet
+    text: str,
+    candidates: Sequence[Candidate],
+    scores: Sequence[float],
+    icd: CodeSet,
+    *,
+    setting: str = "outpatient",
 ) -> Selection:
     """The coder's pre-selection over ranked candidates (see the module docstring)."""
     has_diagnoses = any(e.section in DIAGNOSTIC_SECTIONS for c in candidates for e in c.evidence)
@@ -136,7 +147,7 @@ def select(
         if cand.system != ICD10CM:
             reasons[i] = "procedure codes are selected by their own scorer"
             continue
-        why = _documented(cand, has_diagnoses)
+        why = _documented(cand, has_diagnoses, setting)
         if not why and cand.code.startswith("Z79") and not _long_term(text, cand):
             why = "started at this visit: long-term use is not documented"
         if not why and "index" not in cand.sources and scores[i] < MIN_SCORE:

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 
 from codesuggest.codebook.book import Codebook
+from codesuggest.codebook.index import load_index
 from codesuggest.core.codes import MODES
+from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import SETTINGS
-from codesuggest.rank.candidates import CandidateBuilder
-from codesuggest.rank.features import feature_matrix
+from codesuggest.pipeline import Suggester
 from codesuggest.rank.model import Model
 from codesuggest.train import metrics
 from codesuggest.train.prepare import Prepared, _gold_labels
@@ -51,21 +52,18 @@ def predict(
     codebook: Codebook,
     *,
     setting: str = "outpatient",
-) -> tuple[list[list[str]], list[list[float]]]:
-    builder = CandidateBuilder(codebook, model.priors, **model.candidate_options)
-    ranked, scores = [], []
-    all_scores = model.document_model.doc_scores([p.note.text for p in prepared])
-    for p, s in zip(prepared, all_scores, strict=True):
-        cset = builder.build(p.note.text, p.terms, s, setting=setting)
-        if not cset.candidates:
-            ranked.append([])
-            scores.append([])
-            continue
-        proba = model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
-        order = np.argsort(-proba, kind="stable")
-        ranked.append([cset.candidates[i].code for i in order])
-        scores.append([float(proba[i]) for i in order])
-    return ranked, scores
+) -> tuple[list[list[str]], list[list[float]], list[list[str]]]:
+    """Ranked codes, their scores and the pre-selected codes per note, through the serving
+    path (``Suggester.score_terms``) so that evaluation measures what users get."""
+    suggester = Suggester(model, codebook, None, load_index())
+    patient = PatientContext(setting=setting)
+    ranked, scores, chosen = [], [], []
+    for p in prepared:
+        suggestions, _ = suggester.score_terms(p.note.text, p.terms, [], patient)
+        ranked.append([s.code for s in suggestions])
+        scores.append([s.score for s in suggestions])
+        chosen.append([s.code for s in suggestions if s.selected])
+    return ranked, scores, chosen
 
 
 def evaluate(
@@ -77,9 +75,8 @@ def evaluate(
 ) -> Evaluation:
     """Score ``prepared`` notes coded as in ``setting`` (``inpatient`` codes uncertain
     diagnoses as established, ``outpatient`` their symptoms)."""
-    ranked, scores = predict(model, prepared, codebook, setting=setting)
+    ranked, scores, selected = predict(model, prepared, codebook, setting=setting)
     ev = Evaluation(ranked, scores, _gold_labels(prepared))
-    selected = ev.select(model.threshold)
     for mode in MODES:
         ev.results[mode] = metrics.score(ranked, selected, ev.gold, mode)
     ev.calibration = calibration_table(ev, "prefix")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from codesuggest.codebook.book import Codebook, default_codebook
+from codesuggest.codebook.index import load_index
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import Candidate
 from codesuggest.rank.candidates import CandidateBuilder
@@ -74,10 +75,6 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     return config
 
 
-
-
-
-
 def split(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded train/validation split of positions; independent of input order."""
     order = sorted(range(len(ids)), key=lambda i: ids[i])
@@ -96,8 +93,6 @@ def _folds(n: int, k: int, seed: int) -> list[list[int]]:
 def _label(cands: Sequence[Candidate], gold: Sequence[str], match: str) -> np.ndarray:
     m = metrics.matcher(match)
     return np.array([int(any(m(c.code, g) for g in gold)) for c in cands], dtype=int)
-
-
 
 
 def _priors(prepared: Sequence[Prepared], codebook: Codebook) -> Priors:
@@ -119,7 +114,9 @@ def ranker_training_data(
         doc = DocumentModel(**config["document_model"]).fit(
             [p.note.text for p in rest], _gold_labels(rest)
         )
-        builder = CandidateBuilder(codebook, _priors(rest, codebook), **config["candidates"])
+        builder = CandidateBuilder(
+            codebook, _priors(rest, codebook), index=load_index(), **config["candidates"]
+        )
         scores = doc.doc_scores([prepared[i].note.text for i in fold])
         for i, s in zip(fold, scores, strict=True):
             cset = builder.build(
