@@ -443,6 +443,29 @@ def test_importing_the_module_loads_no_pipeline_or_medspacy():
     assert out.stdout.strip() == "False"
 
 
+_NLTK_PROBE = """
+import importlib.util, sys
+from codesuggest.terms.extractor import _medspacy
+_medspacy()
+import nltk, quickumls.core
+lazy = sys.modules["nltk"]
+# what `import`, find_spec and tools scanning sys.modules read must not run NLTK's code
+print(lazy.__file__ == importlib.util.find_spec("nltk").origin, "nltk.tag" in sys.modules)
+print(nltk.__version__ != "", "nltk.tag" in sys.modules, sys.modules["nltk"] is lazy)
+print(quickumls.core.nltk is lazy)
+"""
+
+
+def test_medspacy_imports_nltk_lazily_and_a_first_use_loads_it_in_place():
+    out = subprocess.run(
+        [sys.executable, "-c", _NLTK_PROBE], capture_output=True, text=True, check=True
+    )
+    unloaded, used, shared = out.stdout.split("\n")[:3]
+    assert unloaded == "True False"  # the real spec and file, the code not run
+    assert used == "True True True"  # first use runs it into the same module object
+    assert shared == "True"
+
+
 def test_the_component_works_in_a_blank_spacy_pipeline(extractor):
     import spacy
 

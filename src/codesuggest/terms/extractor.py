@@ -1559,32 +1559,60 @@ def make_term_matcher(
 def _medspacy() -> Any:
     """Import medspaCy without letting its import switch off warnings for the whole process.
 
-    medspaCy imports QuickUMLS (which we do not use) and QuickUMLS imports NLTK, whose import
-    (with SciPy's statistics) is 1.7 s of the cold start. QuickUMLS touches NLTK only inside
-    its methods, so NLTK is registered as a stand-in module that imports the real one the
-    first time anything asks it for an attribute.
+    NLTK is imported lazily first: see ``_lazy_import``.
     """
-    if "nltk" not in sys.modules and importlib.util.find_spec("nltk") is not None:
-        sys.modules["nltk"] = _DeferredModule("nltk")
+    # medspaCy imports QuickUMLS (which we never use) and QuickUMLS imports NLTK, whose import
+    # (NLTK with SciPy's statistics and scikit-learn) is 1.7 s of a cold start, ~0.3 s when the
+    # ranker has loaded scikit-learn already. QuickUMLS reads NLTK only inside its methods.
+    _lazy_import("nltk")
     with warnings.catch_warnings():  # it calls warnings.filterwarnings("ignore") on import
         import medspacy
 
     return medspacy
 
 
-class _DeferredModule(types.ModuleType):
-    """Stands in for a module until its first attribute is read, then imports it for real.
+def _lazy_import(name: str) -> None:
+    """Register ``name`` in ``sys.modules`` as a ``_LazyModule``; its code runs on first use.
 
-    (The standard library's ``LazyLoader`` does not help here: on Python 3.11 the ``import``
-    statement itself reads ``__spec__`` from the module, which triggers the load.)
+    Nothing happens when it is imported already or not installed.
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _LazyModule
+    sys.modules[name] = module
+
+
+_LAZY_LOAD = threading.Lock()
+
+
+class _LazyModule(types.ModuleType):
+    """A module made from its real spec whose code runs the first time one of its names is read.
+
+    It has the real ``__spec__``, ``__file__``, ``__path__`` and ``__loader__``, so an ``import``
+    statement, ``importlib.util.find_spec`` or a tool that scans ``sys.modules`` reads them
+    without running it. Any other name is missing until the code has run, so ``__getattr__``
+    runs the module's own loader into this same object, as ``import`` would have.
     """
 
+    # Why not the standard library's ``importlib.util.LazyLoader``: it counts reading any
+    # attribute as first use, and every ``import nltk`` statement reads ``__spec__`` (to see
+    # whether another thread is still initialising it), so QuickUMLS's import would load NLTK.
+
     def __getattr__(self, attr: str) -> Any:
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        real = importlib.import_module(self.__name__)
-        self.__dict__.update(real.__dict__)
-        return getattr(real, attr)
+        with _LAZY_LOAD:
+            if isinstance(self, _LazyModule):
+                self.__class__ = types.ModuleType  # while its code runs, a plain module
+                try:
+                    self.__spec__.loader.exec_module(self)
+                except BaseException:
+                    if sys.modules.get(self.__name__) is self:
+                        del sys.modules[self.__name__]  # as a failed import leaves it
+                    raise
+        return getattr(self, attr)
 
 
 @functools.cache
