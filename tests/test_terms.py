@@ -486,13 +486,14 @@ def test_the_component_refuses_a_bad_setting_and_says_what_is_allowed():
 
 def test_a_corrupt_vocabulary_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch, book):
     from codesuggest.core.cache import CacheRebuiltWarning
-    from codesuggest.terms import extractor as terms
+    from codesuggest.terms import lexicon
+    from codesuggest.terms.datafiles import term_rules_digest
 
     monkeypatch.setenv("CODESUGGEST_CACHE_DIR", str(tmp_path))
     small = {
-        "format": terms.LEXICON_FORMAT,
-        "package_version": terms._icd_package_version(),
-        "rules": terms._rules_digest(),
+        "format": lexicon.LEXICON_FORMAT,
+        "package_version": lexicon._icd_package_version(),
+        "rules": term_rules_digest(),
         "count": 1,
         "keys": ["hypertension"],
         "texts": ["Hypertension"],
@@ -501,13 +502,13 @@ def test_a_corrupt_vocabulary_cache_is_rebuilt_with_a_warning(tmp_path, monkeypa
         "known": ["hypertension"],
         "surface": ["hypertension"],
     }
-    monkeypatch.setattr(terms, "_derive_icd", lambda _book: dict(small))
-    path = terms._icd_cache_path()
+    monkeypatch.setattr(lexicon, "_derive_icd", lambda _book: dict(small))
+    path = lexicon._icd_cache_path()
     path.write_text('{"format": 1, "keys": [', encoding="utf-8")
     with pytest.warns(CacheRebuiltWarning, match="rebuilt"):
-        assert terms._icd_phrases(book)["keys"] == ["hypertension"]
+        assert lexicon._icd_phrases(book)["keys"] == ["hypertension"]
     assert json.loads(path.read_text(encoding="utf-8")) == small
-    assert terms._icd_phrases(book)["count"] == 1  # sound now: read back without a warning
+    assert lexicon._icd_phrases(book)["count"] == 1  # sound now: read back without a warning
 
 
 # --------------------------------------------------------------------------- gold samples
