@@ -39,18 +39,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy
-from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import ICD10CM, Section, Term
-from codesuggest.terms.datafiles import data_text, term_rules
-from codesuggest.terms.lexicon import MAX_NGRAM, code_label, dictionary_rows, load_lexicon
+from codesuggest.terms.attributes import AttributeReader, attribute_rules
+from codesuggest.terms.datafiles import data_text
+from codesuggest.terms.lexicon import MAX_NGRAM, code_label, load_lexicon
 from codesuggest.terms.normalise import fold, normaliser
 from codesuggest.terms.records import Entry, Match, NoteTerms, Reading
+from codesuggest.terms.sentences import sentence_bounds, sentence_of
 
 DEFAULT_CHUNK_CHARS = 20_000
 SPAN_EXTENSION = "codesuggest"
@@ -66,172 +66,6 @@ _NON_MODIFYING = {"PSEUDO", "TERMINATE"}
 
 
 _PRIORITY = {"dictionary": 3, "codeset": 2, "cpt": 1}
-
-
-# --------------------------------------------------------------------------- attributes
-
-
-def _alternation(words: Iterable[str]) -> str:
-    parts = sorted({re.escape(w).replace(r"\ ", r"[\s-]+") for w in words}, key=len, reverse=True)
-    return "|".join(parts)
-
-
-class _AttributeRules:
-    """Regular expressions for the attributes that pick a specific code."""
-
-    def __init__(self, rules: dict[str, Any], modifiers: list[dict[str, str]]) -> None:
-        lat = {k: list(v) for k, v in rules["laterality"].items()}
-        for row in modifiers:  # the dictionary's laterality shorthand (LLE, b/l, rt ...)
-            exp = fold(row["expansion"])
-            for value in ("bilateral", "left", "right"):
-                if re.search(rf"\b{value}\b", exp):
-                    lat[value].append(row["term"].strip())
-                    break
-        strict = set(rules["laterality_case_sensitive"])
-        self.laterality: list[tuple[str, re.Pattern[str]]] = []
-        for value in ("bilateral", "left", "right"):
-            words = set(lat[value])
-            loose = [w for w in words if w not in strict and not (len(w) <= 3 and w.isupper())]
-            exact = [w for w in words if w not in loose]
-            pats = []
-            if loose:
-                pats.append(rf"(?i:(?<![\w/])(?:{_alternation(loose)})(?![\w/]))")
-            if exact:
-                pats.append(rf"(?<![\w/])(?:{_alternation(exact)})(?![\w/])")
-            self.laterality.append((value, re.compile("|".join(pats))))
-        self.lone_side = re.compile(r"(?<![\w./])([LR])(?=\s+[A-Za-z])(?![\w/])")
-        self.acuity = self._table(rules["acuity"])
-        self.severity = self._table(rules["severity"])
-        self.encounter = self._table(rules["encounter"])
-        self.diabetes = [
-            (k, re.compile(rf"(?<![\w])(?:{_alternation(v)})(?![\w])", re.I))
-            for k, v in rules["diabetes_type"].items()
-        ]
-        roman = r"(?:[1-5]|i{1,3}|iv|v)[ab]?"
-        self.stage = re.compile(
-            rf"\b(?:stage|stg|grade)\s*({roman})\b|\b(?:ckd|chronic kidney disease)\s*({roman})\b"
-            r"|\b(unstageable)\b",
-            re.I,
-        )
-        self.ckd_glued = re.compile(r"\bckd([1-5][ab]?)\b", re.I)
-        self.weeks = re.compile(
-            r"\b(\d{1,2})\s*w(?:ks?|eeks?)?\s*\+?\s*\d\s*d(?:ays?)?\b"
-            r"|\b(\d{1,2})(?:\s*\+\s*\d)?\s*(?:weeks?|wks?)'?\s*(?:and\s+\d\s+days?\s+)?"
-            r"(?:of\s+)?(?:gestation|gestational|pregnant|pregnancy|ega|ga\b|iup)"
-            r"|\b(?:ega|ga|gestational age)\s*(?:of|:|=)?\s*(\d{1,2})\b",
-            re.I,
-        )
-        self.trimester = re.compile(r"\b(first|1st|second|2nd|third|3rd)\s+trimester\b", re.I)
-        # Cheap tests that rule a note or sentence out before the full expressions run.
-        self.encounter_hint = re.compile(r"encounter|visit|sequel|late effect|healing|treatment")
-        self.stage_hint = re.compile(r"(?i)stage|stg|grade|ckd|kidney disease|unstageable")
-        self.weeks_hint = re.compile(r"\d\s*(?:w|\+)|\bega?\b|gestational age")
-
-    def gestation(self, text: str) -> int | None:
-        """Weeks of gestation written in ``text`` ("28w3d", "32 weeks gestation"), if any."""
-        m = self.weeks.search(text)
-        return int(next(g for g in m.groups() if g)) if m else None
-
-    @staticmethod
-    def _table(table: dict[str, list[str]]) -> list[tuple[str, re.Pattern[str]]]:
-        return [
-            (k, re.compile(rf"(?<![\w])(?:{_alternation(v)})(?![\w])", re.I))
-            for k, v in table.items()
-        ]
-
-    @staticmethod
-    def nearest(
-        table: list[tuple[str, re.Pattern[str]]], text: str, anchor: tuple[int, int], base: int
-    ) -> str | None:
-        """The value whose words sit closest to the term (inside it counts as distance 0)."""
-        best: tuple[int, int, str] | None = None
-        for rank, (value, pat) in enumerate(table):
-            for m in pat.finditer(text):
-                s, e = m.start() + base, m.end() + base
-                dist = (
-                    0
-                    if s < anchor[1] and e > anchor[0]
-                    else min(abs(s - anchor[1]), abs(anchor[0] - e))
-                )
-                cand = (dist, rank, value)
-                if best is None or cand < best:
-                    best = cand
-        return best[2] if best else None
-
-
-def _roman_stage(raw: str) -> str:
-    raw = raw.lower()
-    suffix = raw[-1] if raw[-1] in "ab" and raw not in ("a", "b") else ""
-    core = raw[:-1] if suffix else raw
-    numeral = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}.get(core, core)
-    return numeral + suffix
-
-
-def trimester_of(weeks: int) -> str:
-    """ICD-10-CM trimester: first before 14 weeks 0 days, second before 28 weeks 0 days."""
-    return "1" if weeks < 14 else "2" if weeks < 28 else "3"
-
-
-# --------------------------------------------------------------------------- sentences
-
-
-_SENT_END = {".", "!", "?"}
-
-
-@Language.component("codesuggest_sentences")
-def split_sentences(doc: Doc) -> Doc:
-    """Sentence starts for clinical text: new lines, list items, sentence ends, not "Dr.".
-
-    A line break ends a sentence unless the text clearly runs on (the next line starts in
-    lower case, or the line ends with a joining word); a blank line always does.
-    """
-    abbreviations, continuation = _sentence_words()
-    text = doc.text
-    starts = numpy.full(len(doc), -1, dtype="int64")  # 1 starts a sentence, -1 does not
-    prev: Any = None
-    for tok in doc:
-        if tok.is_space:
-            continue
-        if prev is None:
-            starts[tok.i] = 1
-            prev = tok
-            continue
-        gap = text[prev.idx + len(prev) : tok.idx]
-        start = False
-        newlines = gap.count("\n") + gap.count("\r") - gap.count("\r\n")
-        first = tok.text[0]
-        if newlines >= 2:
-            start = True
-        elif newlines == 1:
-            start = not (
-                (first.islower() and prev.text not in _SENT_END and prev.text != ":")
-                or prev.lower_ in continuation
-            )
-        elif prev.text in _SENT_END:
-            before = doc[prev.i - 1] if prev.i > 0 else None
-            is_abbrev = (
-                before is not None
-                and not before.is_space
-                and (
-                    before.lower_ in abbreviations
-                    or (len(before.text) == 1 and before.text.isupper() and first.isupper())
-                )
-            )
-            start = (first.isupper() or first.isdigit() or not first.isalnum()) and not is_abbrev
-        if start:
-            starts[tok.i] = 1
-        prev = tok
-    if len(doc):
-        starts[0] = 1
-        # One array write: setting Token.is_sent_start one token at a time rescans the Doc.
-        doc.from_array([SENT_START], starts.astype("uint64").reshape(-1, 1))
-    return doc
-
-
-@functools.cache
-def _sentence_words() -> tuple[frozenset[str], frozenset[str]]:
-    rules = term_rules()
-    return frozenset(rules["sentence_abbreviations"]), frozenset(rules["line_continuation"])
 
 
 # --------------------------------------------------------------------------- term matcher
@@ -288,7 +122,7 @@ class TermMatcher:
         self.resolve_ambiguous = resolve_ambiguous
         self.lexicon = load_lexicon(dictionary, cpt)
         self.norm = normaliser()
-        self.attrs = _attribute_rules(dictionary)
+        self.attrs = attribute_rules(dictionary)
         if not Span.has_extension(SPAN_EXTENSION):
             Span.set_extension(SPAN_EXTENSION, default=None)
 
@@ -297,7 +131,7 @@ class TermMatcher:
         if not doc.text.strip():
             return doc
         headings = _heading_tokens(doc)
-        sentences = _sentence_bounds(doc)
+        sentences = sentence_bounds(doc)
         words = [t.text for t in doc]  # read once: each Token access builds an object
         starts = {s for s, _ in sentences}
         candidates: list[_Candidate] = []
@@ -333,11 +167,11 @@ class TermMatcher:
                 taken[i] = True
             chosen.append((Span(doc, start, end, label=match.label), match))
         chosen.sort(key=lambda sm: sm[0].start)
-        memo: dict[Any, Any] = {}
+        reader = AttributeReader(self.attrs, doc, sentences)
         for k, (span, match) in enumerate(chosen):
             lo = chosen[k - 1][0].end if k else 0
             hi = chosen[k + 1][0].start if k + 1 < len(chosen) else len(doc)
-            match.attributes = self._attributes(doc, span, match, sentences, (lo, hi), memo)
+            match.attributes = reader.read(span, match, (lo, hi))
         doc.ents = filter_spans([*doc.ents, *(span for span, _ in chosen)])
         kept = {(e.start, e.end) for e in doc.ents}
         for span, match in chosen:
@@ -499,7 +333,7 @@ class TermMatcher:
         taken: list[bool],
     ) -> tuple[int, int]:
         """Take in a laterality word just before ("left-sided chest pain") and "mellitus" after."""
-        sent_start, sent_end = _sentence_of(sentences, start)
+        sent_start, sent_end = sentence_of(sentences, start)
         i = start - 1
         while i >= sent_start and doc[i].lower_ in _SIDE_LINK:
             i -= 1
@@ -512,113 +346,6 @@ class TermMatcher:
         while end < sent_end and not taken[end] and doc[end].lower_ in _ABSORB:
             end += 1
         return start, end
-
-    def _attributes(
-        self,
-        doc: Doc,
-        span: Span,
-        match: Match,
-        sentences: list[tuple[int, int]],
-        free: tuple[int, int],
-        memo: dict[Any, Any],
-    ) -> dict[str, str]:
-        """Attributes from the words in and around the term, not past the neighbouring terms.
-
-        ``memo`` keeps per-note lookups (sentence texts, the note's weeks of gestation) so
-        that a note with many terms reads each sentence once.
-        """
-        a = self.attrs
-        out = dict(match.attributes)
-        s_start, s_end = _sentence_of(sentences, span.start)
-        lo, hi = max(s_start, free[0]), min(s_end, free[1])
-        near = doc[max(lo, span.start - 6) : min(hi, span.end + 3)]
-        near_text, base = near.text, near.start_char
-        near_low = near_text.lower()
-        anchor = (span.start_char, span.end_char)
-        side = a.nearest(a.laterality, near_text, anchor, base)
-        if side is None:
-            lone = list(a.lone_side.finditer(near_text))
-            if lone:
-                side = "left" if lone[-1].group(1) == "L" else "right"
-        if side:
-            out["laterality"] = side
-        if "acute" in near_low or "chronic" in near_low or "aoc" in near_low:
-            value = a.nearest(a.acuity, near_text, anchor, base)
-            if value:
-                out["acuity"] = value
-        if "mild" in near_low or "moderate" in near_low or "severe" in near_low:
-            value = a.nearest(a.severity, near_text, anchor, base)
-            if value:
-                out["severity"] = value
-        facts = memo.get(s_start)
-        if facts is None:
-            facts = memo[s_start] = self._facts(doc[s_start:s_end])
-        encounter = _nearest_hit(facts.encounter, anchor)
-        if encounter is None and _is_injury(match):
-            if "note" not in memo:
-                memo["note"] = self._facts(doc[:])
-            encounter = _nearest_hit(memo["note"].encounter, anchor)
-        if encounter:
-            out["encounter"] = encounter
-        stage_window = doc[max(lo, span.start - 3) : min(hi, span.end + 4)].text
-        if a.stage_hint.search(stage_window):
-            m = a.stage.search(stage_window) or a.ckd_glued.search(span.text)
-            if m:
-                out["stage"] = _roman_stage(next(g for g in m.groups() if g))
-        if _is_diabetes(match, span):
-            words = f"{span.text} {match.expansion} {match.entry.text}"
-            for value, pat in a.diabetes:
-                if pat.search(words) or pat.search(near_text):
-                    out["diabetes_type"] = value
-                    break
-        weeks = facts.weeks
-        if weeks is None and _is_pregnancy(match, span):
-            if "note" not in memo:
-                memo["note"] = self._facts(doc[:])
-            weeks = memo["note"].weeks
-        if weeks is not None:
-            out["weeks"] = str(weeks)
-            out["trimester"] = trimester_of(weeks)
-        if facts.trimester:
-            out["trimester"] = facts.trimester
-        return out
-
-    def _facts(self, span: Span) -> "_Facts":
-        """What a sentence (or the note) says about encounter, weeks and trimester."""
-        a = self.attrs
-        text, base = span.text, span.start_char
-        low = text.lower()
-        encounter = []
-        if a.encounter_hint.search(low):
-            for rank, (value, pat) in enumerate(a.encounter):
-                encounter.extend(
-                    (m.start() + base, m.end() + base, rank, value) for m in pat.finditer(text)
-                )
-        weeks = a.gestation(text) if a.weeks_hint.search(low) else None
-        trimester = None
-        if "trimester" in low:
-            t = a.trimester.search(text)
-            if t is not None:
-                trimester = {"f": "1", "1": "1", "s": "2", "2": "2", "t": "3", "3": "3"}[
-                    t.group(1)[0].lower()
-                ]
-        return _Facts(encounter, weeks, trimester)
-
-
-@dataclass(slots=True)
-class _Facts:
-    encounter: list[tuple[int, int, int, str]]
-    weeks: int | None
-    trimester: str | None
-
-
-def _nearest_hit(hits: list[tuple[int, int, int, str]], anchor: tuple[int, int]) -> str | None:
-    best: tuple[int, int, str] | None = None
-    for s, e, rank, value in hits:
-        dist = 0 if s < anchor[1] and e > anchor[0] else min(abs(s - anchor[1]), abs(anchor[0] - e))
-        if best is None or (dist, rank, value) < best:
-            best = (dist, rank, value)
-    return best[2] if best else None
 
 
 def _balanced(doc: Doc, start: int, end: int) -> bool:
@@ -638,29 +365,6 @@ def _alnum(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-def _is_injury(match: Match) -> bool:
-    return match.label == "injury" or any(c[:1] in "ST" for c in match.codes)
-
-
-def _is_diabetes(match: Match, span: Span) -> bool:
-    if any(c[:3] in ("E08", "E09", "E10", "E11", "E13", "O24") for c in match.codes):
-        return True
-    return "diabet" in fold(span.text) or "diabet" in fold(match.expansion)
-
-
-def _is_pregnancy(match: Match, span: Span) -> bool:
-    if any(c[:1] == "O" or c[:3] in ("Z3A", "Z33", "Z34") for c in match.codes):
-        return True
-    low = fold(span.text)
-    return "pregnan" in low or "gestation" in low or "prenatal" in low
-
-
-@functools.cache
-def _attribute_rules(dictionary: str | None) -> _AttributeRules:
-    modifiers = [r for r in dictionary_rows(dictionary) if r["kind"].strip() == "modifier"]
-    return _AttributeRules(term_rules(), modifiers)
-
-
 @functools.cache
 def _gestation_entry(code: str) -> Entry | None:
     from codesuggest.codebook.book import default_codebook
@@ -675,20 +379,6 @@ def _heading_tokens(doc: Doc) -> set[int]:
         if s.category is not None:
             out.update(range(s.title_start, s.title_end))
     return out
-
-
-def _sentence_bounds(doc: Doc) -> list[tuple[int, int]]:
-    """Token ranges of the sentences (the whole Doc when no component set them)."""
-    if not doc.has_annotation("SENT_START"):
-        return [(0, len(doc))]
-    marks = doc.to_array([SENT_START]).reshape(-1).astype("int64")
-    starts = [0, *(int(i) for i in numpy.flatnonzero(marks == 1) if i > 0)]
-    return list(zip(starts, [*starts[1:], len(doc)], strict=True))
-
-
-def _sentence_of(sentences: list[tuple[int, int]], token: int) -> tuple[int, int]:
-    i = bisect.bisect_right(sentences, (token, float("inf"))) - 1
-    return sentences[max(i, 0)]
 
 
 def _cue_pattern(cue: str) -> re.Pattern[str]:
@@ -712,7 +402,7 @@ def _choose_reading(
     Cues in the same sentence weigh 3, in the two sentences either side 2, elsewhere 1; the
     abbreviation itself is not a cue. Unresolved means no reading wins outright.
     """
-    s_start, s_end = _sentence_of(sentences, c.start)
+    s_start, s_end = sentence_of(sentences, c.start)
     k = bisect.bisect_right(sentences, (c.start, float("inf"))) - 1
     near_start = sentences[max(k - 2, 0)][0]
     near_end = sentences[min(k + 2, len(sentences) - 1)][1]
@@ -1217,7 +907,7 @@ class _NoteBuilder:
             if lead.strip():
                 self.running = replace(self.running, end=offset + len(lead))
                 self.result.sections[-1] = self.running
-        bounds = _sentence_bounds(doc)
+        bounds = sentence_bounds(doc)
         chars: dict[int, tuple[int, int]] = {}  # sentence start token -> text extent
         for start_tok, end_tok in bounds:
             first, last = start_tok, end_tok - 1
@@ -1237,7 +927,7 @@ class _NoteBuilder:
             section = _token_section(span[0])
             if not section and self.running is not None and start < lead_end:
                 section = self.running.name
-            sent_start, sent_end = chars.get(_sentence_of(bounds, span.start)[0], (start, end))
+            sent_start, sent_end = chars.get(sentence_of(bounds, span.start)[0], (start, end))
             self.result.terms.append(
                 Term(
                     text=self.text[start:end],
