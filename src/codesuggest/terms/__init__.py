@@ -2,6 +2,8 @@
 attributes) and ``TermExtractor``, which turns a note into plain ``Term`` records.
 """
 
-from codesuggest.terms.extractor import NoteTerms, TermExtractor, build, make_term_matcher
+from codesuggest.terms.extractor import TermExtractor, build
+from codesuggest.terms.matcher import make_term_matcher
+from codesuggest.terms.records import NoteTerms
 
 __all__ = ["NoteTerms", "TermExtractor", "build", "make_term_matcher"]
