@@ -445,8 +445,8 @@ def test_importing_the_module_loads_no_pipeline_or_medspacy():
 
 _NLTK_PROBE = """
 import importlib.util, sys
-from codesuggest.terms.extractor import _medspacy
-_medspacy()
+from codesuggest.terms.assertion import import_medspacy
+import_medspacy()
 import nltk, quickumls.core
 lazy = sys.modules["nltk"]
 # what `import`, find_spec and tools scanning sys.modules read must not run NLTK's code
