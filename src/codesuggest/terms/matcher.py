@@ -88,10 +88,36 @@ class TermMatcher:
 
     def __call__(self, doc: Doc) -> Doc:
         """Add the terms of ``doc`` to ``doc.ents``; where matches overlap, most words win."""
-        if not doc.text.strip():
-            return doc
+        if doc.text.strip():
+            self.set_annotations(doc, self.match(doc))
+        return doc
+
+    def match(self, doc: Doc) -> list[tuple[Span, Match]]:
+        """The terms of ``doc`` in text order, overlaps resolved, each with its attributes."""
         headings = _heading_tokens(doc)
         sentences = sentence_bounds(doc)
+        candidates = self._ranked_candidates(doc, headings, sentences)
+        chosen = self._choose(doc, candidates, headings, sentences)
+        reader = AttributeReader(self.attrs, doc, sentences)
+        for k, (span, match) in enumerate(chosen):
+            lo = chosen[k - 1][0].end if k else 0
+            hi = chosen[k + 1][0].start if k + 1 < len(chosen) else len(doc)
+            match.attributes = reader.read(span, match, (lo, hi))
+        return chosen
+
+    def set_annotations(self, doc: Doc, matches: list[tuple[Span, Match]]) -> None:
+        """Write the spans to ``doc.ents`` (beside entities set before) and each ``Match``
+        to ``span._.codesuggest``."""
+        doc.ents = filter_spans([*doc.ents, *(span for span, _ in matches)])
+        kept = {(e.start, e.end) for e in doc.ents}
+        for span, match in matches:
+            if (span.start, span.end) in kept:
+                span._.set(SPAN_EXTENSION, match)
+
+    def _ranked_candidates(
+        self, doc: Doc, headings: set[int], sentences: list[tuple[int, int]]
+    ) -> list[_Candidate]:
+        """Every phrase found in ``doc``, best first."""
         words = [t.text for t in doc]  # read once: each Token access builds an object
         starts = {s for s, _ in sentences}
         candidates: list[_Candidate] = []
@@ -112,6 +138,16 @@ class TermMatcher:
                 c.start,
             )
         )
+        return candidates
+
+    def _choose(
+        self,
+        doc: Doc,
+        candidates: list[_Candidate],
+        headings: set[int],
+        sentences: list[tuple[int, int]],
+    ) -> list[tuple[Span, Match]]:
+        """Candidates taken best first where their tokens are still free, in text order."""
         taken = [False] * len(doc)
         for i in headings:
             taken[i] = True
@@ -127,17 +163,7 @@ class TermMatcher:
                 taken[i] = True
             chosen.append((Span(doc, start, end, label=match.label), match))
         chosen.sort(key=lambda sm: sm[0].start)
-        reader = AttributeReader(self.attrs, doc, sentences)
-        for k, (span, match) in enumerate(chosen):
-            lo = chosen[k - 1][0].end if k else 0
-            hi = chosen[k + 1][0].start if k + 1 < len(chosen) else len(doc)
-            match.attributes = reader.read(span, match, (lo, hi))
-        doc.ents = filter_spans([*doc.ents, *(span for span, _ in chosen)])
-        kept = {(e.start, e.end) for e in doc.ents}
-        for span, match in chosen:
-            if (span.start, span.end) in kept:
-                span._.set(SPAN_EXTENSION, match)
-        return doc
+        return chosen
 
     # -- token stream ---------------------------------------------------------
 
@@ -200,6 +226,12 @@ class TermMatcher:
         return starts_sentence or not text[0].isupper()
 
     def _candidates(self, doc: Doc, stream: list[_Piece]) -> Iterator[_Candidate]:
+        """Phrases of one segment: by their sorted content words, then by exact sequence."""
+        yield from self._bag_candidates(stream)
+        yield from self._sequence_candidates(doc, stream)
+
+    def _bag_candidates(self, stream: list[_Piece]) -> Iterator[_Candidate]:
+        """Runs of content words whose sorted pieces are a phrase's key (any word order)."""
         lex = self.lexicon
         content = [p for p in stream if not p.stop]
         # A run of words may join "pain" and "leg" across "or" only for a phrase that itself
@@ -229,6 +261,10 @@ class TermMatcher:
                 yield _Candidate(
                     content[i].token, p.token + 1, entry, score / len(window), len(window)
                 )
+
+    def _sequence_candidates(self, doc: Doc, stream: list[_Piece]) -> Iterator[_Candidate]:
+        """Runs of pieces, joining words included, that spell a dictionary term exactly."""
+        lex = self.lexicon
         for i in range(len(stream)):
             seq: list[str] = []
             score = 0.0
