@@ -19,6 +19,30 @@ from codesuggest.terms.normalise import fold
 from codesuggest.terms.records import Match
 from codesuggest.terms.sentences import sentence_of
 
+# Tokens either side of a term searched for its side, acuity, severity and diabetes type; such
+# words mostly come before the term ("acute on chronic systolic heart failure").
+_BEFORE, _AFTER = 6, 3
+# A stage or grade mostly follows its term ("CKD stage 3a", "pressure ulcer, stage 2").
+_STAGE_BEFORE, _STAGE_AFTER = 3, 4
+# Cheap tests that rule the words out before the acuity and severity expressions run.
+_ACUITY_HINTS = ("acute", "chronic", "aoc")
+_SEVERITY_HINTS = ("mild", "moderate", "severe")
+# All-capital side shorthand this short ("OS", "LLL") is a side only in capitals: "os" is a bone.
+_CASED_SHORTHAND = 3
+# ICD-10-CM: the first trimester ends before 14 weeks 0 days, the second before 28 weeks 0 days.
+_SECOND_TRIMESTER, _THIRD_TRIMESTER = 14, 28
+_TRIMESTER_WORDS = {"f": "1", "1": "1", "s": "2", "2": "2", "t": "3", "3": "3"}  # "first", "1st"
+
+
+@dataclass(frozen=True, slots=True)
+class _Near:
+    """The words around a term, within its sentence and short of its neighbours."""
+
+    text: str
+    low: str
+    base: int  # where ``text`` starts in the Doc's text
+    anchor: tuple[int, int]  # the term's own characters
+
 
 @dataclass(slots=True)
 class _Facts:
@@ -49,7 +73,11 @@ class AttributeRules:
         self.laterality: list[tuple[str, re.Pattern[str]]] = []
         for value in ("bilateral", "left", "right"):
             words = set(lat[value])
-            loose = [w for w in words if w not in strict and not (len(w) <= 3 and w.isupper())]
+            loose = [
+                w
+                for w in words
+                if w not in strict and not (len(w) <= _CASED_SHORTHAND and w.isupper())
+            ]
             exact = [w for w in words if w not in loose]
             pats = []
             if loose:
@@ -100,9 +128,7 @@ class AttributeRules:
         if "trimester" in low:
             t = self.trimester.search(text)
             if t is not None:
-                trimester = {"f": "1", "1": "1", "s": "2", "2": "2", "t": "3", "3": "3"}[
-                    t.group(1)[0].lower()
-                ]
+                trimester = _TRIMESTER_WORDS[t.group(1)[0].lower()]
         return _Facts(encounter, weeks, trimester)
 
     def gestation(self, text: str) -> int | None:
@@ -141,7 +167,7 @@ def _roman_stage(raw: str) -> str:
 
 def trimester_of(weeks: int) -> str:
     """ICD-10-CM trimester: first before 14 weeks 0 days, second before 28 weeks 0 days."""
-    return "1" if weeks < 14 else "2" if weeks < 28 else "3"
+    return "1" if weeks < _SECOND_TRIMESTER else "2" if weeks < _THIRD_TRIMESTER else "3"
 
 
 @functools.cache
@@ -173,29 +199,19 @@ class AttributeReader:
         """
         s_start, s_end = sentence_of(self.sentences, span.start)
         lo, hi = max(s_start, free[0]), min(s_end, free[1])
-        near = self.doc[max(lo, span.start - 6) : min(hi, span.end + 3)]
-        text, base = near.text, near.start_char
-        low = text.lower()
-        anchor = (span.start_char, span.end_char)
+        words = self.doc[max(lo, span.start - _BEFORE) : min(hi, span.end + _AFTER)]
+        near = _Near(
+            words.text, words.text.lower(), words.start_char, (span.start_char, span.end_char)
+        )
         facts = self._sentence_facts(s_start, s_end)
         weeks = self._weeks(facts, match, span)
         found = (
-            ("laterality", self._laterality(text, anchor, base)),
-            (
-                "acuity",
-                self._qualifier(
-                    self.rules.acuity, ("acute", "chronic", "aoc"), text, low, anchor, base
-                ),
-            ),
-            (
-                "severity",
-                self._qualifier(
-                    self.rules.severity, ("mild", "moderate", "severe"), text, low, anchor, base
-                ),
-            ),
-            ("encounter", self._encounter(facts, match, anchor)),
+            ("laterality", self._laterality(near)),
+            ("acuity", self._qualifier(self.rules.acuity, _ACUITY_HINTS, near)),
+            ("severity", self._qualifier(self.rules.severity, _SEVERITY_HINTS, near)),
+            ("encounter", self._encounter(facts, match, near.anchor)),
             ("stage", self._stage(span, lo, hi)),
-            ("diabetes_type", self._diabetes_type(span, match, text)),
+            ("diabetes_type", self._diabetes_type(span, match, near.text)),
             ("weeks", None if weeks is None else str(weeks)),
             ("trimester", facts.trimester or (None if weeks is None else trimester_of(weeks))),
         )
@@ -203,29 +219,24 @@ class AttributeReader:
         out.update((key, value) for key, value in found if value)
         return out
 
-    def _laterality(self, text: str, anchor: tuple[int, int], base: int) -> str | None:
+    def _laterality(self, near: _Near) -> str | None:
         """A side word nearest the term, else a lone "L" or "R" before a word ("L knee")."""
         a = self.rules
-        side = a.nearest(a.laterality, text, anchor, base)
+        side = a.nearest(a.laterality, near.text, near.anchor, near.base)
         if side is None:
-            lone = list(a.lone_side.finditer(text))
+            lone = list(a.lone_side.finditer(near.text))
             if lone:
                 side = "left" if lone[-1].group(1) == "L" else "right"
         return side
 
     @staticmethod
     def _qualifier(
-        table: list[tuple[str, re.Pattern[str]]],
-        hints: tuple[str, ...],
-        text: str,
-        low: str,
-        anchor: tuple[int, int],
-        base: int,
+        table: list[tuple[str, re.Pattern[str]]], hints: tuple[str, ...], near: _Near
     ) -> str | None:
-        """The value of ``table`` nearest the term; ``hints`` skip text that holds none."""
-        if not any(h in low for h in hints):
+        """The value of ``table`` nearest the term; ``hints`` skip words that hold none."""
+        if not any(h in near.low for h in hints):
             return None
-        return AttributeRules.nearest(table, text, anchor, base)
+        return AttributeRules.nearest(table, near.text, near.anchor, near.base)
 
     def _encounter(self, facts: _Facts, match: Match, anchor: tuple[int, int]) -> str | None:
         """The encounter in the term's sentence; for an injury, anywhere in the note."""
@@ -237,7 +248,9 @@ class AttributeReader:
     def _stage(self, span: Span, lo: int, hi: int) -> str | None:
         """A stage or grade just around the term ("CKD stage 3a", "stage II"), or "ckd3"."""
         a = self.rules
-        window = self.doc[max(lo, span.start - 3) : min(hi, span.end + 4)].text
+        window = self.doc[
+            max(lo, span.start - _STAGE_BEFORE) : min(hi, span.end + _STAGE_AFTER)
+        ].text
         if not a.stage_hint.search(window):
             return None
         m = a.stage.search(window) or a.ckd_glued.search(span.text)

@@ -33,8 +33,25 @@ from codesuggest.terms.speller import Speller
 
 log = logging.getLogger(__name__)
 
+# Part of the phrase cache's key: raise it whenever the derivation below changes its output.
 LEXICON_FORMAT = 5
+# The longest phrase, in content words; every run of up to this many words is looked up.
 MAX_NGRAM = 6
+
+# How far a derived phrase is from its code's own wording. Where codes share a phrase, the
+# nearest comes first; a phrase's distance is the sum of what applies to it.
+_FROM_INCLUSION = 1  # an inclusion term, not the code's description
+_FROM_OTHER = 2  # an "Other ..." code, the residual of its category
+_FROM_DEFAULT_HEAD = 1  # "Pneumonia" of "Pneumonia, unspecified organism": the default code
+_FROM_HEAD = 3  # the part before a comma when what follows narrows the code
+_FROM_NOUN = 5  # the condition without its site: "perforation" of "Perforation of intestine"
+
+_MIN_LONE_WORD = 4  # "Mg", "PR": a shorter lone word is an abbreviation, for the dictionary
+_MAX_NOUN_WORDS = 3  # a longer "X" of "X of Y" says more than a condition without its site
+_MAX_CODES = 5  # a phrase many codes share keeps its five nearest codes, billable first
+_MIN_SURFACE_WORD = 5  # shorter ones are out of reach: the speller corrects words of 6+ letters
+_ALWAYS_CASED = 2  # an all-capital term of two letters ("MS", "PT") matches only as written
+_FIRST_FINDING = "70"  # R70 on: abnormal findings on examination; R00-R69: symptoms, signs
 
 
 _LABELS = {
@@ -72,7 +89,7 @@ def code_label(code: str) -> str:
     """The kind of term a code stands for, from its chapter."""
     c = code.upper()
     if c.startswith("R"):
-        return "finding" if c[1:3] >= "70" else "symptom"
+        return "finding" if c[1:3] >= _FIRST_FINDING else "symptom"
     if c.startswith("Z"):
         return "status"
     if c[:1] in "ST":
@@ -136,7 +153,7 @@ class _Deriver:
         """Whether a phrase is specific enough to be matched on its own."""
         if not pieces or len(pieces) > MAX_NGRAM or key in self.blocked:
             return False
-        if len(pieces) == 1 and len(pieces[0]) < 4:
+        if len(pieces) == 1 and len(pieces[0]) < _MIN_LONE_WORD:
             return False  # "Mg", "PR": an abbreviation needs the curated dictionary's care
         return any(p not in self.norm.weak and not p.isdigit() and len(p) > 1 for p in pieces)
 
@@ -152,9 +169,9 @@ class _Deriver:
     ) -> Iterator[_Phrase]:
         """Phrases of one description or inclusion term; ``nouns`` adds "X" from "X of Y"."""
         folded = fold(text).strip()
-        base = 1 if inclusion else 0
+        base = _FROM_INCLUSION if inclusion else 0
         if folded.startswith(("other ", "other,")) or " other specified" in folded:
-            base += 2
+            base += _FROM_OTHER
         if folded.startswith(self.skip_prefixes):
             return  # "Family history of X" is X with a family assertion, found as X
         no_paren = _PAREN.sub("", text).strip()
@@ -164,10 +181,11 @@ class _Deriver:
         if len(parts) == 2 and parts[0].strip():
             rest = self.norm.pieces(parts[1])
             qualifier_only = all(p in self.qualifiers or p.isdigit() for p in rest)
-            variants.append((parts[0].strip(), base + (1 if qualifier_only else 3), "head"))
+            head = _FROM_DEFAULT_HEAD if qualifier_only else _FROM_HEAD
+            variants.append((parts[0].strip(), base + head, "head"))
         noun = _HEAD_NOUN.match(no_paren) if nouns else None
         if noun:
-            variants.append((noun.group(1), base + 5, "noun"))
+            variants.append((noun.group(1), base + _FROM_NOUN, "noun"))
         seen: set[str] = set()
         desc_pieces: set[str] | None = None
         for variant, priority, kind in variants:
@@ -176,7 +194,9 @@ class _Deriver:
                 continue
             if len(pieces) == 1 and kind == "head" and not qualifier_only:
                 continue  # "Hand, foot and mouth disease" is not about hands
-            if kind == "noun" and (len(pieces) > 3 or not self._condition(pieces[-1])):
+            if kind == "noun" and (
+                len(pieces) > _MAX_NOUN_WORDS or not self._condition(pieces[-1])
+            ):
                 continue  # "Loss of consciousness" is not a "loss", "Onset of labor" no "onset"
             if len(pieces) == 1 and inclusion and kind == "full" and not self._standalone(text):
                 # A lone word listed under a code ("Thoracic", "Effusion") leans on the heading
@@ -305,7 +325,7 @@ def _derive_icd(book: Any) -> dict[str, Any]:
             ordered = []  # a condition named without its site points at no one code
         keys.append(key)
         texts.append(phrases[0].text)
-        codes.append(" ".join(ordered[:5]))
+        codes.append(" ".join(ordered[:_MAX_CODES]))
         labels.append(Counter(code_label(p.code) for p in phrases).most_common(1)[0][0])
         for ph in phrases:
             surface.update(w for w in surface_words(ph.text) if _CONDITION_SUFFIX.search(w))
@@ -399,7 +419,7 @@ def _case_form(term: str, kind: str, rules: dict[str, Any]) -> str | None:
 
     low = alnum.lower()
     if (
-        len(alnum) <= 2
+        len(alnum) <= _ALWAYS_CASED
         or kind == "ambiguous"
         or low in STOP_WORDS
         or low in rules["case_sensitive_words"]
@@ -443,7 +463,9 @@ def _build_lexicon(dictionary: str | None, with_cpt: bool) -> Lexicon:
         if entry.source == "dictionary":
             # the curated words are the ones a misspelling most likely meant
             words = surface_words(f"{entry.text} {entry.expansion}")
-            surface.update(w for w in words if len(w) >= 5 and stem_word(w) not in norm.weak)
+            surface.update(
+                w for w in words if len(w) >= _MIN_SURFACE_WORD and stem_word(w) not in norm.weak
+            )
         return n_icd + len(extra) - 1
 
     if with_cpt:

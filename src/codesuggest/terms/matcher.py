@@ -22,10 +22,19 @@ from codesuggest.terms.attributes import AttributeReader, attribute_rules
 from codesuggest.terms.lexicon import MAX_NGRAM, code_label, load_lexicon
 from codesuggest.terms.normalise import fold, normaliser
 from codesuggest.terms.readings import choose_reading
-from codesuggest.terms.records import Entry, Match
+from codesuggest.terms.records import SCORE_DIGITS, Entry, Match
 from codesuggest.terms.sentences import sentence_bounds, sentence_of
 
 SPAN_EXTENSION = "codesuggest"
+# The lowest mean word similarity of a fuzzy match: one typo in a five-letter word (1 - 1/5).
+DEFAULT_MIN_SCORE = 0.8
+# Shorter unknown words are not corrected: too many are another English word one letter away.
+_MIN_CORRECTABLE = 6
+# Z3A.08-Z3A.42 each name one week of gestation (Z3A.01 is below 8 weeks, Z3A.49 above 42).
+_GESTATION_WEEKS = range(8, 43)
+# A weeks-of-gestation term counts as three content words: it wins over a shorter phrase inside
+# its words ("gestation", "pregnant") and loses only to a longer one.
+_GESTATION_CONTENT = 3
 
 
 _PRIORITY = {"dictionary": 3, "codeset": 2, "cpt": 1}
@@ -69,7 +78,7 @@ class TermMatcher:
         name: str = "codesuggest_terms",
         *,
         fuzzy: bool = True,
-        min_score: float = 0.8,
+        min_score: float = DEFAULT_MIN_SCORE,
         max_ngram: int = MAX_NGRAM,
         cpt: bool = True,
         dictionary: str | None = None,
@@ -196,7 +205,7 @@ class TermMatcher:
             if (
                 self.fuzzy
                 and len(pieces) == 1
-                and len(text) >= 6
+                and len(text) >= _MIN_CORRECTABLE
                 and pieces[0] not in vocab
                 and self._correctable(text, i in starts)
             ):
@@ -211,7 +220,7 @@ class TermMatcher:
         return out
 
     def _correctable(self, text: str, starts_sentence: bool) -> bool:
-        """An unknown word of six letters or more, not a name or an acronym.
+        """An unknown word (of ``_MIN_CORRECTABLE`` letters or more), not a name or an acronym.
 
         Shorter words are too often other English words one letter away ("shows", "shots").
         """
@@ -292,18 +301,18 @@ class TermMatcher:
         """Weeks of gestation ("28w3d", "32 weeks gestation") as the code Z3A.nn."""
         for m in self.attrs.weeks.finditer(doc.text):
             weeks = int(next(g for g in m.groups() if g))
-            if not 8 <= weeks <= 42:
+            if weeks not in _GESTATION_WEEKS:
                 continue
             span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
             entry = _gestation_entry(f"Z3A.{weeks:02d}")
             if span is not None and entry is not None:
-                yield _Candidate(span.start, span.end, entry, 1.0, 3)
+                yield _Candidate(span.start, span.end, entry, 1.0, _GESTATION_CONTENT)
 
     # -- meaning --------------------------------------------------------------
 
     def _resolve(self, doc: Doc, c: _Candidate, sentences: list[tuple[int, int]]) -> Match | None:
         entry = c.entry
-        score = round(c.score, 3)
+        score = round(c.score, SCORE_DIGITS)
         if not entry.readings:
             return Match(entry, score, entry.codes, entry.label, entry.expansion)
         names = tuple(r.name for r in entry.readings)
@@ -383,7 +392,7 @@ def _heading_tokens(doc: Doc) -> set[int]:
     "codesuggest_terms",
     default_config={
         "fuzzy": True,
-        "min_score": 0.8,
+        "min_score": DEFAULT_MIN_SCORE,
         "max_ngram": MAX_NGRAM,
         "cpt": True,
         "dictionary": None,

@@ -12,6 +12,10 @@ from codesuggest.core.text import STOPWORDS, stem
 from codesuggest.core.text import fold as _fold_unicode
 from codesuggest.terms.datafiles import term_rules
 
+# Room for the vocabulary's words and a large batch's (the 2,751 CodiEsp notes hold ~66,000
+# distinct written words); bounded so a long-running server's cache cannot grow without end.
+_WORD_CACHE_SIZE = 200_000
+
 _PIECE = re.compile(r"[0-9]+[a-z](?![a-z])|[a-z]+|[0-9]+")
 # A capital "A" is a name ("hepatitis A", "vitamin A"), not the article "a", a stop word.
 _CAPITAL_A = "A"
@@ -55,7 +59,7 @@ class Normaliser:
         self.weak = frozenset(stem_word(w) for w in rules["weak_words"]) | self.laterality
         self.english_endings = tuple(rules["english_endings"])
         self.spellings = [(re.compile(a), b) for a, b in rules["spellings"].items()]
-        self.word = functools.lru_cache(maxsize=200_000)(self._word)
+        self.word = functools.lru_cache(maxsize=_WORD_CACHE_SIZE)(self._word)
 
     def _word(self, word: str) -> tuple[str, ...]:
         """Pieces of one written word (a token); ``self.word`` is its cached form."""

@@ -13,12 +13,20 @@ from codesuggest.terms.normalise import fold
 from codesuggest.terms.records import Reading
 from codesuggest.terms.sentences import sentence_of
 
+# A cue counts more the nearer it stands: in the abbreviation's sentence, in the sentences
+# around it, anywhere in the note.
+_WEIGHTS = {"sentence": 3, "nearby": 2, "note": 1}
+_NEARBY = 2  # sentences either side that are "nearby"
+# A cue this short must end where a word ends ("IV" is not in "IVC"); a longer one may be a
+# stem ("analgesi" finds "analgesia" and "analgesic").
+_SHORT_CUE = 4
+
 
 def _cue_pattern(cue: str) -> re.Pattern[str]:
     folded = fold(cue).strip()
     body = re.escape(folded).replace(r"\ ", r"\s+")
     left = r"(?<![a-z0-9])" if folded[:1].isalnum() else ""
-    right = r"(?![a-z0-9])" if folded[-1:].isalnum() and len(folded) < 4 else ""
+    right = r"(?![a-z0-9])" if folded[-1:].isalnum() and len(folded) < _SHORT_CUE else ""
     return re.compile(left + body + right)
 
 
@@ -36,21 +44,24 @@ def choose_reading(
 ) -> tuple[Reading, str, str] | None:
     """The reading whose cue words stand nearest the abbreviation, or None on a tie.
 
-    Cues in the same sentence weigh 3, in the two sentences either side 2, elsewhere 1; the
-    abbreviation itself (tokens ``start:end``) is not a cue. Unresolved means no reading wins
+    Each cue found counts once, with the weight of the nearest scope it is in: the sentence 3,
+    the two sentences either side 2, the note 1. The abbreviation itself (tokens ``start:end``)
+    is not a cue. Unresolved means no reading wins
     outright. Returns the reading, the cue that decided and the scope it was found in.
     """
     s_start, s_end = sentence_of(sentences, start)
     k = bisect.bisect_right(sentences, (start, float("inf"))) - 1
-    near_start = sentences[max(k - 2, 0)][0]
-    near_end = sentences[min(k + 2, len(sentences) - 1)][1]
+    near_start = sentences[max(k - _NEARBY, 0)][0]
+    near_end = sentences[min(k + _NEARBY, len(sentences) - 1)][1]
     own = (doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
     scopes = (
-        ("sentence", 3, doc[s_start:s_end]),
-        ("nearby", 2, doc[near_start:near_end]),
-        ("note", 1, doc[:]),
+        ("sentence", doc[s_start:s_end]),
+        ("nearby", doc[near_start:near_end]),
+        ("note", doc[:]),
     )
-    folded_scopes = [(name, w, span.start_char, fold(span.text)) for name, w, span in scopes]
+    folded_scopes = [
+        (name, _WEIGHTS[name], span.start_char, fold(span.text)) for name, span in scopes
+    ]
     scores: list[float] = []
     first_cue: list[tuple[str, str] | None] = []
     for r in readings:
@@ -65,10 +76,7 @@ def choose_reading(
                 ]
                 if hits:
                     total += weight
-                    if (
-                        cue_found is None
-                        or weight > {"sentence": 3, "nearby": 2, "note": 1}[cue_found[1]]
-                    ):
+                    if cue_found is None or weight > _WEIGHTS[cue_found[1]]:
                         cue_found = (cue, name)
                     break
         scores.append(total)

@@ -6,6 +6,9 @@ from typing import Any
 
 from codesuggest.core.records import Section, Term
 
+# Match scores are kept to three decimals, as they are reported; more digits are noise.
+SCORE_DIGITS = 3
+
 
 @dataclass(slots=True)
 class NoteTerms:

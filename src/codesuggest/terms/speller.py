@@ -4,6 +4,14 @@ import functools
 from collections.abc import Iterable
 
 from codesuggest.terms.normalise import normaliser
+from codesuggest.terms.records import SCORE_DIGITS
+
+# Only unknown words are asked for, a fraction of a batch's words; bounded like the word cache.
+_CORRECTION_CACHE_SIZE = 100_000
+# From ten letters a word may hold two typos; a shorter one has too many real words two away.
+_TWO_EDITS_FROM = 10
+# The nearest few words are enough to tell one intended word from a tie between two.
+_NEAREST = 3
 
 
 class Speller:
@@ -17,13 +25,13 @@ class Speller:
         self.buckets: dict[tuple[str, int], list[str]] = {}
         for w in sorted(words):
             self.buckets.setdefault((w[0], len(w)), []).append(w)
-        self.correct = functools.lru_cache(maxsize=100_000)(self._correct)
+        self.correct = functools.lru_cache(maxsize=_CORRECTION_CACHE_SIZE)(self._correct)
 
     def _correct(self, word: str) -> tuple[str, float] | None:
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
-        max_edits = 1 if len(word) < 10 else 2
+        max_edits = 1 if len(word) < _TWO_EDITS_FROM else 2
         pool = [
             w
             for n in range(len(word) - max_edits, len(word) + max_edits + 1)
@@ -31,7 +39,9 @@ class Speller:
         ]
         if not pool:
             return None
-        found = process.extract(word, pool, scorer=OSA.distance, score_cutoff=max_edits, limit=3)
+        found = process.extract(
+            word, pool, scorer=OSA.distance, score_cutoff=max_edits, limit=_NEAREST
+        )
         if not found:
             return None
         found = [(w, d) for w, d, _ in found if _plausible_typo(word, w, d)]
@@ -41,7 +51,7 @@ class Speller:
         closest = [w for w, d in found if d == best]
         if len({normaliser().word(w) for w in closest}) > 1:
             return None  # two different words equally near: no single intended word
-        return closest[0], round(1.0 - best / max(len(word), len(closest[0])), 3)
+        return closest[0], round(1.0 - best / max(len(word), len(closest[0])), SCORE_DIGITS)
 
 
 _OPPOSITE_PREFIXES = (("hyper", "hypo"), ("micro", "macro"), ("hypo", "hyper"), ("macro", "micro"))
