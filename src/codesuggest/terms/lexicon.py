@@ -235,6 +235,8 @@ class Lexicon:
         self._icd_codes = icd_codes
         self._icd_labels = icd_labels
         self._extra = extra
+        # ICD-10-CM entries made on first use: most of the ~33,000 are never matched, and at
+        # most one per phrase is kept, so this needs no size limit.
         self._built: dict[int, Entry] = {}
         self.bag = bag
         self.seq = seq
@@ -243,7 +245,6 @@ class Lexicon:
         self.vocab_pieces = self.bag_vocab | self.seq_vocab
         self.known = frozenset(known)
         self.surface = frozenset(surface)
-        self._speller: Speller | None = None
 
     def __len__(self) -> int:
         return len(self._icd_texts) + len(self._extra)
@@ -260,12 +261,10 @@ class Lexicon:
             self._built[i] = e
         return e
 
-    @property
-    def speller(self) -> "Speller":
-        """The spelling corrector, built on first use."""
-        if self._speller is None:
-            self._speller = Speller(self.surface)
-        return self._speller
+    @functools.cached_property
+    def speller(self) -> Speller:
+        """The spelling corrector, built on first use (a matcher without ``fuzzy`` never asks)."""
+        return Speller(self.surface)
 
 
 def _icd_package_version() -> str:
@@ -429,6 +428,7 @@ def _case_form(term: str, kind: str, rules: dict[str, Any]) -> str | None:
 
 
 def dictionary_rows(path: str | None) -> list[dict[str, str]]:
+    """The rows of the dictionary TSV at ``path`` (None: the packaged one) that name a term."""
     text = Path(path).read_text(encoding="utf-8") if path else data_text("clinical_terms.tsv")
     where = path or "clinical_terms.tsv"
     reader = csv.DictReader(io.StringIO(text), delimiter="\t")
