@@ -250,6 +250,7 @@ def assertion_of(span: Span, section: str | None = None) -> str:
 
 
 def token_section(token: Any) -> str:
+    """The name of the section the sectionizer put ``token`` in; "" outside any section."""
     from spacy.tokens import Token
 
     if not Token.has_extension("section"):

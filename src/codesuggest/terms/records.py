@@ -19,6 +19,7 @@ class NoteTerms:
     sentences: list[tuple[int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts, ready for JSON."""
         return {
             "terms": [t.to_dict() for t in self.terms],
             "sections": [s.to_dict() for s in self.sections],
