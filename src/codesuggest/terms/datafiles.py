@@ -1,4 +1,4 @@
-"""Packaged data files (``codesuggest/data``), and ``term_rules.json`` read once."""
+"""The term stage's packaged data files (``codesuggest/data``); ``term_rules.json`` read once."""
 
 import functools
 import hashlib

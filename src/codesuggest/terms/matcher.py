@@ -25,7 +25,7 @@ from codesuggest.terms.readings import choose_reading
 from codesuggest.terms.records import SCORE_DIGITS, Entry, Match
 from codesuggest.terms.sentences import sentence_bounds, sentence_of
 
-SPAN_EXTENSION = "codesuggest"
+SPAN_EXTENSION = "codesuggest"  # span._.codesuggest holds the span's Match
 # The lowest mean word similarity of a fuzzy match: one typo in a five-letter word (1 - 1/5).
 DEFAULT_MIN_SCORE = 0.8
 # Shorter unknown words are not corrected: too many are another English word one letter away.
@@ -35,10 +35,8 @@ _GESTATION_WEEKS = range(8, 43)
 # A weeks-of-gestation term counts as three content words: it wins over a shorter phrase inside
 # its words ("gestation", "pregnant") and loses only to a longer one.
 _GESTATION_CONTENT = 3
-
-
+# Between candidates of as many words, the curated dictionary wins, then code-set wording.
 _PRIORITY = {"dictionary": 3, "codeset": 2, "cpt": 1}
-
 
 _BREAK_TOKENS = {".", ";", ":", "!", "?", "•", "|"}
 _SIDE_LINK = {"-", "sided", "side"}

@@ -13,7 +13,7 @@ from codesuggest.core.text import fold as _fold_unicode
 from codesuggest.terms.datafiles import term_rules
 
 # Room for the vocabulary's words and a large batch's (the 2,751 CodiEsp notes hold ~66,000
-# distinct written words); bounded so a long-running server's cache cannot grow without end.
+# distinct space-separated words); bounded so a long-running server's cannot grow without end.
 _WORD_CACHE_SIZE = 200_000
 
 _PIECE = re.compile(r"[0-9]+[a-z](?![a-z])|[a-z]+|[0-9]+")
@@ -22,12 +22,12 @@ _CAPITAL_A = "A"
 
 
 def fold(text: str) -> str:
-    """``search.fold`` (lower case, accents stripped) with a fast path for ASCII text."""
+    """``core.text.fold`` (lower case, accents stripped) with a fast path for ASCII text."""
     return text.lower() if text.isascii() else _fold_unicode(text)
 
 
 def stem_word(word: str) -> str:
-    """``search.stem`` plus the Greek and Latin plurals of clinical text.
+    """``core.text.stem`` plus the Greek and Latin plurals of clinical text.
 
     "abscesses" -> "abscess", "keratoses" -> "keratosis", "injuries" -> "injury",
     "vertebrae" -> "vertebra".
