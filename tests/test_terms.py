@@ -443,6 +443,29 @@ def test_importing_the_module_loads_no_pipeline_or_medspacy():
     assert out.stdout.strip() == "False"
 
 
+_NLTK_PROBE = """
+import importlib.util, sys
+from codesuggest.terms.assertion import import_medspacy
+import_medspacy()
+import nltk, quickumls.core
+lazy = sys.modules["nltk"]
+# what `import`, find_spec and tools scanning sys.modules read must not run NLTK's code
+print(lazy.__file__ == importlib.util.find_spec("nltk").origin, "nltk.tag" in sys.modules)
+print(nltk.__version__ != "", "nltk.tag" in sys.modules, sys.modules["nltk"] is lazy)
+print(quickumls.core.nltk is lazy)
+"""
+
+
+def test_medspacy_imports_nltk_lazily_and_a_first_use_loads_it_in_place():
+    out = subprocess.run(
+        [sys.executable, "-c", _NLTK_PROBE], capture_output=True, text=True, check=True
+    )
+    unloaded, used, shared = out.stdout.split("\n")[:3]
+    assert unloaded == "True False"  # the real spec and file, the code not run
+    assert used == "True True True"  # first use runs it into the same module object
+    assert shared == "True"
+
+
 def test_the_component_works_in_a_blank_spacy_pipeline(extractor):
     import spacy
 
@@ -463,13 +486,14 @@ def test_the_component_refuses_a_bad_setting_and_says_what_is_allowed():
 
 def test_a_corrupt_vocabulary_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch, book):
     from codesuggest.core.cache import CacheRebuiltWarning
-    from codesuggest.terms import extractor as terms
+    from codesuggest.terms import lexicon
+    from codesuggest.terms.datafiles import term_rules_digest
 
     monkeypatch.setenv("CODESUGGEST_CACHE_DIR", str(tmp_path))
     small = {
-        "format": terms.LEXICON_FORMAT,
-        "package_version": terms._icd_package_version(),
-        "rules": terms._rules_digest(),
+        "format": lexicon.LEXICON_FORMAT,
+        "package_version": lexicon._icd_package_version(),
+        "rules": term_rules_digest(),
         "count": 1,
         "keys": ["hypertension"],
         "texts": ["Hypertension"],
@@ -478,13 +502,13 @@ def test_a_corrupt_vocabulary_cache_is_rebuilt_with_a_warning(tmp_path, monkeypa
         "known": ["hypertension"],
         "surface": ["hypertension"],
     }
-    monkeypatch.setattr(terms, "_derive_icd", lambda _book: dict(small))
-    path = terms._icd_cache_path()
+    monkeypatch.setattr(lexicon, "_derive_icd", lambda _book: dict(small))
+    path = lexicon._icd_cache_path()
     path.write_text('{"format": 1, "keys": [', encoding="utf-8")
     with pytest.warns(CacheRebuiltWarning, match="rebuilt"):
-        assert terms._icd_phrases(book)["keys"] == ["hypertension"]
+        assert lexicon._icd_phrases(book)["keys"] == ["hypertension"]
     assert json.loads(path.read_text(encoding="utf-8")) == small
-    assert terms._icd_phrases(book)["count"] == 1  # sound now: read back without a warning
+    assert lexicon._icd_phrases(book)["count"] == 1  # sound now: read back without a warning
 
 
 # --------------------------------------------------------------------------- gold samples

@@ -1,0 +1,259 @@
+"""medspaCy's part of the pipeline: importing it, the sectionizer's and ConText's rules from
+``data/sections.json`` and ``data/context_rules.json``, and the assertion of a term that
+ConText's modifiers and the term's section decide (``assertion_of``).
+"""
+
+import functools
+import importlib.util
+import itertools
+import json
+import sys
+import threading
+import types
+import warnings
+from typing import Any
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from codesuggest.terms.datafiles import data_text
+
+NEGATED, POSSIBLE, HISTORICAL, HYPOTHETICAL, FAMILY = (
+    "NEGATED_EXISTENCE",
+    "POSSIBLE_EXISTENCE",
+    "HISTORICAL",
+    "HYPOTHETICAL",
+    "FAMILY",
+)
+_NON_MODIFYING = {"PSEUDO", "TERMINATE"}
+
+
+def import_medspacy() -> Any:
+    """Import medspaCy without letting its import switch off warnings for the whole process.
+
+    NLTK is imported lazily first: see ``_lazy_import``.
+    """
+    # medspaCy imports QuickUMLS (which we never use) and QuickUMLS imports NLTK, whose import
+    # (NLTK with SciPy's statistics and scikit-learn) is 1.7 s of a cold start, ~0.3 s when the
+    # ranker has loaded scikit-learn already. QuickUMLS reads NLTK only inside its methods.
+    _lazy_import("nltk")
+    with warnings.catch_warnings():  # it calls warnings.filterwarnings("ignore") on import
+        import medspacy
+
+    return medspacy
+
+
+def _lazy_import(name: str) -> None:
+    """Register ``name`` in ``sys.modules`` as a ``_LazyModule``; its code runs on first use.
+
+    Nothing happens when it is imported already or not installed.
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _LazyModule
+    sys.modules[name] = module
+
+
+_LAZY_LOAD = threading.Lock()
+
+
+class _LazyModule(types.ModuleType):
+    """A module made from its real spec whose code runs the first time one of its names is read.
+
+    It has the real ``__spec__``, ``__file__``, ``__path__`` and ``__loader__``, so an ``import``
+    statement, ``importlib.util.find_spec`` or a tool that scans ``sys.modules`` reads them
+    without running it. Any other name is missing until the code has run, so ``__getattr__``
+    runs the module's own loader into this same object, as ``import`` would have.
+    """
+
+    # Why not the standard library's ``importlib.util.LazyLoader``: it counts reading any
+    # attribute as first use, and every ``import nltk`` statement reads ``__spec__`` (to see
+    # whether another thread is still initialising it), so QuickUMLS's import would load NLTK.
+
+    def __getattr__(self, attr: str) -> Any:
+        with _LAZY_LOAD:
+            if isinstance(self, _LazyModule):
+                self.__class__ = types.ModuleType  # while its code runs, a plain module
+                try:
+                    self.__spec__.loader.exec_module(self)
+                except BaseException:
+                    if sys.modules.get(self.__name__) is self:
+                        del sys.modules[self.__name__]  # as a failed import leaves it
+                    raise
+        return getattr(self, attr)
+
+
+@functools.cache
+def _section_config() -> dict[str, Any]:
+    return json.loads(data_text("sections.json"))
+
+
+@functools.cache
+def section_assertions() -> dict[str, str]:
+    """Default assertion per section name (``family_history`` -> ``family``)."""
+    return {s["name"]: s["assertion"] for s in _section_config()["sections"] if s.get("assertion")}
+
+
+_LINE_ENDS = ("\n", "\r\n", "\n\n", "\r\n\r\n")
+
+
+def section_rules() -> list[Any]:
+    """Sectionizer rules as literal phrases, which spaCy's PhraseMatcher finds in one pass.
+
+    A "required" heading is written with its colon or alone on its line ("PLAN:", "PLAN\\n");
+    an "optional" one may also run straight into its text ("Past medical history significant
+    for ..."). The sectionizer keeps the longest heading at a place and only headings that
+    start a line.
+    """
+    from medspacy.section_detection import SectionRule
+
+    out = []
+    for group in _section_config()["sections"]:
+        if "pattern" in group:
+            out.append(
+                SectionRule(literal=group["name"], category=group["name"], pattern=group["pattern"])
+            )
+            continue
+        for heading in group["headings"]:
+            forms = [f"{heading}:", *(heading + end for end in _LINE_ENDS)]
+            if group["colon"] == "optional":
+                forms.append(heading)
+            out.extend(SectionRule(literal=f, category=group["name"]) for f in forms)
+    return out
+
+
+@functools.cache
+def _context_rule_dicts() -> list[dict[str, Any]]:
+    return json.loads(data_text("context_rules.json"))["context_rules"]
+
+
+_GAP = {"IS_SPACE": True, "OP": "*"}
+_MAX_EXPANSION = 8
+
+
+def _expand_sets(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``{"LOWER": {"IN": [a, b]}}`` as separate patterns with plain values.
+
+    spaCy checks plain token values in C but calls back into Python for every ``IN`` set at
+    every token, which made ConText the slowest step; a handful of extra patterns is cheaper.
+    """
+    choices = []
+    for tok in pattern:
+        options = [tok]
+        for attr in ("LOWER", "TEXT"):
+            value = tok.get(attr)
+            if isinstance(value, dict) and set(value) == {"IN"}:
+                rest = {k: v for k, v in tok.items() if k != attr}
+                options = [{**rest, attr: w} for w in value["IN"]]
+        choices.append(options)
+    total = 1
+    for options in choices:
+        total *= len(options)
+    if total > _MAX_EXPANSION:
+        # Only the first word is tried at every token; later choices are tried rarely.
+        return [[first, *pattern[1:]] for first in choices[0]]
+    return [list(p) for p in itertools.product(*choices)]
+
+
+def _one_word_choice(pattern: Any) -> bool:
+    if not isinstance(pattern, list) or len(pattern) != 1:
+        return False
+    spec = pattern[0]
+    value = spec.get("LOWER")
+    return set(spec) == {"LOWER"} and isinstance(value, dict) and set(value) == {"IN"}
+
+
+def context_rules(nlp: Language) -> list[Any]:
+    """ConText rules from the data file, made fast and tolerant of line breaks.
+
+    A wrapped line or a double space puts a whitespace token inside a phrase ("Negative\\nfor
+    fever"), which spaCy's matchers would miss; every rule of several words becomes a token
+    pattern that allows whitespace tokens between its words. One-word phrases stay phrases.
+    """
+    from medspacy.context import ConTextRule
+
+    rules = []
+    for d in _context_rule_dicts():
+        pattern = d.get("pattern")
+        if pattern is None:
+            words = [t for t in nlp.tokenizer(d["literal"]) if not t.is_space]
+            pattern = None if len(words) == 1 else [{"LOWER": t.lower_} for t in words]
+        elif _one_word_choice(pattern):
+            # {"LOWER": {"IN": [...]}} alone: as plain words the PhraseMatcher finds them at
+            # no cost per token
+            for word in pattern[0]["LOWER"]["IN"]:
+                rules.append(ConTextRule.from_dict({**d, "literal": word, "pattern": None}))
+            continue
+        variants: list[Any] = [pattern]
+        if isinstance(pattern, list):
+            variants = []
+            for expanded in _expand_sets(pattern):
+                spaced: list[dict[str, Any]] = []
+                for i, tok in enumerate(expanded):
+                    if i:
+                        spaced.append(_GAP)
+                    spaced.append(tok)
+                variants.append(spaced)
+        for variant in variants:
+            rules.append(ConTextRule.from_dict({**d, "pattern": variant}))
+    return rules
+
+
+def assertion_of(span: Span, section: str | None = None) -> str:
+    """present, negated, uncertain, hypothetical, historical or family, for a matched span.
+
+    ConText modifiers decide, then the section's default (family history, surgical history,
+    patient instructions). A modifier at the very start of the term counts too ("s/p
+    appendectomy", "former smoker"), and "history of" reaches only to the next comma. When
+    cues disagree, negation wins, then family,
+    hypothetical, uncertain and historical. Past medical history is not historical by itself:
+    a chronic condition listed there is usually still present, so only wording such as
+    "history of", "s/p" or "resolved" makes it historical.
+    """
+    cats: set[str] = set()
+    doc = span.doc
+    for m in getattr(span._, "modifiers", ()):
+        s, e = m.modifier_span
+        if span.start < s and e <= span.end:
+            continue  # inside the term it qualifies the term ("hernia without mention of ...")
+        if (
+            m.category == HISTORICAL
+            and e <= span.start
+            and any(t.text in (",", ";") for t in doc[e : span.start])
+        ):
+            continue  # "history of MI, chronic heart failure": the history is the MI's
+        cats.add(m.category)
+    graph = span.doc._.context_graph if Doc.has_extension("context_graph") else None
+    if graph is not None:
+        for m in graph.modifiers:
+            s, e = m.modifier_span
+            if s == span.start and e < span.end and m.direction not in _NON_MODIFYING:
+                cats.add(m.category)
+    if section is None:
+        section = token_section(span[0])
+    default = section_assertions().get(section, "")
+    if NEGATED in cats:
+        return "negated"
+    if FAMILY in cats or default == "family":
+        return "family"
+    if HYPOTHETICAL in cats or default == "hypothetical":
+        return "hypothetical"
+    if POSSIBLE in cats:
+        return "uncertain"
+    if HISTORICAL in cats or default == "historical":
+        return "historical"
+    return "present"
+
+
+def token_section(token: Any) -> str:
+    """The name of the section the sectionizer put ``token`` in; "" outside any section."""
+    from spacy.tokens import Token
+
+    if not Token.has_extension("section"):
+        return ""
+    section = token._.section
+    return section.category if section is not None and section.category else ""
