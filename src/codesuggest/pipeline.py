@@ -124,6 +124,11 @@ def check_note(
     return text, []
 
 
+def _after_last_selected(suggestions: list[Suggestion]) -> int:
+    """Where a pre-selected procedure line goes: after the last pre-selected line."""
+    return max((i + 1 for i, s in enumerate(suggestions) if s.selected), default=0)
+
+
 def _clinical(phrase: str) -> bool:
     """A phrase worth showing as evidence: not a stopword, a number or an age ("62 year")."""
     words = [w for w in tokens(phrase) if w not in STOPWORDS and not w.isdigit()]
@@ -248,11 +253,7 @@ class Suggester:
             chosen = select(
                 note, cset.candidates, proba, self.codebook.icd, setting=patient.setting
             )
-            # Pre-selected codes first (the coder's claim, by score), then the alternatives.
-            order = sorted(
-                range(len(cset.candidates)),
-                key=lambda i: (i not in chosen.selected, -proba[i], i),
-            )[:MAX_SUGGESTIONS]
+            order = chosen.order(proba, MAX_SUGGESTIONS)
             words = self.model.document_model.explain_many(
                 note,
                 [cset.candidates[i].code for i in order if not cset.candidates[i].evidence],
@@ -306,7 +307,7 @@ class Suggester:
             return
         rec = self.codebook.find(visit.code, CPT)
         suggestions[:] = [s for s in suggestions if not is_em_code(s.code)]
-        at = sum(s.selected for s in suggestions)
+        at = _after_last_selected(suggestions)
         suggestions.insert(
             at,
             Suggestion(
@@ -342,7 +343,7 @@ class Suggester:
             return
         codes = {line.code for line in lines}
         suggestions[:] = [s for s in suggestions if s.code not in codes]
-        at = sum(s.selected for s in suggestions)
+        at = _after_last_selected(suggestions)
         for line in reversed(lines):
             rec = self.codebook.find(line.code, CPT)
             modifier = f" Modifier {line.modifier} (side documented)." if line.modifier else ""

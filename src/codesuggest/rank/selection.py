@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from codesuggest.codebook.codeset import CodeSet
 from codesuggest.codebook.index import load_synonyms, words_of
@@ -64,6 +64,15 @@ _CONTINUING = re.compile(
     r"|increas\w*|decreas\w*|adjust\w*|titrat\w*|resum\w*|restart\w*)\b",
     re.IGNORECASE,
 )
+# Reasons that make a line one a coder must not report (not merely one not documented enough).
+_MUST_NOT = (
+    "included in a combination",
+    "documented only as negated",
+    "a symptom of a diagnosis",
+    "Excludes1 with",
+    "less specific than",
+    "an injury of unspecified body region",
+)
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 # Words that say what a symptom is or how bad, not where: what is left names the site.
 _SYMPTOM_WORDS = words_of(
@@ -75,10 +84,28 @@ _SYMPTOM_WORDS = words_of(
 
 @dataclass(slots=True)
 class Selection:
-    """The pre-selected candidates (by position) and, for the others, why not."""
+    """The pre-selected candidates (by position) and, for the others, why not.
+
+    ``assessed``: the note states an assessment (or diagnoses), so the codes it supports lead
+    the list; in a narrative without one, the ranker's order leads. ``demoted``: candidates a
+    coder must not report (negated, integral, folded into a combination, less specific, an
+    Excludes1 clash), listed after every other alternative.
+    """
 
     selected: set[int]
     reasons: dict[int, str]
+    assessed: bool = False
+    demoted: set[int] = field(default_factory=set)
+
+    def order(self, scores: Sequence[float], limit: int) -> list[int]:
+        """Positions in display order: pre-selected first when assessed, then by score."""
+
+        def key(i: int) -> tuple[int, float, int]:
+            tier = 0 if self.assessed and i in self.selected else (2 if i in self.demoted else 1)
+            return tier, -float(scores[i]), i
+
+        ranked = sorted(range(len(scores)), key=key)[:limit]
+        return ranked + [i for i in sorted(self.selected) if i not in set(ranked)]
 
 
 def _paragraphs(text: str) -> list[tuple[int, int]]:
@@ -159,7 +186,8 @@ def select(
     chosen.sort(key=lambda i: -scores[i])
     kept = _drop_integral_symptoms(text, candidates, chosen, reasons, has_diagnoses, icd)
     kept = _drop_conflicts(candidates, kept, reasons, icd)
-    return Selection(set(kept), reasons)
+    demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
+    return Selection(set(kept), reasons, has_diagnoses, demoted)
 
 
 def _drop_integral_symptoms(
