@@ -77,7 +77,9 @@ def make_result(text: str = NOTE, note_id: str = "note-1") -> dict[str, Any]:
                 "score": 0.84,
                 "rank": 2,
                 "selected": True,
-                "evidence": [span("Essential hypertension", text, section="assessment")],
+                "evidence": [
+                    span("Essential hypertension", text, section="assessment", assertion="present")
+                ],
                 "sources": {"lookup": 0.8},
                 "edits": [],
             },
@@ -88,14 +90,14 @@ def make_result(text: str = NOTE, note_id: str = "note-1") -> dict[str, Any]:
                 "score": 0.55,
                 "rank": 3,
                 "selected": False,
-                "evidence": [span("office visit", text, section="plan")],
+                "evidence": [span("office visit", text, section="plan", assertion="present")],
                 "sources": {"classifier": 0.5},
                 "edits": [
                     {
-                        "rule": "em_level",
+                        "rule": "modifier-25",
                         "severity": "info",
                         "codes": ["99213"],
-                        "message": "Check the E/M level.",
+                        "message": "Check whether the visit needs modifier 25.",
                         "source": "stub",
                         "fix": [],
                     }
@@ -130,6 +132,7 @@ class StubSuggester:
         d = make_result(text if "Type 2 diabetes" in text else NOTE, kw.get("id") or "note")
         if "Type 2 diabetes" not in text:
             d["suggestions"], d["excluded"] = [], []
+        del d["sections"]  # suggest never emits sections
         d["context"] = {k: kw.get(k) for k in ("setting", "age", "sex", "encounter_date")}
         return _Result(d)
 
@@ -307,7 +310,7 @@ def test_row_edits_list_errors_first(review):
 
 def test_pending_row_shows_the_edits_that_came_with_its_suggestion(review):
     shown = review.edits_for(review.item(item_of(review, "99213")))
-    assert [e["rule"] for e in shown] == ["em_level"]
+    assert [e["rule"] for e in shown] == ["modifier-25"]
 
 
 def test_context_change_is_a_decision_with_before_and_after(review):
