@@ -253,7 +253,8 @@ def to_dict(record: Any, struct: Struct) -> dict[str, Any]:
     """``record``'s attributes named by ``struct``, in its order, as JSON-ready values.
 
     A struct whose value is already a mapping (``context``, ``model``, an ``errors`` entry) is
-    copied as it is; ``output.schema.validate_result_dict`` checks its keys.
+    copied with its keys in the table's order and any others after them, for
+    ``output.schema.validate_result_dict`` to report.
     """
     out: dict[str, Any] = {}
     for f in struct.fields:
@@ -268,7 +269,13 @@ def _json_value(value: Any, kind: FieldType, digits: int | None) -> Any:
     if value is None:
         return None
     if isinstance(kind, Struct):
-        return dict(value) if isinstance(value, Mapping) else to_dict(value, kind)
+        if not isinstance(value, Mapping):
+            return to_dict(value, kind)
+        names = [f.name for f in kind.fields]
+        return {
+            **{n: value[n] for n in names if n in value},
+            **{k: v for k, v in value.items() if k not in names},
+        }
     if isinstance(kind, ListOf):
         return [_json_value(v, kind.item, digits) for v in value]
     if isinstance(kind, MapOf):
