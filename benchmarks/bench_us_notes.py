@@ -98,7 +98,8 @@ def score(suggester, cases: list[dict], verbose: bool) -> dict:
                 misses.append(f"missed {k} {sorted(gold[k] - sel[k])}")
             if sel[k] - gold[k]:
                 misses.append(f"extra {k} {sorted(sel[k] - gold[k])}")
-        bad = [m for m in c.get("must_not", []) if m in sel["icd"] | sel["cpt"] or m in ranked_icd[:3]]
+        chosen = sel["icd"] | sel["cpt"]
+        bad = [m for m in c.get("must_not", []) if m in chosen or m in ranked_icd[:3]]
         violations += len(bad)
         if bad:
             misses.append(f"MUST NOT {bad}")

@@ -21,9 +21,10 @@ def _records() -> list[dict]:
 
 
 def test_aci_bench_gold_covers_every_note_once_in_the_corpus_splits():
-    ids = [json.loads(line)["id"] for f in GOLD_FILES for line in f.read_text().splitlines() if line]
+    records = [json.loads(line) for f in GOLD_FILES for line in f.read_text().splitlines() if line]
+    ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids)) == 167
-    splits = {json.loads(line)["split"] for f in GOLD_FILES for line in f.read_text().splitlines()}
+    splits = {r["split"] for r in records}
     assert splits == {"train", "valid", "test1", "test2"}
 
 
