@@ -7,7 +7,8 @@ Schema, the Arrow schema, the Spark DDL, the batch CSV columns and the validator
 table. The table sits in ``core`` because the records that serialise through it live here and
 ``core`` imports nothing above it.
 
-Add a field here and every format follows; ``SCHEMA_VERSION`` says when a consumer must.
+A field added here appears in every format at once; raise ``SCHEMA_VERSION`` when a change
+alters what a consumer reads.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class Field:
     digits: int | None = None
 
 
-# Every rule id ``rules.engine`` gives an edit (a test checks the engine against this list).
+# Every rule id ``rules.engine`` gives an edit; tests/test_contract.py checks the engine's code
+# and data against this list.
 RULE_IDS: tuple[str, ...] = (
     # code validity
     "unknown-code",

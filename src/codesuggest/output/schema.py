@@ -28,10 +28,13 @@ from codesuggest.core.fields import (
 
 __all__ = [
     "CSV_COLUMNS",
+    "CSV_VIEW",
     "EXTENSIONS",
+    "EXTENSION_KEYS",
     "RESULT",
     "RESULT_DDL",
     "arrow_schema",
+    "field_at",
     "json_schema",
     "result_csv_rows",
     "spark_ddl",
@@ -46,8 +49,8 @@ SECTION = Struct(
     (
         Field("name", STRING, "Normalised section name (assessment_and_plan)."),
         Field("title", STRING, "The heading as written."),
-        Field("start", INT, "Offset of the heading in the note."),
-        Field("end", INT, "Offset where the next section begins."),
+        Field("start", INT, "Offset of the heading in the note.", minimum=0),
+        Field("end", INT, "Offset where the next section begins.", minimum=0),
     )
 )
 
