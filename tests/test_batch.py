@@ -81,7 +81,7 @@ class KeywordSuggester:
         if "EXPLODE" in text:
             raise RuntimeError("the double was told to fail")
         lower = text.lower()
-        for rank, (word, (code, description)) in enumerate(KEYWORDS.items(), start=1):
+        for word, (code, description) in KEYWORDS.items():
             at = lower.find(word)
             if at >= 0:
                 evidence = [Evidence(at, at + len(word), text[at : at + len(word)])]
@@ -91,7 +91,7 @@ class KeywordSuggester:
                         "ICD-10-CM",
                         description,
                         0.9,
-                        rank=rank,
+                        rank=len(result.suggestions) + 1,
                         selected=True,
                         evidence=evidence,
                     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -128,13 +127,6 @@ def test_typeahead_prefix_finds_words_being_typed(icd):
 def test_empty_query_is_an_input_error(icd):
     with pytest.raises(InputError, match="empty"):
         icd.search("   ")
-
-
-def test_search_answers_quickly_after_load(icd):
-    icd.search("warm up")
-    start = time.perf_counter()
-    icd.search("acute on chronic systolic heart failure")
-    assert time.perf_counter() - start < 0.5  # the benchmark holds the real 50 ms bar
 
 
 def test_every_code_set_has_a_name_and_version(book):

@@ -26,7 +26,15 @@ def _suggestion(code: str, system: str, word: str, rank: int) -> dict[str, Any]:
         "score": 0.9 - rank / 10,
         "rank": rank,
         "selected": True,
-        "evidence": [{"start": start, "end": start + len(word), "text": word}],
+        "evidence": [
+            {
+                "start": start,
+                "end": start + len(word),
+                "text": word,
+                "section": "",
+                "assertion": "present",
+            }
+        ],
         "sources": {},
         "edits": [],
     }

@@ -137,6 +137,7 @@ class StubSuggester:
         d = make_result(text if "Type 2 diabetes" in text else NOTE, kw.get("id") or "note")
         if "Type 2 diabetes" not in text:
             d["suggestions"], d["excluded"] = [], []
+        d.pop("sections", None)  # suggest never emits sections
         d["context"] = {k: kw.get(k) for k in ("setting", "age", "sex", "encounter_date")}
         return _Result(d)
 

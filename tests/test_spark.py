@@ -31,7 +31,7 @@ from codesuggest.io.engines.local import score_note
 from codesuggest.io.engines.spark import suggest_dataframe
 from codesuggest.io.readers import Note
 from codesuggest.io.run import run_batch
-from codesuggest.output.schema import validate_result_dict
+from codesuggest.output.schema import RESULT_DDL, arrow_schema, validate_result_dict
 
 pytestmark = [
     pytest.mark.spark,
@@ -80,6 +80,13 @@ NOTES = [
     {"id": "context", "text": "diabetes", "setting": "inpatient", "age": 70, "sex": "M"},
     {"id": "bad-setting", "text": "diabetes", "setting": "home"},
 ]
+
+
+def test_result_ddl_is_the_parquet_writers_arrow_schema(spark):
+    from pyspark.sql.pandas.types import from_arrow_schema
+    from pyspark.sql.types import _parse_datatype_string
+
+    assert _parse_datatype_string(RESULT_DDL) == from_arrow_schema(arrow_schema())
 
 
 def test_suggest_dataframe_gives_the_local_engines_records_as_structs(spark):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 ICD10CM = "ICD-10-CM"
 
@@ -116,13 +116,9 @@ class Evidence:
     assertion: str = "present"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "section": self.section,
-            "assertion": self.assertion,
-        }
+        from codesuggest.core import fields  # the field table reads this module's names
+
+        return fields.to_dict(self, fields.EVIDENCE)
 
 
 @dataclass(slots=True)
@@ -137,14 +133,9 @@ class Edit:
     fix: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "severity": self.severity,
-            "codes": list(self.codes),
-            "message": self.message,
-            "source": self.source,
-            "fix": list(self.fix),
-        }
+        from codesuggest.core import fields
+
+        return fields.to_dict(self, fields.EDIT)
 
 
 @dataclass(slots=True)
@@ -175,20 +166,9 @@ class Suggestion:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "code": self.code,
-            "system": self.system,
-            "description": self.description,
-            "score": round(float(self.score), 4),
-            "rank": self.rank,
-            "selected": self.selected,
-            "evidence": [e.to_dict() for e in self.evidence],
-            "sources": {k: round(float(v), 4) for k, v in self.sources.items()},
-            "edits": [e.to_dict() for e in self.edits],
-        }
-        if self.note:
-            d["note"] = self.note
-        return d
+        from codesuggest.core import fields
+
+        return fields.to_dict(self, fields.SUGGESTION)
 
 
 @dataclass(slots=True)
@@ -202,19 +182,19 @@ class Exclusion:
     codes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "start": self.start,
-            "end": self.end,
-            "reason": self.reason,
-            "codes": list(self.codes),
-        }
+        from codesuggest.core import fields
+
+        return fields.to_dict(self, fields.EXCLUSION)
 
 
 @dataclass(slots=True)
 class SuggestionResult:
-    """Everything the tool says about one note; ``to_dict`` is the shared JSON schema."""
+    """Everything the tool says about one note; ``to_dict`` is the shared JSON schema.
 
+    Its fields, and those of the records inside it, are described in ``core.fields.RESULT``.
+    """
+
+    schema: ClassVar[str] = SCHEMA_VERSION
     id: str | None
     codesets: dict[str, str]
     model: dict[str, str]
@@ -224,16 +204,9 @@ class SuggestionResult:
     context: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "schema": SCHEMA_VERSION,
-            "codesets": dict(self.codesets),
-            "model": dict(self.model),
-            "context": dict(self.context),
-            "suggestions": [s.to_dict() for s in self.suggestions],
-            "excluded": [x.to_dict() for x in self.excluded],
-            "errors": list(self.errors),
-        }
+        from codesuggest.core import fields
+
+        return fields.to_dict(self, fields.RESULT)
 
 
 @dataclass(slots=True)

@@ -7,20 +7,26 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 # DocumentModel attributes built on first use from the fitted state, never saved.
 _SCORING_CACHES = ("_by_word", "_class_index")
 
 
-class DocumentModel(ClassifierMixin, BaseEstimator):
+class DocumentModel(BaseEstimator):
     """Scores every code seen in training for a whole note.
 
     ``fit(texts, code_lists)``; ``predict_proba(texts)`` returns an ``(n_notes, n_codes)`` array
-    of the blended score, ``scores(texts)`` the two parts (``knn`` and ``centroid``) separately.
+    of the blended score (in [0, 1], not a calibrated probability), ``scores(texts)`` the two
+    parts (``knn`` and ``centroid``) separately.
+
+    An estimator but not a classifier: it ranks codes for ``CandidateRanker``, which decides, so
+    it has no ``predict``; and its targets are lists of codes, which scikit-learn's classifier
+    machinery (stratified folds, ``score``) does not take. Give ``GridSearchCV`` a ``scoring``.
     """
 
     def __init__(
@@ -40,8 +46,20 @@ class DocumentModel(ClassifierMixin, BaseEstimator):
         self.min_df = min_df
         self.blend = blend
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.one_d_array = True
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
     def fit(self, X: Sequence[str], y: Sequence[Sequence[str]]) -> DocumentModel:
         texts = list(X)
+        if not all(isinstance(t, str) for t in texts):
+            raise ValueError("X must be the notes' texts, one string per note")
+        if y is None or any(isinstance(codes, str) for codes in y):
+            raise ValueError("y must hold a list of codes per note, such as [['I10'], ...]")
         labels = [list(dict.fromkeys(codes)) for codes in y]
         if len(texts) != len(labels):
             raise ValueError("X and y must have one entry per note")

@@ -7,8 +7,9 @@ reuses it for every partition it is given, as Spark reuses Python workers by def
 
 ``suggest_dataframe`` scores through ``mapInPandas``: each partition arrives as pandas
 DataFrames of notes and leaves as DataFrames of result records, which Spark turns into the
-struct columns of ``RESULT_DDL`` (the Parquet writer's ``batch.arrow_schema`` in Spark's DDL),
-so a DataFrame, a Parquet output and a JSONL output of the same notes hold the same values.
+struct columns of ``RESULT_DDL`` (made by ``output.schema`` from the field table the Parquet
+writer's ``arrow_schema`` is made from), so a DataFrame, a Parquet output and a JSONL output of
+the same notes hold the same values.
 The CLI's engine moves already-read notes through ``mapInArrow`` as JSON strings.
 """
 
@@ -29,23 +30,8 @@ from codesuggest.core.errors import InputError
 from codesuggest.core.records import SETTINGS, Loader
 from codesuggest.io.engines.local import score_note, suggester_for
 from codesuggest.io.readers import DEFAULT_MAX_CHARS, Note, _context_value, _text_value
-from codesuggest.io.writers import arrow_schema
+from codesuggest.output.schema import RESULT, RESULT_DDL
 
-# batch.arrow_schema() in Spark's DDL; backquoted because `end` is a keyword.
-RESULT_DDL = (
-    "`id` STRING, `schema` STRING, `codesets` MAP<STRING, STRING>, "
-    "`model` STRUCT<`name`: STRING, `version`: STRING, `sha256`: STRING>, "
-    "`context` STRUCT<`setting`: STRING, `age`: INT, `sex`: STRING, `encounter_date`: STRING>, "
-    "`suggestions` ARRAY<STRUCT<`code`: STRING, `system`: STRING, `description`: STRING, "
-    "`score`: DOUBLE, `rank`: INT, `selected`: BOOLEAN, "
-    "`evidence`: ARRAY<STRUCT<`start`: INT, `end`: INT, `text`: STRING, `section`: STRING, "
-    "`assertion`: STRING>>, `sources`: MAP<STRING, DOUBLE>, "
-    "`edits`: ARRAY<STRUCT<`rule`: STRING, `severity`: STRING, `codes`: ARRAY<STRING>, "
-    "`message`: STRING, `source`: STRING, `fix`: ARRAY<STRING>>>, `note`: STRING>>, "
-    "`excluded`: ARRAY<STRUCT<`text`: STRING, `start`: INT, `end`: INT, `reason`: STRING, "
-    "`codes`: ARRAY<STRING>>>, "
-    "`errors`: ARRAY<STRUCT<`code`: STRING, `message`: STRING>>"
-)
 _BATCH_NOTES = 64
 _CONTEXT = ("setting", "age", "sex", "encounter_date")
 
@@ -121,7 +107,7 @@ def _score_rows(
     import pandas as pd
 
     suggester = suggester_for(loader, model)
-    columns = [f.name for f in arrow_schema()]
+    columns = [f.name for f in RESULT.fields]
     for frame in frames:
         rows = frame.to_dict("records")
         for start in range(0, len(rows), _BATCH_NOTES):
