@@ -305,25 +305,11 @@ class Suggester:
         visit = level_visit(note, sections, problems, setting=patient.setting, age=patient.age)
         if visit is None:
             return
-        rec = self.codebook.find(visit.code, CPT)
         suggestions[:] = [s for s in suggestions if not is_em_code(s.code)]
-        at = _after_last_selected(suggestions)
-        suggestions.insert(
-            at,
-            Suggestion(
-                code=visit.code,
-                system=CPT,
-                description=rec.description if rec else "",
-                score=EM_CONFIDENCE,
-                rank=0,
-                selected=True,
-                evidence=visit.evidence,
-                sources={"documentation": EM_CONFIDENCE},
-                note=" ".join(x for x in (visit.reasoning, visit.next_level) if x),
-            ),
+        note_text = " ".join(x for x in (visit.reasoning, visit.next_level) if x)
+        self._insert_documented(
+            suggestions, [(visit.code, visit.evidence, note_text)], EM_CONFIDENCE
         )
-        for rank, sug in enumerate(suggestions, start=1):
-            sug.rank = rank
 
     def _add_procedures(
         self,
@@ -343,22 +329,36 @@ class Suggester:
             return
         codes = {line.code for line in lines}
         suggestions[:] = [s for s in suggestions if s.code not in codes]
-        at = _after_last_selected(suggestions)
-        for line in reversed(lines):
-            rec = self.codebook.find(line.code, CPT)
+        rows = []
+        for line in lines:
             modifier = f" Modifier {line.modifier} (side documented)." if line.modifier else ""
+            why = f"{line.why[:1].upper()}{line.why[1:]}.{modifier}"
+            rows.append((line.code, [line.evidence], why))
+        self._insert_documented(suggestions, rows, PROCEDURE_CONFIDENCE)
+
+    def _insert_documented(
+        self,
+        suggestions: list[Suggestion],
+        rows: list[tuple[str, list[Evidence], str]],
+        confidence: float,
+    ) -> None:
+        """Pre-selected CPT lines read from the documentation (code, evidence, note), placed
+        after the last pre-selected line, with ranks renumbered."""
+        at = _after_last_selected(suggestions)
+        for code, evidence, note in reversed(rows):
+            rec = self.codebook.find(code, CPT)
             suggestions.insert(
                 at,
                 Suggestion(
-                    code=line.code,
+                    code=code,
                     system=CPT,
                     description=rec.description if rec else "",
-                    score=PROCEDURE_CONFIDENCE,
+                    score=confidence,
                     rank=0,
                     selected=True,
-                    evidence=[line.evidence],
-                    sources={"documentation": PROCEDURE_CONFIDENCE},
-                    note=f"{line.why[:1].upper()}{line.why[1:]}.{modifier}",
+                    evidence=evidence,
+                    sources={"documentation": confidence},
+                    note=note,
                 ),
             )
         for rank, sug in enumerate(suggestions, start=1):

@@ -27,23 +27,10 @@ from codesuggest.codebook.index import load_synonyms, words_of
 from codesuggest.core.codes import parse_code_refs
 from codesuggest.core.records import ICD10CM, Candidate
 from codesuggest.rank.candidates import ABSORBED, PRIMARY
+from codesuggest.rank.features import PRIORITY_SECTIONS
 
 # Where the provider states what was diagnosed and addressed at this encounter.
-DIAGNOSTIC_SECTIONS = frozenset(
-    {
-        "assessment",
-        "assessment_and_plan",
-        "impression",
-        "diagnoses",
-        "diagnosis",
-        "discharge_diagnoses",
-        "preoperative_diagnosis",
-        "postoperative_diagnosis",
-        "final_diagnosis",
-        "plan",
-        "problem_list",
-    }
-)
+DIAGNOSTIC_SECTIONS = PRIORITY_SECTIONS | {"plan", "problem_list"}
 # Sections whose mentions are never the patient's own current condition.
 NOT_CODED_SECTIONS = frozenset({"family_history", "review_of_systems"})
 # Assertions a code may be reported from: inpatient coders code uncertain diagnoses at
