@@ -51,11 +51,12 @@ _CONTINUING = re.compile(
     r"|increas\w*|decreas\w*|adjust\w*|titrat\w*|resum\w*|restart\w*)\b",
     re.IGNORECASE,
 )
+_INTEGRAL = "a symptom of a diagnosis"
 # Reasons that make a line one a coder must not report (not merely one not documented enough).
 _MUST_NOT = (
     "included in a combination",
     "documented only as negated",
-    "a symptom of a diagnosis",
+    _INTEGRAL,
     "Excludes1 with",
     "less specific than",
     "an injury of unspecified body region",
@@ -85,10 +86,16 @@ class Selection:
     demoted: set[int] = field(default_factory=set)
 
     def order(self, scores: Sequence[float], limit: int) -> list[int]:
-        """Positions in display order: pre-selected first when assessed, then by score."""
+        """Positions in display order: pre-selected first when assessed, then by score, the
+        lines a coder must not report last. A symptom is only known to be integral to a
+        diagnosis when the note states its assessment; in a narrative without one it keeps
+        its place by score (it stays unselected either way)."""
 
         def key(i: int) -> tuple[int, float, int]:
-            tier = 0 if self.assessed and i in self.selected else (2 if i in self.demoted else 1)
+            demoted = i in self.demoted and (
+                self.assessed or not self.reasons.get(i, "").startswith(_INTEGRAL)
+            )
+            tier = 0 if self.assessed and i in self.selected else (2 if demoted else 1)
             return tier, -float(scores[i]), i
 
         ranked = sorted(range(len(scores)), key=key)[:limit]
