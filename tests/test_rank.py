@@ -66,8 +66,25 @@ def test_negated_and_family_findings_are_excluded_not_suggested(book):
         _term("Hypertension", 45, ["I10"]),
     ]
     cset = CandidateBuilder(book, Priors()).build(note, terms, {})
-    assert [c.code for c in cset.candidates] == ["I10"]
+    # The relative's cancer is not the patient's (C50.919 excluded); the family history is.
+    assert sorted(c.code for c in cset.candidates) == ["I10", "Z80.3"]
     assert {x.reason for x in cset.excluded} == {"negated", "family"}
+    family = next(c for c in cset.candidates if c.code == "Z80.3")
+    assert [e.text for e in family.evidence] == ["breast cancer"]
+    assert "History > family (of) > malignant neoplasm > breast" in family.note
+
+
+def test_personal_history_only_for_a_condition_that_is_not_current(book):
+    note = "History of kidney stones. History of hypertension."
+    terms = [
+        _term("kidney stones", 11, ["N20.0"], "historical"),
+        _term("hypertension", 37, ["I10"], "historical"),
+    ]
+    cset = CandidateBuilder(book, Priors()).build(note, terms, {})
+    assert [c.code for c in cset.candidates] == ["Z87.442"]
+    current = [*terms, _term("kidney stone", 0, ["N20.0"])]
+    codes = [c.code for c in CandidateBuilder(book, Priors()).build(note, current, {}).candidates]
+    assert "Z87.442" not in codes
 
 
 def test_uncertain_diagnosis_follows_the_setting(book):

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import specify
+from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit
 from codesuggest.core.codes import parse_code_refs
-from codesuggest.core.records import CPT, ICD10CM, Candidate, Evidence, Exclusion, Term
+from codesuggest.core.records import (
+    CPT,
+    ICD10CM,
+    PROBLEM_LABEL,
+    Candidate,
+    Evidence,
+    Exclusion,
+    Term,
+)
 from codesuggest.rank.document_model import DocScores
 from codesuggest.rank.features import (
     FEATURES,
@@ -35,6 +44,12 @@ class CandidateSet:
 # into a combination code another term reached through the Index's "with" subterms.
 PRIMARY = "primary_of_term"
 # Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
+# The label of a term that is a condition's history code (family or personal).
+HISTORY_LABEL = "history"
+_HISTORY_KINDS = {"family": "family", "historical": "personal"}
+# A problem statement is read through the Index only when its path uses this share of the
+# statement's words.
+MIN_STATEMENT_COVERAGE = 0.6
 _NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
 ABSORBED = "absorbed_by_combination"
 
@@ -61,6 +76,7 @@ class CandidateBuilder:
     ) -> None:
         self.codebook = codebook
         self.index = index
+        self.history = load_history()
         self.priors = priors
         self.doc_top_k = doc_top_k
         self.doc_min_score = doc_min_score
@@ -97,6 +113,7 @@ class CandidateBuilder:
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
         combinations: list[tuple[str, str]] = []
+        terms = [*terms, *self._history_terms(text, terms, documented)]
         for term in terms:
             hit = self._index_hit(term, text, documented)
             if not term.codes and hit is None:
@@ -190,6 +207,36 @@ class CandidateBuilder:
             f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
         return CandidateSet(list(by_code.values()), excluded)
 
+    def _history_terms(
+        self, text: str, terms: Sequence[Term], documented: Sequence[Term]
+    ) -> list[Term]:
+        """A history term for each condition documented in a relative (family history,
+        Z80-Z84) or in the patient's past (personal history, Z85-Z87): the family history
+        itself is present, so the term is, and it keeps the span and section it was read
+        from. The condition's own code comes from the Index or the vocabulary."""
+        out = []
+        current = {t.codes[0][:3] for t in documented}
+        for term in terms:
+            kind = _HISTORY_KINDS.get(term.assertion)
+            if kind is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
+                continue
+            hit = self._index_hit(term, text, documented)
+            condition = hit.code.rstrip("-") if hit else (term.codes[0] if term.codes else "")
+            found = self.history.lookup(condition, kind) if condition else None
+            if found is None or (kind == "personal" and condition[:3] in current):
+                # No history code beside the same condition documented as current.
+                continue
+            out.append(
+                replace(
+                    term,
+                    label=HISTORY_LABEL,
+                    assertion="present",
+                    codes=(found.code,),
+                    source=found.path,
+                )
+            )
+        return out
+
     def _index_hit(self, term: Term, text: str, documented: Sequence[Term]) -> IndexHit | None:
         """Where the Alphabetic Index leads for a term, read with its sentence and the note's
         other documented conditions (for "with" subterms).
@@ -197,14 +244,19 @@ class CandidateBuilder:
         Drugs and status phrases are read through the vocabulary (drug -> Z79 class), not the
         Index, whose main terms are conditions.
         """
+        if term.label == HISTORY_LABEL:
+            path = tuple(term.source.split(" > "))
+            return IndexHit(term.codes[0], path, len(path))
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
         sentence = text[term.sentence_start : term.sentence_end] if term.sentence_end else ""
-        others = [
-            t.text for t in documented if t.end <= term.start or t.start >= term.end
-        ]
+        others = [t.text for t in documented if t.end <= term.start or t.start >= term.end]
         hit = self.index.lookup(term.text, sentence, others)
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
+            return None
+        if term.label == PROBLEM_LABEL and hit.coverage < MIN_STATEMENT_COVERAGE:
+            # A statement the Index reads by one word of it ("Old" CVA -> I25.2) is left to
+            # the terms of its words.
             return None
         return hit
 

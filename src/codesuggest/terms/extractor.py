@@ -37,6 +37,7 @@ from codesuggest.terms.assertion import (
     token_section,
 )
 from codesuggest.terms.matcher import SPAN_EXTENSION
+from codesuggest.terms.problems import problem_terms
 from codesuggest.terms.records import NoteTerms
 from codesuggest.terms.sentences import sentence_bounds, sentence_of
 
@@ -143,7 +144,10 @@ class TermExtractor:
             note = _NoteBuilder(text)
             for (offset, _), doc in zip(chunks, docs, strict=True):
                 note.add(doc, offset)
-            yield note.result
+            result = note.result
+            result.terms.extend(problem_terms(text, result.sections, result.terms))
+            result.terms.sort(key=lambda t: (t.start, -t.end))
+            yield result
 
 
 def _blank(text: str) -> bool:

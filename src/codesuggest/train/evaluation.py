@@ -83,9 +83,7 @@ def evaluate(
     diagnoses as established, ``outpatient`` their symptoms)."""
     gold = _gold_labels(prepared)
     systems = labelled_systems(gold)
-    ranked, scores, selected = predict(
-        model, prepared, codebook, setting=setting, systems=systems
-    )
+    ranked, scores, selected = predict(model, prepared, codebook, setting=setting, systems=systems)
     ev = Evaluation(ranked, scores, gold)
     for mode in MODES:
         ev.results[mode] = metrics.score(ranked, selected, ev.gold, mode)
