@@ -77,6 +77,8 @@ class CandidateBuilder:
         self.codebook = codebook
         self.index = index
         self.history = load_history()
+        # Per build: a bilateral line's code -> the other side's line (see _add_mention).
+        self._other_side: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self.priors = priors
         self.doc_top_k = doc_top_k
         self.doc_min_score = doc_min_score
@@ -113,6 +115,7 @@ class CandidateBuilder:
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
         combinations: list[tuple[str, str]] = []
+        self._other_side = {}
         terms = [*terms, *self._history_terms(text, terms, documented)]
         for term in terms:
             hit = self._index_hit(term, text, documented)
@@ -138,7 +141,8 @@ class CandidateBuilder:
                     by_code, term, system, code, weight, n_chars, hit if position == 0 else None
                 )
                 if added and position == 0:
-                    by_code[added].features[PRIMARY] = 1.0
+                    for line in (added, *self._other_side.get(added, ())):
+                        by_code[line].features[PRIMARY] = 1.0
                     if hit is not None and hit.linked:
                         combinations.append((added[1], hit.linked))
                 if added and term.assertion == "historical":
@@ -363,6 +367,12 @@ class CandidateBuilder:
         if system == ICD10CM:
             spec = specify(icd, first, term.attributes)
             code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
+            for other in spec.also:
+                # A bilateral condition without a bilateral code: the left side is a line
+                # of its own with the same evidence (I.B.13).
+                side = self._add_mention(by_code, term, system, other, weight, n_chars, hit)
+                if side is not None:
+                    self._other_side.setdefault((system, code), set()).add(side)
         else:
             code, by_attr, missing = first, False, []
         if self.codebook.find(code, system) is None:
