@@ -70,3 +70,15 @@ def test_an_unnumbered_statement_right_under_the_heading():
     note = "Impression:\nRight kidney stone.\nhydrate well\n"
     terms = problem_terms(note, [Section("impression", "Impression", 0, len(note))], [])
     assert [t.text for t in terms] == ["Right kidney stone"]
+
+
+def test_never_smoker_is_negated_and_pack_years_read_as_cigarettes():
+    from codesuggest.terms.extractor import TermExtractor
+
+    terms = TermExtractor.default().extract("Social: Never smoker.").terms
+    smoker = [t for t in terms if t.text.lower() == "smoker"]
+    assert smoker
+    assert smoker[0].assertion == "negated"
+    hit = load_index().lookup("smoker", "smoker, 1 ppd for 20 years")
+    assert hit is not None
+    assert hit.code == "F17.210"
