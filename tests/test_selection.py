@@ -82,3 +82,13 @@ def test_an_icd_only_corpus_is_scored_on_its_icd_lines():
 
     assert labelled_systems([["E11.9"], ["I10"]]) == {ICD10CM}
     assert CPT in labelled_systems([["E11.9", "99213"]])
+
+
+def test_a_drug_stopped_is_not_long_term_therapy_but_one_to_be_stopped_is():
+    from codesuggest.rank.selection import _stopped
+
+    assert _stopped(" aspirin stopped 2025 (on DOAC)")
+    assert _stopped("metformin was discontinued")
+    assert not _stopped("She will discontinue clopidogrel a week before her surgery")
+    assert not _stopped("Takes aspirin 81 mg daily (not held)")
+    assert not _stopped("Continue aspirin 81 mg")

@@ -64,6 +64,13 @@ _CONTINUING = re.compile(
 _INTEGRAL = "a symptom of a diagnosis"
 _UNSTATED = "a symptom the assessment does not state"
 _NOT_ASSESSED = "not in the assessment or diagnoses"
+# A drug stopped, held or discontinued is not current therapy (I.C.21.c.3).
+_STOPPED = re.compile(
+    r"\b(?:stopped|discontinu\w*|d/c'?d|held|holding|no longer|off of|came off|quit)\b",
+    re.IGNORECASE,
+)
+_STOP_REACH = 25
+_NOT_YET = frozenset({"will", "to", "not", "never", "won't", "don't", "plan", "plans", "may"})
 # Reasons that make a line one a coder must not report (not merely one not documented enough).
 _MUST_NOT = (
     "included in a combination",
@@ -132,6 +139,9 @@ def _long_term(text: str, cand: Candidate) -> bool:
     """Whether a drug is documented as taken already (medication list, history, "continue"),
     not only prescribed at this visit (a prednisone taper is not long-term therapy)."""
     for e in cand.evidence:
+        if _stopped(_clause(text, e.start, e.end)):
+            # "aspirin stopped 2025", "metformin was discontinued": not current therapy.
+            continue
         if e.section not in DIAGNOSTIC_SECTIONS:
             return True
         line_start = text.rfind("\n", 0, e.start) + 1
@@ -139,6 +149,26 @@ def _long_term(text: str, cand: Candidate) -> bool:
         if _CONTINUING.search(text[line_start : line_end if line_end >= 0 else len(text)]):
             return True
     return False
+
+
+def _stopped(clause: str) -> bool:
+    """Whether a clause says the drug was stopped: not a stop to come ("will discontinue it
+    before surgery") or denied ("not held")."""
+    for m in _STOPPED.finditer(clause):
+        before = set(re.findall(r"[a-z']+", clause[: m.start()].lower())[-2:])
+        if not before & _NOT_YET:
+            return True
+    return False
+
+
+def _clause(text: str, start: int, end: int) -> str:
+    """The words around a span up to the nearest clause break (; . newline) or
+    ``_STOP_REACH`` characters, whichever is nearer."""
+    lo = max(0, start - _STOP_REACH)
+    hi = min(len(text), end + _STOP_REACH)
+    before = max(text.rfind(b, lo, start) for b in ";.\n")
+    after = [i for i in (text.find(b, end, hi) for b in ";.\n") if i >= 0]
+    return text[max(lo, before + 1) : min(after) if after else hi]
 
 
 def _documented(cand: Candidate, has_diagnoses: bool, setting: str) -> str:
