@@ -135,8 +135,13 @@ class _Screen:
         session.selected = None
         n = len(review.items)
         if entry.result is None:
-            return f"{n} code(s) suggested for {entry.note_id}."
-        return f"Opened {entry.note_id} from the batch output ({n} code(s))."
+            message = f"{n} code(s) suggested for {entry.note_id}."
+        else:
+            message = f"Opened {entry.note_id} from the batch output ({n} code(s))."
+        if review.unstarred:
+            why = "; ".join(f"{code}: {reason}" for code, reason in review.unstarred.items())
+            message += f" Not pre-selected, as they clash with a better code: {why}"
+        return message
 
     def start_queue(
         self, entries: list[QueueEntry], context: Mapping[str, Any], request: Any, note: str = ""
@@ -318,10 +323,19 @@ class _Screen:
         """Accept every pre-selected (★) suggestion still pending."""
 
         def run(review: Review) -> str:
-            done = self.service.accept_preselected(review)
-            if done:
-                return f"Accepted {len(done)} pre-selected code(s)."
-            return "No pre-selected code is pending."
+            refused: dict[str, str] = {}
+            done = self.service.accept_preselected(review, refused)
+            message = (
+                f"Accepted {len(done)} pre-selected code(s)."
+                if done
+                else "No pre-selected code could be accepted."
+                if refused
+                else "No pre-selected code is pending."
+            )
+            if refused:
+                left = "; ".join(f"{code}: {why}" for code, why in refused.items())
+                message += f" Left for you to decide ({len(refused)}), as they clash: {left}"
+            return message
 
         return self.act(session, run)
 

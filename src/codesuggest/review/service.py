@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from codesuggest.core.errors import InputError
-from codesuggest.core.records import Decision
+from codesuggest.core.records import ICD10CM, Decision
 from codesuggest.output.schema import validate_result_dict
-from codesuggest.review.state import QueueEntry, Review, normalise_context, undo_on_error
+from codesuggest.review.state import (
+    QueueEntry,
+    Review,
+    ReviewItem,
+    normalise_context,
+    undo_on_error,
+)
 from codesuggest.store import export
 from codesuggest.store.audit import AuditStore
 
@@ -170,6 +176,7 @@ class ReviewService:
                 raise InputError("There is no note text to suggest codes for.")
             result = self.suggester.suggest(text, id=note_id, **ctx).to_dict()
         review = Review(result, note_text=text, reviewer=reviewer, note_id=note_id)
+        review.unstarred = self.unstar_clashes(review)
         self.revalidate(review)
         self.store.start_review(
             review_id=review.review_id,
@@ -201,10 +208,23 @@ class ReviewService:
         return entry.review
 
     def revalidate(self, review: Review) -> None:
-        """Re-run the coding-rule edits over the review's final code set."""
+        """Re-run the coding-rule edits over the final code set, and for each undecided row
+        over the final set with that row's code added (what accepting it would bring)."""
         codes = review.final_codes()
-        found = self.suggester.validate(codes, **review.context) if codes else []
-        review.edits = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in found]
+        review.row_edits = {
+            it.item_id: [
+                e for e in self._edits([*codes, it.code], review.context) if it.code in e["codes"]
+            ]
+            for it in review.pending()
+        }
+        review.edits = self._edits(codes, review.context)
+
+    def _edits(self, codes: list[str], context: Mapping[str, Any]) -> list[dict[str, Any]]:
+        found = self.suggester.validate(codes, **context) if codes else []
+        out = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in found]
+        for e in out:
+            e["codes"] = list(e.get("codes") or ())
+        return out
 
     def apply(self, review: Review, action: str, *args: Any) -> dict[str, Any] | None:
         """Do one action on a review, re-run the edits and commit it to the audit store.
@@ -234,19 +254,83 @@ class ReviewService:
                 context=review.context if action == "context" else None,
             )
 
-    def accept_preselected(self, review: Review) -> list[str]:
-        """Accept every suggestion the tool pre-selected that is still pending.
+    def accept_preselected(
+        self, review: Review, refused: dict[str, str] | None = None
+    ) -> list[str]:
+        """Accept every suggestion the tool pre-selected that is still pending, best first,
+        except one that would clash with the final set (see ``clash``).
+
+        Args:
+            refused: filled with the codes left undecided and why.
 
         Returns:
             The codes accepted, each committed to the audit store like a single accept.
         """
-        return [
-            it.code
-            for it in list(review.items)
-            if it.preselected
-            and it.status == "pending"
-            and self.apply(review, "accept", it.item_id)
-        ]
+        accepted: list[str] = []
+        rows = [it for it in review.items if it.preselected and it.status == "pending"]
+        for it in sorted(rows, key=self._specific_first):
+            why = self.clash(
+                review.final_codes(), it.code, review.context, review.row_edits.get(it.item_id)
+            )
+            if why:
+                if refused is not None:
+                    refused[it.code] = why
+            elif self.apply(review, "accept", it.item_id):
+                accepted.append(it.code)
+        return accepted
+
+    def clash(
+        self,
+        codes: list[str],
+        code: str,
+        context: Mapping[str, Any],
+        edits: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """Why ``code`` must not join ``codes`` (an error edit, or an unspecified code beside
+        a specific one of its category, either way round); empty when it may.
+
+        ``edits``: those of ``codes`` plus ``code`` when already computed (``row_edits``).
+        """
+        if edits is None:
+            edits = self._edits([*codes, code], context)
+        for e in edits:
+            if e.get("severity") == "error" and code in e["codes"]:
+                return str(e.get("message", ""))
+        for other in codes:
+            if other == code or other[:3] != code[:3]:
+                continue
+            for vague, specific in ((code, other), (other, code)):
+                if self._unspecified(vague):
+                    return f"{vague} is unspecified beside the more specific {specific}."
+        return ""
+
+    def _specific_first(self, item: ReviewItem) -> tuple[bool, float]:
+        # A specific code wins over its unspecified sibling; otherwise the better score wins.
+        return self._unspecified(item.code), -(item.score or 0.0)
+
+    def _unspecified(self, code: str) -> bool:
+        info = self.suggester.codebook.find(code, ICD10CM)
+        words = info.description.lower() if info is not None else ""
+        return "unspecified" in words or "without complication" in words
+
+    def unstar_clashes(self, review: Review) -> dict[str, str]:
+        """Take the star off each pre-selected row that clashes with a better pre-selected
+        one, so pre-selection never holds both codes of a pair that must not be coded together.
+
+        Returns:
+            The codes un-starred, with the reason.
+        """
+        kept: list[str] = []
+        out: dict[str, str] = {}
+        rows = [it for it in review.items if it.preselected and it.is_diagnosis]
+        for it in sorted(rows, key=self._specific_first):
+            why = self.clash(kept, it.code, review.context)
+            if why:
+                it.preselected = False
+                out[it.code] = why
+            else:
+                kept.append(it.code)
+        return out
 
     def finalise(self, review: Review) -> dict[str, Path]:
         """Store the final code set and write its CSV, JSON and FHIR files."""

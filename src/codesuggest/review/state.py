@@ -160,6 +160,11 @@ class Review:
         self._next_id = len(self.items)
         self._group()
         self.edits: list[dict[str, Any]] = []
+        # Edits of each undecided row as if it joined the final set as it stands now;
+        # filled by ``ReviewService.revalidate``, so they never name a code since taken out.
+        self.row_edits: dict[int, list[dict[str, Any]]] = {}
+        # Pre-selected codes the screen took the star off (a clash with a better one): why.
+        self.unstarred: dict[str, str] = {}
         self.status = "open"
         self.finalised_at: str | None = None
 
@@ -205,13 +210,17 @@ class Review:
     def edits_for(self, item: ReviewItem) -> list[dict[str, Any]]:
         """The edits to show on a row, errors first.
 
-        A row in the final set shows the edits recomputed for the final set; any other row
-        shows the edits that came with the suggestion.
+        A row in the final set shows the edits recomputed for the final set; an undecided row
+        the edits it would get if accepted into the final set as it stands (``row_edits``),
+        or, before any edits were run, those that came with the suggestion. A rejected row
+        shows none: it is out of the code set.
         """
         if item.in_final:
             found = [e for e in self.edits if item.final_code in (e.get("codes") or ())]
+        elif item.status == "rejected":
+            found = []
         else:
-            found = list(item.suggested_edits)
+            found = list(self.row_edits.get(item.item_id, item.suggested_edits))
         return by_severity(found)
 
     def pending(self) -> list[ReviewItem]:
@@ -382,12 +391,26 @@ def undo_on_error(review: Review) -> Iterator[None]:
     The screen must never show a decision the audit log does not hold.
     """
     saved = copy.deepcopy(
-        (review.items, review.context, review.edits, review.status, review._next_id)
+        (
+            review.items,
+            review.context,
+            review.edits,
+            review.row_edits,
+            review.status,
+            review._next_id,
+        )
     )
     try:
         yield
     except BaseException:
-        review.items, review.context, review.edits, review.status, review._next_id = saved
+        (
+            review.items,
+            review.context,
+            review.edits,
+            review.row_edits,
+            review.status,
+            review._next_id,
+        ) = saved
         raise
 
 
