@@ -26,12 +26,14 @@ from codesuggest.core.records import SETTINGS
 from codesuggest.review.service import (
     ReviewService,
     SuggesterLike,
+    context_with_note,
     queue_from_batch,
     queue_from_note_files,
 )
 from codesuggest.review.state import QueueEntry, Review, Session, normalise_context
 from codesuggest.review.views import (
     render_analytics,
+    render_context_source,
     render_edits,
     render_header,
     render_legend,
@@ -44,6 +46,13 @@ from codesuggest.review.views import (
 from codesuggest.store.audit import AuditStore, note_sha256
 
 _PRIVATE = {"api_visibility": "private"}
+# The patient-context inputs' labels, in ``_Ui.ctx_in``'s order.
+CONTEXT_LABELS = {
+    "age": "Age (years)",
+    "sex": "Sex",
+    "setting": "Setting",
+    "encounter_date": "Encounter date",
+}
 # Suggesting takes up to a second: a small spinner. Review actions take milliseconds:
 # no "processing" overlay flashing over the note and the table at every click.
 _OPENING = {
@@ -58,6 +67,28 @@ _REVIEWING = {
     "show_progress": "hidden",
     **_PRIVATE,
 }
+
+
+def _calm(n_outputs: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A handler whose ``InputError`` (a coder's mistake) becomes a message in the status
+    line, every other output left as it was: no error badge on each panel, no traceback."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def handler(self: "_Screen", *args: Any) -> Any:
+            try:
+                return fn(self, *args)
+            except InputError as exc:
+                return self.calm(n_outputs, str(exc))
+
+        return handler
+
+    return decorate
+
+
+# What the handlers return values for: ``_Ui.view_out``, then the context inputs and their
+# note-source line (``_Ui.ctx_out``), then the opener accordion.
+_VIEWS, _WITH_CONTEXT, _OPENING_OUT = 9, 14, 15
 
 
 def default_reviewer() -> str:
@@ -75,7 +106,7 @@ class _Screen:
     """The review screen's event handlers; one instance serves every browser tab.
 
     Each tab's ``Session`` comes in from its ``gr.State`` and goes back out first in the
-    outputs of ``views``. A coder's mistake (``InputError``) is shown as a ``gr.Error``.
+    outputs of ``views``. A coder's mistake (``InputError``) is shown in the status line.
     """
 
     def __init__(self, service: ReviewService, gr: ModuleType) -> None:
@@ -92,6 +123,12 @@ class _Screen:
         if session is not None and session.reviewer:
             return session.reviewer
         return self.service.reviewer
+
+    def calm(self, n_outputs: int, message: str) -> tuple[Any, ...]:
+        """``n_outputs`` values that leave the screen as it is but for the status line."""
+        out: list[Any] = [self.gr.update() for _ in range(n_outputs)]
+        out[5] = f"⚠ {message}"
+        return tuple(out)
 
     def views(self, session: Session | None, message: str = "") -> tuple[Any, ...]:
         """New values of ``_Ui.view_out``: the tab's state, the HTML views and downloads."""
@@ -113,25 +150,68 @@ class _Screen:
         )
 
     def context_values(self, session: Session | None) -> tuple[Any, ...]:
-        """New values of the four patient-context inputs: the open review's context."""
+        """New values of the patient-context inputs and their source line (``_Ui.ctx_out``):
+        the open review's context, each value read from the note labelled so."""
         review = session.review if session else None
         if review is None:
-            return (self.gr.update(),) * 4
+            return (self.gr.update(),) * 5
         c = review.context
         age = "" if c["age"] is None else str(c["age"])
-        return (age, c["sex"] or "unknown", c["setting"], c["encounter_date"] or "")
+        return self.context_updates(
+            {**c, "age": age, "sex": c["sex"] or "unknown", "encounter_date": c["encounter_date"]},
+            review.context_read,
+        )
 
-    def ensure_open(self, session: Session, context: Mapping[str, Any], request: Any) -> str:
+    def context_updates(
+        self, values: Mapping[str, Any], read: Mapping[str, Mapping[str, Any]]
+    ) -> tuple[Any, ...]:
+        """Updates of the four context inputs (label marks a value read from the note)."""
+        gr = self.gr
+        out = []
+        for name, label in CONTEXT_LABELS.items():
+            if name not in values:
+                out.append(gr.update(label=label))
+                continue
+            value = values[name]
+            mark = f"{label} · read from the note" if name in read else label
+            out.append(gr.update(value="" if value is None else value, label=mark))
+        return (*out, render_context_source(read))
+
+    def on_note_typed(
+        self, text: str, session: Session | None, age: Any, sex: Any, setting: Any, date: Any
+    ) -> tuple[Any, ...]:
+        """Pre-fill the context inputs with what a pasted note states (they stay editable)."""
+        stale = session.review.context_read if session and session.review else {}
+        stale_values = {k: v["value"] for k, v in stale.items()}
+        try:
+            ctx = self.ctx_of(age, sex, setting, date)
+        except InputError:
+            ctx = {"setting": "outpatient"}
+        merged, read = context_with_note(text or "", ctx, stale_values)
+        values = {
+            "age": "" if merged["age"] is None else str(merged["age"]),
+            "sex": merged["sex"] or "unknown",
+            "encounter_date": merged["encounter_date"] or "",
+        }
+        return self.context_updates(values, {k: v.to_dict() for k, v in read.items()})
+
+    def ensure_open(
+        self,
+        session: Session,
+        context: Mapping[str, Any],
+        request: Any,
+        stale: Mapping[str, Any] | None = None,
+    ) -> str:
         """Open the current queue entry's review if it has none yet; returns a message."""
         entry = session.entry
         if entry is None or entry.review is not None:
             return ""
         try:
             review = self.service.open_entry(
-                entry, context=context, reviewer=self.reviewer_of(session, request)
+                entry, context=context, reviewer=self.reviewer_of(session, request), stale=stale
             )
         except InputError as exc:
-            raise self.gr.Error(f"{entry.note_id}: {exc}") from None
+            raise InputError(f"{entry.note_id}: {exc}") from None
         session.selected = None
         n = len(review.items)
         if entry.result is None:
@@ -144,13 +224,18 @@ class _Screen:
         return message
 
     def start_queue(
-        self, entries: list[QueueEntry], context: Mapping[str, Any], request: Any, note: str = ""
+        self,
+        entries: list[QueueEntry],
+        context: Mapping[str, Any],
+        request: Any,
+        note: str = "",
+        stale: Mapping[str, Any] | None = None,
     ) -> tuple[Any, ...]:
         """A new session on ``entries`` with the first note open; closes the opener."""
         if not entries:
-            raise self.gr.Error("No notes found: give .txt files, or a batch output in JSON Lines.")
+            raise InputError("No notes found: give .txt files, or a batch output in JSON Lines.")
         session = Session(queue=entries, reviewer=self.reviewer_of(None, request))
-        message = self.ensure_open(session, context, request)
+        message = self.ensure_open(session, context, request, stale)
         return (
             *self.views(session, " ".join(m for m in (message, note) if m)),
             *self.context_values(session),
@@ -159,25 +244,19 @@ class _Screen:
 
     def ctx_of(self, age: Any, sex: Any, setting: Any, encounter_date: Any) -> dict[str, Any]:
         """The patient context from the four inputs (sex ``"unknown"`` is no sex given)."""
-        try:
-            return normalise_context(
-                setting=setting,
-                age=age,
-                sex=None if sex == "unknown" else sex,
-                encounter_date=encounter_date,
-            )
-        except InputError as exc:
-            raise self.gr.Error(str(exc)) from None
+        return normalise_context(
+            setting=setting,
+            age=age,
+            sex=None if sex == "unknown" else sex,
+            encounter_date=encounter_date,
+        )
 
     def act(self, session: Session | None, fn: Callable[[Review], str]) -> tuple[Any, ...]:
         """Run ``fn`` on the open review and redraw with the message it returns."""
         review = session.review if session else None
         if review is None:
-            raise self.gr.Error("Open a note first.")
-        try:
-            message = fn(review)
-        except InputError as exc:
-            raise self.gr.Error(str(exc)) from None
+            raise InputError("Open a note first.")
+        message = fn(review)
         return self.views(session, message)
 
     def picked(self, choice: str | None) -> tuple[str, str, str]:
@@ -195,16 +274,31 @@ class _Screen:
         model = getattr(suggester, "model_info", None) or {}
         return render_header(suggester.codebook.versions(), model)
 
+    @_calm(_OPENING_OUT)
     def on_paste(
-        self, text: str, age: Any, sex: Any, setting: Any, encounter_date: Any, request: Any
+        self,
+        text: str,
+        session: Session | None,
+        age: Any,
+        sex: Any,
+        setting: Any,
+        encounter_date: Any,
+        request: Any,
     ) -> tuple[Any, ...]:
-        """Suggest codes for a pasted note."""
+        """Suggest codes for a pasted note, in the context it states where the boxes are blank."""
         if not text or not text.strip():
-            raise self.gr.Error("Paste a note first.")
+            raise InputError("Paste a note first: the note box is empty.")
         context = self.ctx_of(age, sex, setting, encounter_date)
         note_id = f"pasted-{note_sha256(text)[:10]}"
-        return self.start_queue([QueueEntry(note_id=note_id, text=text)], context, request)
+        stale = session.review.context_read if session and session.review else {}
+        return self.start_queue(
+            [QueueEntry(note_id=note_id, text=text)],
+            context,
+            request,
+            stale={k: v["value"] for k, v in stale.items()},
+        )
 
+    @_calm(_OPENING_OUT)
     def on_files(
         self,
         files: list[str] | None,
@@ -218,6 +312,7 @@ class _Screen:
         context = self.ctx_of(age, sex, setting, encounter_date)
         return self.start_queue(queue_from_note_files(files or []), context, request)
 
+    @_calm(_OPENING_OUT)
     def on_batch(
         self,
         batch: str | None,
@@ -230,15 +325,16 @@ class _Screen:
     ) -> tuple[Any, ...]:
         """A work queue of a batch output, with its folder of notes when given."""
         if not batch:
-            raise self.gr.Error("Choose the batch output file (.jsonl) first.")
+            raise InputError("Choose the batch output file (.jsonl) first.")
         context = self.ctx_of(age, sex, setting, encounter_date)
         try:
             entries, problems = queue_from_batch(batch, folder or [])
         except (OSError, UnicodeDecodeError) as exc:
-            raise self.gr.Error(f"Cannot read the batch output: {exc}") from None
+            raise InputError(f"Cannot read the batch output: {exc}") from None
         note = f"{len(problems)} line(s) had problems: {problems[0]}" if problems else ""
         return self.start_queue(entries, context, request, note)
 
+    @_calm(_WITH_CONTEXT)
     def on_navigate(
         self,
         step: int,
@@ -252,14 +348,17 @@ class _Screen:
         """Move ``step`` notes along the queue and open the note there if it is not yet."""
         if session is None or not session.queue:
             return (*self.views(session, "Open notes first."), *self.context_values(None))
+        left = session.review.context_read if session.review else {}
         session.position = max(0, min(len(session.queue) - 1, session.position + step))
         session.selected = None
         context = self.ctx_of(age, sex, setting, encounter_date)
-        message = self.ensure_open(session, context, request)
+        stale = {k: v["value"] for k, v in left.items()}
+        message = self.ensure_open(session, context, request, stale)
         return (*self.views(session, message), *self.context_values(session))
 
     # ------------------------------------------------------------ reviewing
 
+    @_calm(_VIEWS)
     def on_table(self, session: Session | None, data: Mapping[str, Any]) -> tuple[Any, ...]:
         """A click in the table or the note: ``data`` is ``{action, item}`` from static/*.js."""
         action, item = data.get("action"), data.get("item")
@@ -294,8 +393,9 @@ class _Screen:
             results = []
         return self.gr.update(choices=search_choices(results), value=None)
 
+    @_calm(_VIEWS + 2)
     def on_replace(self, session: Session | None, choice: str | None) -> tuple[Any, ...]:
-        """Replace the selected row's code with the chosen search result."""
+        """Replace the selected row's code with the chosen search result; clears the search."""
 
         def run(review: Review) -> str:
             if session is None or session.selected is None:
@@ -305,10 +405,15 @@ class _Screen:
             row = self.service.apply(review, "replace", session.selected, code, system, description)
             return f"Replaced {old.code} with {code}." if row else ""
 
-        return self.act(session, run)
+        return (*self.act(session, run), *self.search_cleared())
 
+    def search_cleared(self) -> tuple[Any, Any]:
+        """An empty search box and no results: the next search starts afresh."""
+        return "", self.gr.update(choices=[], value=None)
+
+    @_calm(_VIEWS + 2)
     def on_add(self, session: Session | None, choice: str | None) -> tuple[Any, ...]:
-        """Add the chosen search result to the final set and select its row."""
+        """Add the chosen search result to the final set and select its row; clears the search."""
 
         def run(review: Review) -> str:
             code, system, description = self.picked(choice)
@@ -317,8 +422,9 @@ class _Screen:
                 session.selected = max(it.item_id for it in review.items)
             return f"Added {code}."
 
-        return self.act(session, run)
+        return (*self.act(session, run), *self.search_cleared())
 
+    @_calm(_VIEWS)
     def on_accept_preselected(self, session: Session | None) -> tuple[Any, ...]:
         """Accept every pre-selected (★) suggestion still pending."""
 
@@ -339,6 +445,7 @@ class _Screen:
 
         return self.act(session, run)
 
+    @_calm(_VIEWS)
     def on_context(
         self, session: Session | None, age: Any, sex: Any, setting: Any, encounter_date: Any
     ) -> tuple[Any, ...]:
@@ -353,6 +460,7 @@ class _Screen:
 
         return self.act(session, run)
 
+    @_calm(_VIEWS)
     def on_finalise(self, session: Session | None) -> tuple[Any, ...]:
         """Finalise the open review and offer its CSV, JSON and FHIR downloads."""
         entry = session.entry if session else None
@@ -396,6 +504,7 @@ class _Ui:
     sex_in: Any = None
     setting_in: Any = None
     date_in: Any = None
+    ctx_source: Any = None
     prev_btn: Any = None
     progress: Any = None
     next_btn: Any = None
@@ -435,6 +544,11 @@ class _Ui:
     def ctx_in(self) -> list[Any]:
         """The patient-context inputs, in ``_Screen.ctx_of``'s order."""
         return [self.age_in, self.sex_in, self.setting_in, self.date_in]
+
+    @property
+    def ctx_out(self) -> list[Any]:
+        """What ``_Screen.context_values`` returns values for: the inputs, the source line."""
+        return [*self.ctx_in, self.ctx_source]
 
 
 def _layout_opener(gr: ModuleType, ui: _Ui) -> None:
@@ -476,18 +590,34 @@ def _layout_opener(gr: ModuleType, ui: _Ui) -> None:
             ui.batch_btn = gr.Button("Open batch output", elem_id="batch-btn")
 
 
-def _layout_context_and_queue(gr: ModuleType, ui: _Ui) -> None:
-    """The patient-context row, the queue's previous / next row and the status line."""
+def _layout_context(gr: ModuleType, ui: _Ui) -> None:
+    """The patient-context row, above *Suggest codes* so a note is never suggested without it.
+
+    Age, sex and encounter date a pasted note states are filled in (and marked so); the coder
+    can change them.
+    """
     with gr.Row(equal_height=True):
         # A textbox, not gr.Number: an empty age means unknown, while 0 is a newborn.
-        ui.age_in = gr.Textbox(label="Age (years)", placeholder="unknown", elem_id="ctx-age")
-        ui.sex_in = gr.Radio(["F", "M", "unknown"], value="unknown", label="Sex", elem_id="ctx-sex")
+        ui.age_in = gr.Textbox(
+            label=CONTEXT_LABELS["age"], placeholder="unknown", elem_id="ctx-age"
+        )
+        ui.sex_in = gr.Radio(
+            ["F", "M", "unknown"], value="unknown", label=CONTEXT_LABELS["sex"], elem_id="ctx-sex"
+        )
         ui.setting_in = gr.Radio(
-            list(SETTINGS), value="outpatient", label="Setting", elem_id="ctx-setting"
+            list(SETTINGS),
+            value="outpatient",
+            label=CONTEXT_LABELS["setting"],
+            elem_id="ctx-setting",
         )
         ui.date_in = gr.Textbox(
-            label="Encounter date", placeholder="YYYY-MM-DD", elem_id="ctx-date"
+            label=CONTEXT_LABELS["encounter_date"], placeholder="YYYY-MM-DD", elem_id="ctx-date"
         )
+    ui.ctx_source = gr.Markdown(render_context_source({}), elem_id="ctx-source")
+
+
+def _layout_queue(gr: ModuleType, ui: _Ui) -> None:
+    """The queue's previous / next row and the status line."""
     with gr.Row(equal_height=True):
         ui.prev_btn = gr.Button("◀ Previous", size="sm", elem_id="prev-btn", scale=0)
         ui.progress = gr.Markdown("No note open.", elem_id="progress")
@@ -554,8 +684,9 @@ def _layout(gr: ModuleType) -> _Ui:
     ui.header_md = gr.Markdown("## codesuggest · coder review\nLoading the model…")
     with gr.Tabs():
         with gr.Tab("Review", id="review"):
+            _layout_context(gr, ui)
             _layout_opener(gr, ui)
-            _layout_context_and_queue(gr, ui)
+            _layout_queue(gr, ui)
             with gr.Row():
                 with gr.Column(scale=5, min_width=340):
                     _layout_note(gr, ui)
@@ -586,9 +717,18 @@ def _with_request(gr: ModuleType, fn: Callable[..., Any]) -> Callable[..., Any]:
 def _wire_opening(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
     """Paste, files, folder and batch output each start a new work queue."""
     on_files = _with_request(gr, screen.on_files)
-    out = [*ui.view_out, *ui.ctx_in, ui.opener]
+    out = [*ui.view_out, *ui.ctx_out, ui.opener]
     ui.suggest_btn.click(
-        _with_request(gr, screen.on_paste), [ui.note_in, *ui.ctx_in], out, **_OPENING
+        _with_request(gr, screen.on_paste), [ui.note_in, ui.state, *ui.ctx_in], out, **_OPENING
+    )
+    ui.note_in.input(
+        screen.on_note_typed,
+        [ui.note_in, ui.state, *ui.ctx_in],
+        ui.ctx_out,
+        trigger_mode="always_last",
+        show_progress="hidden",
+        queue=False,
+        **_PRIVATE,
     )
     ui.files_in.upload(on_files, [ui.files_in, *ui.ctx_in], out, **_OPENING)
     ui.folder_in.upload(on_files, [ui.folder_in, *ui.ctx_in], out, **_OPENING)
@@ -598,7 +738,7 @@ def _wire_opening(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
 
 def _wire_navigation(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
     """Previous and Next step through the work queue."""
-    out = [*ui.view_out, *ui.ctx_in]
+    out = [*ui.view_out, *ui.ctx_out]
     for button, step in ((ui.prev_btn, -1), (ui.next_btn, 1)):
         handler = _with_request(gr, functools.partial(screen.on_navigate, step))
         button.click(handler, [ui.state, *ui.ctx_in], out, **_OPENING)
@@ -627,8 +767,9 @@ def _wire_codes(ui: _Ui, screen: _Screen) -> None:
         queue=False,
         **_PRIVATE,
     )
-    ui.replace_btn.click(screen.on_replace, [ui.state, ui.results], ui.view_out, **_REVIEWING)
-    ui.add_btn.click(screen.on_add, [ui.state, ui.results], ui.view_out, **_REVIEWING)
+    found = [*ui.view_out, ui.search_in, ui.results]
+    ui.replace_btn.click(screen.on_replace, [ui.state, ui.results], found, **_REVIEWING)
+    ui.add_btn.click(screen.on_add, [ui.state, ui.results], found, **_REVIEWING)
     ui.accept_pre_btn.click(screen.on_accept_preselected, [ui.state], ui.view_out, **_REVIEWING)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from codesuggest.core.errors import InputError
+from codesuggest.core.note_context import ReadValue, read_context
 from codesuggest.core.records import ICD10CM, Decision
 from codesuggest.output.schema import validate_result_dict
 from codesuggest.review.state import (
@@ -28,6 +29,38 @@ from codesuggest.store import export
 from codesuggest.store.audit import AuditStore
 
 NOTE_SUFFIXES = (".txt", ".text")
+# The patient context a note can state for itself (the setting it cannot: the screen's).
+NOTE_CONTEXT_FIELDS = ("age", "sex", "encounter_date")
+
+
+def context_with_note(
+    text: str, context: Mapping[str, Any], stale: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, ReadValue]]:
+    """The context to suggest a note in, with what the note states filled in.
+
+    Each of age, sex and encounter date that the coder left blank is what the note states;
+    one the coder gave is kept. ``stale``: values read from the previous note of the queue; a
+    box still holding one of them is treated as blank, so one note's age never carries over
+    to the next note.
+
+    Returns:
+        The context (``normalise_context``'s form) and the values it took from the note (a
+        value the coder gave that equals the note's counts as read too).
+    """
+    ctx = normalise_context(**context)
+    found = read_context(text)
+    used: dict[str, ReadValue] = {}
+    for name in NOTE_CONTEXT_FIELDS:
+        if stale and name in stale and ctx.get(name) == stale[name]:
+            ctx[name] = None
+        if name not in found:
+            continue
+        value = found[name].to_dict()["value"]
+        if ctx.get(name) is None:
+            ctx[name] = value
+        if ctx[name] == value:
+            used[name] = found[name]
+    return normalise_context(**ctx), used
 
 
 class SuggesterLike(Protocol):
@@ -188,16 +221,27 @@ class ReviewService:
         )
         return review
 
-    def open_entry(self, entry: QueueEntry, *, context: Mapping[str, Any], reviewer: str) -> Review:
+    def open_entry(
+        self,
+        entry: QueueEntry,
+        *,
+        context: Mapping[str, Any],
+        reviewer: str,
+        stale: Mapping[str, Any] | None = None,
+    ) -> Review:
         """Open a work-queue note's review and keep it on the entry.
 
         A note from a batch output is reviewed in the patient context it was coded with, not
-        the screen's.
+        the screen's; any other note in the screen's, with what the note itself states filled
+        in (``context_with_note``; ``stale`` is passed on).
         """
         ctx = dict(context)
+        read: dict[str, ReadValue] = {}
         if entry.result is not None:
             ctx = dict(entry.result.get("context") or {}) or ctx
             ctx = {k: ctx.get(k) for k in ("setting", "age", "sex", "encounter_date")}
+        elif entry.text is not None:
+            ctx, read = context_with_note(entry.text, ctx, stale)
         entry.review = self.open(
             text=entry.text,
             note_id=entry.note_id,
@@ -205,6 +249,7 @@ class ReviewService:
             reviewer=reviewer,
             result=entry.result,
         )
+        entry.review.context_read = {k: v.to_dict() for k, v in read.items()}
         return entry.review
 
     def revalidate(self, review: Review) -> None:

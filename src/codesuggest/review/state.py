@@ -165,6 +165,8 @@ class Review:
         self.row_edits: dict[int, list[dict[str, Any]]] = {}
         # Pre-selected codes the screen took the star off (a clash with a better one): why.
         self.unstarred: dict[str, str] = {}
+        # Context values read from the note itself ({"value", "start", "end", "text"} by name).
+        self.context_read: dict[str, dict[str, Any]] = {}
         self.status = "open"
         self.finalised_at: str | None = None
 
