@@ -13,8 +13,14 @@ import pytest
 from test_review import NOTE, StubSuggester, _Result, item_of
 
 from codesuggest.core.records import Edit
-from codesuggest.review.service import ReviewService
-from codesuggest.review.views import render_table
+from codesuggest.review.service import ReviewService, context_with_note
+from codesuggest.review.state import QueueEntry, ReviewItem
+from codesuggest.review.views import (
+    is_clinical_phrase,
+    render_context_source,
+    render_note,
+    render_table,
+)
 from codesuggest.store.audit import AuditStore
 
 
@@ -144,3 +150,106 @@ def test_accept_all_keeps_the_specific_code_over_its_unspecified_sibling(service
     refused: dict[str, str] = {}
     assert service.accept_preselected(r, refused) == ["I10"]
     assert "unspecified" in refused["E11.9"]
+
+
+# --------------------------------------------------------------------------- item 4
+
+
+def test_a_whitespace_paste_is_one_calm_message_and_raises_nothing(service):
+    import gradio as gr
+
+    from codesuggest.review.app import _Screen
+
+    out = _Screen(service, gr).on_paste(" \n\t ", None, "", "unknown", "outpatient", "", None)
+    assert "Paste a note first" in out[5]
+    assert all(isinstance(v, dict) and v.get("__type__") == "update" for v in out[:5])
+
+
+def test_a_bad_age_is_a_message_in_the_status_line(service):
+    import gradio as gr
+
+    from codesuggest.review.app import _Screen
+
+    out = _Screen(service, gr).on_paste(NOTE, None, "two hundred", "F", "outpatient", "", None)
+    assert "age must be a whole number" in out[5]
+
+
+# --------------------------------------------------------------------------- item 5
+
+
+def test_a_blank_box_takes_what_the_note_states_and_a_given_value_is_kept():
+    note = "Patient: 58 y/o female\nDate of service: 03/11/2026\n" + NOTE
+    ctx, read = context_with_note(note, {"setting": "outpatient", "age": "60"})
+    assert (ctx["age"], ctx["sex"], ctx["encounter_date"]) == (60, "F", "2026-03-11")
+    assert set(read) == {"sex", "encounter_date"}
+
+
+def test_a_value_read_from_the_previous_note_never_carries_over():
+    ctx, _ = context_with_note(
+        "Patient: 72 year old male\n" + NOTE,
+        {"setting": "outpatient", "age": 58, "sex": "F", "encounter_date": "2026-03-11"},
+        stale={"age": 58, "sex": "F", "encounter_date": "2026-03-11"},
+    )
+    assert (ctx["age"], ctx["sex"], ctx["encounter_date"]) == (72, "M", None)
+
+
+def test_opening_a_note_records_the_context_it_states(service):
+    note = "Patient: 58 y/o female\n" + NOTE
+    entry = QueueEntry(note_id="n", text=note)
+    r = service.open_entry(entry, context={"setting": "outpatient"}, reviewer="alice")
+    assert (r.context["age"], r.context["sex"]) == (58, "F")
+    assert r.context_read["age"]["text"] == "58"
+    assert "Read from the note: age **58**" in render_context_source(r.context_read)
+
+
+# --------------------------------------------------------------------------- item 7
+
+
+def _with_context_words(review: Any, words: list[str]) -> None:
+    it = review.item(item_of(review, "I10"))
+    for w in words:
+        start = NOTE.index(w)
+        it.evidence.append({"start": start, "end": start + len(w), "assertion": "context"})
+
+
+def test_only_clinical_context_words_are_highlighted(service):
+    r = open_review(service)
+    _with_context_words(r, ["with", "hyperglycemia", "Plan"])
+    out = render_note(r)
+    assert ">with</mark>" not in out
+    assert "a-context" not in out.split("hyperglycemia")[0][-200:] or "hyperglycemia" in out
+    assert is_clinical_phrase("creatinine ratio")
+    assert not any(map(is_clinical_phrase, ["with", "the", "and", "62 year", "mg daily"]))
+
+
+def test_the_selected_evidence_is_outlined_once_not_word_by_word(service):
+    r = open_review(service)
+    e11 = r.item(item_of(r, "E11.9"))
+    start = NOTE.index("diabetes")
+    # Another code's evidence inside E11.9's span used to cut its outline into pieces.
+    r.item(item_of(r, "I10")).evidence.append(
+        {"start": start, "end": start + 8, "assertion": "present"}
+    )
+    out = render_note(r, selected=e11.item_id)
+    assert out.count("cs-focus") == 1
+    assert ">Type 2 diabetes</mark>" in out
+
+
+def test_a_hover_lists_the_codes_in_play_and_counts_the_alternatives(service):
+    r = open_review(service)
+    span_ = r.item(item_of(r, "I10")).evidence[0]
+    for code in ("I11.9", "I15.9", "I16.9"):
+        r.items.append(
+            ReviewItem(
+                item_id=len(r.items) + 10,
+                code=code,
+                system="ICD-10-CM",
+                description="",
+                evidence=[{"start": span_["start"], "end": span_["end"], "assertion": "present"}],
+            )
+        )
+    out = render_note(r)
+    title = out.split(">Essential hypertension</mark>")[0].rsplit('title="', 1)[1]
+    assert title.startswith("I10 · present")
+    assert "+3 other suggestions" in title
+    assert "I11.9" not in title

@@ -176,15 +176,23 @@ def _print_result(d: dict[str, Any]) -> None:
             print(f"       note: {s['note']}")
     for x in d["excluded"]:
         print(f"  not coded: {x['text']!r}@{x['start']} ({x['reason']})")
-    print("* pre-selected (confident enough to code); the others are alternatives")
+    if d["suggestions"]:
+        print("* pre-selected (confident enough to code); the others are alternatives")
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from codesuggest.pipeline import load
+    from codesuggest.pipeline import check_note, load
 
+    note = _read_note_arg(args.file)
+    _, errors = check_note(note)
+    if errors and not args.json:
+        # Say what is wrong with the note at once, not after loading the model for seconds.
+        for err in errors:
+            print(f"error: {err['message']}")
+        return 1
     suggester = load(args.model)
     result = suggester.suggest(
-        _read_note_arg(args.file),
+        note,
         setting=args.setting,
         age=args.age,
         sex=args.sex,
@@ -433,7 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="outpatient",
         help="care setting: outpatient codes uncertain diagnoses as symptoms (default)",
     )
-    suggest.add_argument("--age", type=int, default=None, help="age in years, 0-124")
+    suggest.add_argument(
+        "--age", type=int, default=None, help="age in years, 0-124 (for age edits; default unknown)"
+    )
     suggest.add_argument(
         "--sex", type=str.upper, choices=["F", "M"], default=None, help="F or M (any case)"
     )
@@ -580,7 +590,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codesuggest: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("codesuggest: interrupted", file=sys.stderr)
+        again = (
+            "; rerun the same command to resume: the notes already scored are kept in OUT"
+            if args.command == "batch"
+            else ""
+        )
+        print(f"codesuggest: interrupted{again}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -721,13 +721,15 @@ def _wire_opening(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
     ui.suggest_btn.click(
         _with_request(gr, screen.on_paste), [ui.note_in, ui.state, *ui.ctx_in], out, **_OPENING
     )
-    ui.note_in.input(
+    # "change": Gradio sends no "input" event for a paste made by a script or for a deletion.
+    ui.note_in.change(
         screen.on_note_typed,
         [ui.note_in, ui.state, *ui.ctx_in],
         ui.ctx_out,
         trigger_mode="always_last",
         show_progress="hidden",
-        queue=False,
+        concurrency_id="note-context",
+        concurrency_limit=1,
         **_PRIVATE,
     )
     ui.files_in.upload(on_files, [ui.files_in, *ui.ctx_in], out, **_OPENING)
@@ -758,13 +760,17 @@ def _wire_table(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
 
 def _wire_codes(ui: _Ui, screen: _Screen) -> None:
     """Code search, replace, add, and accepting the pre-selected suggestions."""
-    ui.search_in.input(
+    # "change", not "input": Gradio sends no input event when characters are deleted, so
+    # clearing the box left the old results. Queued, one at a time, the last keystroke last,
+    # so an older answer never lands after a newer one.
+    ui.search_in.change(
         screen.on_search,
         [ui.search_in],
         [ui.results],
         trigger_mode="always_last",
         show_progress="hidden",
-        queue=False,
+        concurrency_id="search",
+        concurrency_limit=1,
         **_PRIVATE,
     )
     found = [*ui.view_out, ui.search_in, ui.results]
