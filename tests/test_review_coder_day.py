@@ -253,3 +253,11 @@ def test_a_hover_lists_the_codes_in_play_and_counts_the_alternatives(service):
     assert title.startswith("I10 · present")
     assert "+3 other suggestions" in title
     assert "I11.9" not in title
+
+
+# --------------------------------------------------------------------------- item 2 (search)
+
+
+@pytest.mark.parametrize(("query", "code"), [("99213-25", "99213"), ("20610-RT", "20610")])
+def test_searching_a_code_with_its_modifier_finds_the_code(service, query, code):
+    assert service.search(query)[0].code == code

@@ -8,6 +8,7 @@ One ``ReviewService`` serves every browser session; all per-note state lives in 
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
@@ -29,6 +30,8 @@ from codesuggest.store import export
 from codesuggest.store.audit import AuditStore
 
 NOTE_SUFFIXES = (".txt", ".text")
+# A CPT / HCPCS code with one or more two-character modifiers: "99213-25", "27447-RT-59".
+_CODE_MODIFIER = re.compile(r"([0-9A-Za-z]{5})(?:-[0-9A-Za-z]{2})+")
 # The patient context a note can state for itself (the setting it cannot: the screen's).
 NOTE_CONTEXT_FIELDS = ("age", "sex", "encounter_date")
 
@@ -390,9 +393,16 @@ class ReviewService:
         return export.write_exports(record, self.export_dir / review.review_id)
 
     def search(self, query: str, *, limit: int = 12) -> list[Any]:
-        """Typeahead over every code set in use; an empty or one-letter query finds nothing."""
+        """Typeahead over every code set in use; an empty or one-letter query finds nothing.
+
+        A code written with a modifier, as the edits' fixes spell it ("99213-25", "20610-RT"),
+        finds the code: modifiers are recorded on the code, not searched for.
+        """
         if len(query.strip()) < 2:
             return []
+        with_modifier = _CODE_MODIFIER.fullmatch(query.strip())
+        if with_modifier:
+            query = with_modifier.group(1)
         return self.suggester.codebook.search(query, limit=limit)
 
     def describe(self, code: str, system: str | None = None) -> tuple[str, str, str]:
