@@ -7,16 +7,19 @@ productivity. The review-screen round trips are in ``test_ui_coder_day.py``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from test_review import NOTE, StubSuggester, _Result, item_of
 
+from codesuggest.core.errors import InputError
 from codesuggest.core.records import Edit
 from codesuggest.review.service import ReviewService, context_with_note
 from codesuggest.review.state import QueueEntry, ReviewItem
 from codesuggest.review.views import (
     is_clinical_phrase,
+    render_analytics,
     render_context_source,
     render_note,
     render_table,
@@ -261,3 +264,71 @@ def test_a_hover_lists_the_codes_in_play_and_counts_the_alternatives(service):
 @pytest.mark.parametrize(("query", "code"), [("99213-25", "99213"), ("20610-RT", "20610")])
 def test_searching_a_code_with_its_modifier_finds_the_code(service, query, code):
     assert service.search(query)[0].code == code
+
+
+# --------------------------------------------------------------------------- item 13
+
+
+def _with_missing_laterality(review: Any) -> int:
+    it = review.item(item_of(review, "E11.9"))
+    it.note = "Unspecified code: the note does not document laterality (right, left or bilateral)"
+    return it.item_id
+
+
+def test_a_missing_documentation_note_becomes_a_non_leading_query(service):
+    r = open_review(service)
+    item = _with_missing_laterality(r)
+    query, paths = service.raise_query(r, item, reviewer="alice")
+    assert query.topic == "laterality"
+    assert "E11.9" not in query.question  # names no code
+    assert query.options[-2:] == ["Other (please specify)", "Unable to determine"]
+    assert {"Right", "Left", "Bilateral"} <= set(query.options)
+    (ind,) = query.indicators
+    assert NOTE[ind["start"] : ind["end"]] == ind["text"] == "Type 2 diabetes"
+    text = paths["txt"].read_text(encoding="utf-8")
+    assert '"Type 2 diabetes"' in text
+    assert "[ ] Unable to determine" in text
+    assert json.loads(paths["json"].read_text(encoding="utf-8"))["status"] == "open"
+
+
+def test_a_query_is_stored_without_note_words_and_its_status_is_audited(service):
+    r = open_review(service)
+    query, _ = service.raise_query(r, _with_missing_laterality(r), reviewer="alice")
+    stored = service.queries.query(query.query_id)
+    assert "text" not in stored["clinical_indicators"][0]  # no --store-note-text
+    with pytest.raises(InputError, match="answer"):
+        service.queries.set_status(query.query_id, "answered", reviewer="alice")
+    service.queries.set_status(query.query_id, "answered", reviewer="dr", answer="Left")
+    service.queries.set_status(query.query_id, "closed", reviewer="alice")
+    assert [e["status"] for e in service.queries.events(query.query_id)] == [
+        "open",
+        "answered",
+        "closed",
+    ]
+    assert service.queries.query(query.query_id)["answer"] == "Left"
+    counts = service.queries.counts()
+    assert counts["by_status"] == {"open": 0, "answered": 0, "closed": 1}
+    assert "1</b> provider queries" in render_analytics(service.store.analytics(), counts)
+
+
+def test_a_stage_query_offers_the_specific_stages(service, book):
+    from codesuggest.store.queries import build_query
+
+    q = build_query(
+        review_id="r",
+        code="N18.9",
+        system="ICD-10-CM",
+        description="Chronic kidney disease, unspecified",
+        evidence=[{"start": 0, "end": 3, "assertion": "present"}],
+        note_text="CKD noted.",
+        topic="stage",
+        codebook=book,
+    )
+    assert any("stage 4" in o for o in q.options)
+    assert not any("unspecified" in o.lower() for o in q.options)
+
+
+def test_a_row_without_missing_documentation_needs_a_topic(service):
+    r = open_review(service)
+    with pytest.raises(InputError, match="choose what to ask"):
+        service.raise_query(r, item_of(r, "I10"), reviewer="alice")

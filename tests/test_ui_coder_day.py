@@ -199,3 +199,34 @@ def test_highlights_are_clinical_outlined_once_and_list_codes_in_play(server, br
     texts = [m.text for m in focused]
     assert len(texts) == len(set(texts)) or all(len(t.split()) > 1 for t in texts)
     assert all(m.get_attribute("data-item") == first for m in focused)
+
+
+# --------------------------------------------------------------------------- 16.13
+
+
+def test_a_coder_raises_a_provider_query_and_records_the_answer(server, browser):
+    By = _by()
+    note = (ROOT / "data" / "samples" / "13_ortho_left_colles_fracture_initial.txt").read_text(
+        encoding="utf-8"
+    )
+    _open(browser, server["url"], note)
+    _, row = _row(browser, "S52.502A")  # "the note does not document more specific ..."
+    row.find_element(By.CSS_SELECTOR, "td.cs-c-desc").click()
+    _wait_status(browser, "Selected S52.502A")
+    browser.find_element(By.XPATH, "//*[@id='queries']//button[contains(., 'Provider')]").click()
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#query-btn").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#query-btn").click()
+    _wait_status(browser, "saved as open")
+    view = browser.find_element(By.CSS_SELECTOR, "#query-view").text
+    assert "Unable to determine" in view
+    assert "characters" in view
+    assert "S52.502A" in view
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#dl-query-txt").is_displayed())
+
+    _set_text(browser, "#query-answer textarea, #query-answer input", "Displaced Colles fracture")
+    browser.find_element(By.CSS_SELECTOR, "#query-answered-btn").click()
+    _wait_status(browser, "is answered")
+    db = sqlite3.connect(server["db"])
+    rows = db.execute("SELECT code, status, answer FROM provider_queries").fetchall()
+    db.close()
+    assert ("S52.502A", "answered", "Displaced Colles fracture") in rows

@@ -39,11 +39,13 @@ from codesuggest.review.views import (
     render_legend,
     render_note,
     render_progress,
+    render_queries,
     render_table,
     search_choices,
     static_text,
 )
 from codesuggest.store.audit import AuditStore, note_sha256
+from codesuggest.store.queries import TOPICS
 
 _PRIVATE = {"api_visibility": "private"}
 # The patient-context inputs' labels, in ``_Ui.ctx_in``'s order.
@@ -88,7 +90,7 @@ def _calm(n_outputs: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 # What the handlers return values for: ``_Ui.view_out``, then the context inputs and their
 # note-source line (``_Ui.ctx_out``), then the opener accordion.
-_VIEWS, _WITH_CONTEXT, _OPENING_OUT = 9, 14, 15
+_VIEWS, _WITH_CONTEXT, _OPENING_OUT = 11, 16, 17
 
 
 def default_reviewer() -> str:
@@ -147,6 +149,26 @@ class _Screen:
             gr.update(value=exports.get("csv"), visible=bool(exports)),
             gr.update(value=exports.get("json"), visible=bool(exports)),
             gr.update(value=exports.get("fhir"), visible=bool(exports)),
+            *self.query_values(review),
+        )
+
+    def query_values(self, review: Review | None) -> tuple[Any, Any]:
+        """The review's provider queries (HTML) and the choices of the query picker."""
+        queries = self.service.review_queries(review) if review is not None else []
+        choices = [
+            (f"{q['query_id'][:8]} · {q['code']} · {q['topic']} · {q['status']}", q["query_id"])
+            for q in queries
+        ]
+        latest = choices[-1][1] if choices else None
+        return render_queries(queries), self.gr.update(choices=choices, value=latest)
+
+    def query_downloads(self, paths: Mapping[str, Any] | None) -> tuple[Any, Any]:
+        """The text and JSON downloads of the query just raised or updated."""
+        gr = self.gr
+        paths = paths or {}
+        return (
+            gr.update(value=str(paths["txt"]) if paths else None, visible=bool(paths)),
+            gr.update(value=str(paths["json"]) if paths else None, visible=bool(paths)),
         )
 
     def context_values(self, session: Session | None) -> tuple[Any, ...]:
@@ -476,11 +498,50 @@ class _Screen:
 
         return self.act(session, run)
 
+    @_calm(_VIEWS + 2)
+    def on_query(self, session: Session | None, topic: str | None) -> tuple[Any, ...]:
+        """Raise a provider query about the selected row (its missing documentation)."""
+        paths: dict[str, Any] = {}
+
+        def run(review: Review) -> str:
+            if session is None or session.selected is None:
+                raise InputError("Select the row to query the provider about (click it).")
+            query, written = self.service.raise_query(
+                review, session.selected, reviewer=review.reviewer, topic=topic or None
+            )
+            paths.update(written)
+            return (
+                f"Provider query {query.query_id[:8]} about {query.code} ({query.topic}) "
+                "saved as open. Download it below."
+            )
+
+        views = self.act(session, run)
+        return (*views, *self.query_downloads(paths))
+
+    @_calm(_VIEWS + 2)
+    def on_query_status(
+        self, status: str, session: Session | None, query_id: str | None, answer: str | None
+    ) -> tuple[Any, ...]:
+        """Record the provider's answer, or close the query picked."""
+
+        def run(review: Review) -> str:
+            if not query_id:
+                raise InputError("Pick the provider query first.")
+            reviewer = review.reviewer
+            d = self.service.queries.set_status(query_id, status, reviewer=reviewer, answer=answer)
+            paths.update(self.service.write_query(self.service.quoted(review, d)))
+            return f"Provider query {query_id[:8]} is {status}."
+
+        paths: dict[str, Any] = {}
+        views = self.act(session, run)
+        return (*views, *self.query_downloads(paths))
+
     def on_analytics(self) -> tuple[str, Any]:
         """The analytics tab and a fresh labelled-data download."""
         a = self.service.store.analytics()
         path = self.service.write_labelled()
-        return render_analytics(a), self.gr.update(value=str(path), visible=True)
+        queries = self.service.queries.counts()
+        return render_analytics(a, queries), self.gr.update(value=str(path), visible=True)
 
 
 # --------------------------------------------------------------------------- layout
@@ -521,6 +582,15 @@ class _Ui:
     dl_csv: Any = None
     dl_json: Any = None
     dl_fhir: Any = None
+    query_topic: Any = None
+    query_btn: Any = None
+    query_view: Any = None
+    query_pick: Any = None
+    query_answer: Any = None
+    query_answered_btn: Any = None
+    query_close_btn: Any = None
+    dl_query_txt: Any = None
+    dl_query_json: Any = None
     refresh_btn: Any = None
     analytics_view: Any = None
     dl_labels: Any = None
@@ -538,6 +608,8 @@ class _Ui:
             self.dl_csv,
             self.dl_json,
             self.dl_fhir,
+            self.query_view,
+            self.query_pick,
         ]
 
     @property
@@ -662,11 +734,44 @@ def _layout_codes(gr: ModuleType, ui: _Ui) -> None:
     ui.edits_view = gr.HTML(
         render_edits(None), js_on_load=None, apply_default_css=False, elem_id="edits"
     )
+    _layout_queries(gr, ui)
     ui.finalise_btn = gr.Button("Finalise", variant="primary", elem_id="finalise-btn")
     with gr.Row():
         ui.dl_csv = gr.DownloadButton("CSV", visible=False, elem_id="dl-csv")
         ui.dl_json = gr.DownloadButton("JSON", visible=False, elem_id="dl-json")
         ui.dl_fhir = gr.DownloadButton("FHIR R4", visible=False, elem_id="dl-fhir")
+
+
+def _layout_queries(gr: ModuleType, ui: _Ui) -> None:
+    """Provider queries: raise one about the selected row, record the answer, close it."""
+    with gr.Accordion("Provider queries (CDI)", open=False, elem_id="queries"):
+        with gr.Row(equal_height=True):
+            ui.query_topic = gr.Dropdown(
+                [("what the suggestion notes is missing", ""), *((t, t) for t in TOPICS)],
+                value="",
+                label="Ask the provider about",
+                elem_id="query-topic",
+            )
+            ui.query_btn = gr.Button(
+                "Query the provider about the selected row", size="sm", elem_id="query-btn"
+            )
+        ui.query_view = gr.HTML(
+            render_queries([]), js_on_load=None, apply_default_css=False, elem_id="query-view"
+        )
+        with gr.Row(equal_height=True):
+            ui.query_pick = gr.Dropdown([], label="Query", elem_id="query-pick")
+            ui.query_answer = gr.Textbox(label="Provider's answer", elem_id="query-answer")
+        with gr.Row():
+            ui.query_answered_btn = gr.Button(
+                "Record the answer", size="sm", elem_id="query-answered-btn"
+            )
+            ui.query_close_btn = gr.Button("Close the query", size="sm", elem_id="query-close-btn")
+            ui.dl_query_txt = gr.DownloadButton(
+                "Query (text)", visible=False, elem_id="dl-query-txt"
+            )
+            ui.dl_query_json = gr.DownloadButton(
+                "Query (JSON)", visible=False, elem_id="dl-query-json"
+            )
 
 
 def _layout_analytics(gr: ModuleType, ui: _Ui) -> None:
@@ -789,6 +894,16 @@ def _wire_context(ui: _Ui, screen: _Screen) -> None:
         box.blur(screen.on_context, inputs, ui.view_out, **_REVIEWING)
 
 
+def _wire_queries(ui: _Ui, screen: _Screen) -> None:
+    """Raising a provider query, and recording its answer or closing it."""
+    out = [*ui.view_out, ui.dl_query_txt, ui.dl_query_json]
+    ui.query_btn.click(screen.on_query, [ui.state, ui.query_topic], out, **_REVIEWING)
+    for button, status in ((ui.query_answered_btn, "answered"), (ui.query_close_btn, "closed")):
+        handler = functools.partial(screen.on_query_status, status)
+        inputs = [ui.state, ui.query_pick, ui.query_answer]
+        button.click(handler, inputs, out, **_REVIEWING)
+
+
 def _wire_finish(ui: _Ui, screen: _Screen) -> None:
     """Finalise, and the analytics tab's refresh."""
     ui.finalise_btn.click(screen.on_finalise, [ui.state], ui.view_out, **_REVIEWING)
@@ -819,6 +934,7 @@ def build_app(
         _wire_table(gr, ui, screen)
         _wire_codes(ui, screen)
         _wire_context(ui, screen)
+        _wire_queries(ui, screen)
         _wire_finish(ui, screen)
         app.load(screen.header, None, ui.header_md, **_PRIVATE)
     return app

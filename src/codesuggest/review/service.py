@@ -28,6 +28,7 @@ from codesuggest.review.state import (
 )
 from codesuggest.store import export
 from codesuggest.store.audit import AuditStore
+from codesuggest.store.queries import ProviderQuery, QueryStore, build_query, query_json, query_text
 
 NOTE_SUFFIXES = (".txt", ".text")
 # A CPT / HCPCS code with one or more two-character modifiers: "99213-25", "27447-RT-59".
@@ -182,9 +183,11 @@ class ReviewService:
         *,
         reviewer: str,
         export_dir: str | os.PathLike[str] | None = None,
+        queries: QueryStore | None = None,
     ) -> None:
         self._suggester = suggester
         self.store = store
+        self.queries = queries or QueryStore(store.path, store_note_text=store.store_note_text)
         self.reviewer = reviewer
         self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="codesuggest-exports-"))
         self.export_dir.mkdir(parents=True, exist_ok=True)
@@ -411,6 +414,60 @@ class ReviewService:
         if info is None:
             raise InputError(f"{code!r} is not in the code sets in use; search for it instead.")
         return info.code, info.system, info.description
+
+    def raise_query(
+        self, review: Review, item_id: int, *, reviewer: str, topic: str | None = None
+    ) -> tuple[ProviderQuery, dict[str, Path]]:
+        """Turn a row's missing-documentation note into a provider query, store it (open)
+        and write it as text and JSON for the provider.
+
+        Returns:
+            The query (its indicators quote the note) and its ``txt`` and ``json`` files.
+        """
+        it = review.item(item_id)
+        query = build_query(
+            review_id=review.review_id,
+            code=it.code,
+            system=it.system,
+            description=it.description,
+            evidence=it.evidence,
+            note_text=review.note_text,
+            note=it.note,
+            topic=topic or None,
+            codebook=self.suggester.codebook,
+            note_id=review.note_id,
+            note_sha256=review.note_sha256,
+        )
+        self.queries.add(query, reviewer=reviewer)
+        return query, self.write_query(query)
+
+    def review_queries(self, review: Review) -> list[dict[str, Any]]:
+        """The review's stored queries, their indicators quoting the open note's words."""
+        return [self.quoted(review, q) for q in self.queries.queries(review.review_id)]
+
+    def quoted(self, review: Review, query: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored query with its indicators' words put back from the note on screen (the
+        database keeps them only with ``--store-note-text``)."""
+        d = dict(query)
+        text = review.note_text
+        d["clinical_indicators"] = [
+            {**i, "text": text[i["start"] : i["end"]]} if text is not None else dict(i)
+            for i in d["clinical_indicators"]
+        ]
+        return d
+
+    def write_query(self, query: ProviderQuery | Mapping[str, Any]) -> dict[str, Path]:
+        """The query's ``txt`` and ``json`` files in the export folder."""
+        d = query.to_dict() if isinstance(query, ProviderQuery) else query
+        folder = self.export_dir / d["review_id"]
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "txt": folder / f"query-{d['query_id'][:8]}.txt",
+            "json": folder / f"query-{d['query_id'][:8]}.json",
+        }
+        paths["txt"].write_text(query_text(query), encoding="utf-8")
+        paths["json"].write_text(query_json(query), encoding="utf-8")
+        return paths
 
     def write_labelled(self) -> Path:
         """The labelled-data export of every finalised review, as a JSONL file."""

@@ -53,6 +53,8 @@ class ReviewItem:
     replaced_by: str | None = None
     replaced_by_system: str | None = None
     replaced_by_description: str | None = None
+    # The suggestion's note (what the documentation lacks, why not pre-selected); not stored.
+    note: str = ""
 
     @property
     def in_final(self) -> bool:
@@ -154,6 +156,7 @@ class Review:
                 preselected=bool(s.get("selected")),
                 evidence=[dict(e) for e in s.get("evidence") or []],
                 suggested_edits=[dict(e) for e in s.get("edits") or []],
+                note=str(s.get("note") or ""),
             )
             for i, s in enumerate(result.get("suggestions") or [])
         ]

@@ -512,13 +512,28 @@ def _analytics_tables(a: Mapping[str, Any]) -> list[tuple[str, list[str], list[l
     ]
 
 
-def render_analytics(a: Mapping[str, Any]) -> str:
-    """The analytics tab: acceptance overall and per code, most rejected and replaced.
+def render_analytics(a: Mapping[str, Any], queries: Mapping[str, Any] | None = None) -> str:
+    """The analytics tab: acceptance overall and per code, most rejected and replaced, and
+    the provider queries by status and topic.
 
     Args:
         a: ``AuditStore.analytics()``.
+        queries: ``QueryStore.counts()``.
     """
     o = a["overall"]
     return _render(
-        "analytics.html", o=o, rate=_pct(o["acceptance_rate"]), tables=_analytics_tables(a)
+        "analytics.html",
+        o=o,
+        rate=_pct(o["acceptance_rate"]),
+        tables=_analytics_tables(a),
+        queries=queries,
     )
+
+
+def render_queries(queries: Iterable[Mapping[str, Any]]) -> str:
+    """A review's provider queries: question, quoted indicators, options, status, answer.
+
+    Args:
+        queries: ``QueryStore.queries(review_id)`` rows.
+    """
+    return _render("queries.html", queries=list(queries))
