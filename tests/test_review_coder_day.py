@@ -22,6 +22,7 @@ from codesuggest.review.views import (
     render_analytics,
     render_context_source,
     render_note,
+    render_productivity,
     render_table,
 )
 from codesuggest.store.audit import AuditStore
@@ -332,3 +333,55 @@ def test_a_row_without_missing_documentation_needs_a_topic(service):
     r = open_review(service)
     with pytest.raises(InputError, match="choose what to ask"):
         service.raise_query(r, item_of(r, "I10"), reviewer="alice")
+
+
+# --------------------------------------------------------------------------- item 14
+
+
+def _finalised(service: ReviewService, reviewer: str) -> Any:
+    r = service.open(
+        text=NOTE, note_id=f"n-{reviewer}", context={"setting": "outpatient"}, reviewer=reviewer
+    )
+    service.apply(r, "accept", item_of(r, "E11.9"))
+    service.apply(r, "replace", item_of(r, "I10"), "I11.9", "ICD-10-CM", "HHD")
+    service.apply(r, "reject", item_of(r, "99213"))
+    service.apply(r, "add", "Z79.4", "ICD-10-CM", "insulin")
+    service.finalise(r)
+    return r
+
+
+def test_productivity_per_coder_and_day_with_rates_and_a_csv(service):
+    _finalised(service, "alice")
+    _finalised(service, "alice")
+    _finalised(service, "bob")
+    rows, corrected, csv_path = service.productivity()
+    alice = next(r for r in rows if r["reviewer"] == "alice")
+    assert alice["notes_finalised"] == 2
+    assert alice["median_minutes"] >= 0
+    assert alice["acceptance_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert alice["replacement_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert alice["addition_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert {d["code"] for d in corrected} == {"I10", "99213"}
+    lines = csv_path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("reviewer,day,notes_finalised,median_minutes")
+    assert len(lines) == 3
+    html = render_productivity(rows, corrected, service.qa.summary())
+    assert html.count('class="cs-bar"') == 5 * len(rows)
+
+
+def test_a_qa_sample_records_agreement_and_its_rate(service):
+    for who in ("alice", "bob", "carol", "dan"):
+        _finalised(service, who)
+    drawn = service.qa.draw(0.5, reviewer="lead", seed=1)
+    assert len(drawn) == 2
+    assert len(service.qa.draw(1.0, reviewer="lead", seed=1)) == 2  # never the same twice
+    service.qa.record(drawn[0], agreed=True, reviewer="lead")
+    service.qa.record(drawn[1], agreed=False, reviewer="lead", comment="I11.9 needs N18")
+    assert service.qa.summary() == {
+        "drawn": 4,
+        "reviewed": 2,
+        "agreed": 1,
+        "agreement_rate": 0.5,
+    }
+    with pytest.raises(InputError, match="not drawn"):
+        service.qa.record("nope", agreed=True, reviewer="lead")

@@ -230,3 +230,34 @@ def test_a_coder_raises_a_provider_query_and_records_the_answer(server, browser)
     rows = db.execute("SELECT code, status, answer FROM provider_queries").fetchall()
     db.close()
     assert ("S52.502A", "answered", "Displaced Colles fracture") in rows
+
+
+# --------------------------------------------------------------------------- 16.14
+
+
+def test_analytics_plot_productivity_offer_a_csv_and_a_qa_sample(server, browser):
+    By = _by()
+    rows = _open(browser, server["url"], SAMPLE.read_text(encoding="utf-8"))
+    item, code = rows[0].get_attribute("data-item"), rows[0].get_attribute("data-code")
+    _click_row_button(browser, item, "accept")
+    _wait_status(browser, f"Accepted {code}.")
+    browser.find_element(By.CSS_SELECTOR, "#finalise-btn").click()
+    _wait_status(browser, "Finalised")
+
+    browser.find_element(By.XPATH, "//button[@role='tab'][normalize-space()='Analytics']").click()
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#analytics-refresh").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#analytics-refresh").click()
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#productivity svg rect.cs-bar"))
+    text = browser.find_element(By.CSS_SELECTOR, "#productivity").text
+    assert "e2e-coder" in text
+    assert "Median minutes per note" in text
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#dl-productivity").is_displayed())
+    assert "provider queries" in browser.find_element(By.CSS_SELECTOR, "#analytics").text
+
+    _set_text(browser, "#qa-share input", "100")
+    browser.find_element(By.CSS_SELECTOR, "#qa-draw-btn").click()
+    _wait(browser, lambda d: "Drew" in d.find_element(By.CSS_SELECTOR, "#qa-status").text)
+    browser.find_element(By.CSS_SELECTOR, "#qa-agree").click()
+    _wait(browser, lambda d: "agreed" in d.find_element(By.CSS_SELECTOR, "#qa-status").text)
+    summary = browser.find_element(By.CSS_SELECTOR, "#qa-summary").text
+    assert "Agreement 100.0%" in summary

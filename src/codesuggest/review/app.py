@@ -38,6 +38,7 @@ from codesuggest.review.views import (
     render_header,
     render_legend,
     render_note,
+    render_productivity,
     render_progress,
     render_queries,
     render_table,
@@ -536,12 +537,56 @@ class _Screen:
         views = self.act(session, run)
         return (*views, *self.query_downloads(paths))
 
-    def on_analytics(self) -> tuple[str, Any]:
-        """The analytics tab and a fresh labelled-data download."""
+    def on_analytics(self) -> tuple[Any, ...]:
+        """The analytics tab: tables, productivity plots, QA, and fresh downloads
+        (``_Ui.analytics_out``)."""
+        gr = self.gr
         a = self.service.store.analytics()
         path = self.service.write_labelled()
         queries = self.service.queries.counts()
-        return render_analytics(a, queries), self.gr.update(value=str(path), visible=True)
+        rows, corrected, csv_path = self.service.productivity()
+        return (
+            render_analytics(a, queries),
+            gr.update(value=str(path), visible=True),
+            render_productivity(rows, corrected, self.service.qa.summary()),
+            gr.update(value=str(csv_path), visible=bool(rows)),
+            self.qa_choices(),
+        )
+
+    def qa_choices(self) -> Any:
+        """The drawn reviews waiting for a second review, for the QA picker."""
+        pending = self.service.qa.pending()
+        choices = [
+            (f"{p['review_id'][:8]} · {p['note_id']} · coded by {p['reviewer']}", p["review_id"])
+            for p in pending
+        ]
+        return self.gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    def on_qa_draw(self, share: Any, request: Any) -> tuple[Any, ...]:
+        """Draw a share (percent) of the finalised notes not drawn before for QA."""
+        try:
+            drawn = self.service.qa.draw(
+                float(share or 0) / 100, reviewer=self.reviewer_of(None, request)
+            )
+        except (InputError, ValueError) as exc:
+            return (*self.on_analytics(), f"⚠ {exc}")
+        note = f"Drew {len(drawn)} finalised note(s) for a second review."
+        return (*self.on_analytics(), note if drawn else "No finalised note is left to draw.")
+
+    def on_qa_record(
+        self, agreed: bool, review_id: str | None, comment: str | None, request: Any
+    ) -> tuple[Any, ...]:
+        """Record the second reviewer's verdict on the drawn note picked."""
+        if not review_id:
+            return (*self.on_analytics(), "⚠ Draw a QA sample and pick a note first.")
+        try:
+            self.service.qa.record(
+                review_id, agreed=agreed, reviewer=self.reviewer_of(None, request), comment=comment
+            )
+        except InputError as exc:
+            return (*self.on_analytics(), f"⚠ {exc}")
+        verdict = "agreed" if agreed else "did not agree"
+        return (*self.on_analytics(), f"QA of {review_id[:8]}: {verdict}.")
 
 
 # --------------------------------------------------------------------------- layout
@@ -594,6 +639,26 @@ class _Ui:
     refresh_btn: Any = None
     analytics_view: Any = None
     dl_labels: Any = None
+    productivity_view: Any = None
+    dl_productivity: Any = None
+    qa_share: Any = None
+    qa_draw_btn: Any = None
+    qa_pick: Any = None
+    qa_comment: Any = None
+    qa_agree_btn: Any = None
+    qa_disagree_btn: Any = None
+    qa_message: Any = None
+
+    @property
+    def analytics_out(self) -> list[Any]:
+        """What ``_Screen.on_analytics`` returns values for, in its order."""
+        return [
+            self.analytics_view,
+            self.dl_labels,
+            self.productivity_view,
+            self.dl_productivity,
+            self.qa_pick,
+        ]
 
     @property
     def view_out(self) -> list[Any]:
@@ -777,6 +842,23 @@ def _layout_queries(gr: ModuleType, ui: _Ui) -> None:
 def _layout_analytics(gr: ModuleType, ui: _Ui) -> None:
     """The analytics tab: a refresh button, the tables and the labelled-data download."""
     ui.refresh_btn = gr.Button("Refresh", elem_id="analytics-refresh")
+    ui.productivity_view = gr.HTML(
+        "", js_on_load=None, apply_default_css=False, elem_id="productivity"
+    )
+    ui.dl_productivity = gr.DownloadButton(
+        "Productivity per coder and day (CSV)", visible=False, elem_id="dl-productivity"
+    )
+    with gr.Row(equal_height=True):
+        ui.qa_share = gr.Number(
+            10, label="QA: share of finalised notes to draw (%)", elem_id="qa-share", minimum=1
+        )
+        ui.qa_draw_btn = gr.Button("Draw a QA sample", size="sm", elem_id="qa-draw-btn")
+        ui.qa_pick = gr.Dropdown([], label="Note for a second review", elem_id="qa-pick")
+        ui.qa_comment = gr.Textbox(label="QA comment", elem_id="qa-comment")
+    with gr.Row():
+        ui.qa_agree_btn = gr.Button("Agree with the final codes", size="sm", elem_id="qa-agree")
+        ui.qa_disagree_btn = gr.Button("Disagree", size="sm", elem_id="qa-disagree")
+    ui.qa_message = gr.Markdown("", elem_id="qa-status")
     ui.analytics_view = gr.HTML("", js_on_load=None, apply_default_css=False, elem_id="analytics")
     ui.dl_labels = gr.DownloadButton(
         "Labelled decisions for retraining (JSONL)", visible=False, elem_id="dl-labels"
@@ -904,10 +986,16 @@ def _wire_queries(ui: _Ui, screen: _Screen) -> None:
         button.click(handler, inputs, out, **_REVIEWING)
 
 
-def _wire_finish(ui: _Ui, screen: _Screen) -> None:
-    """Finalise, and the analytics tab's refresh."""
+def _wire_finish(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
+    """Finalise, and the analytics tab: refresh, the QA sample and its verdicts."""
     ui.finalise_btn.click(screen.on_finalise, [ui.state], ui.view_out, **_REVIEWING)
-    ui.refresh_btn.click(screen.on_analytics, None, [ui.analytics_view, ui.dl_labels], **_PRIVATE)
+    ui.refresh_btn.click(screen.on_analytics, None, ui.analytics_out, **_PRIVATE)
+    out = [*ui.analytics_out, ui.qa_message]
+    draw = _with_request(gr, screen.on_qa_draw)
+    ui.qa_draw_btn.click(draw, [ui.qa_share], out, **_PRIVATE)
+    for button, agreed in ((ui.qa_agree_btn, True), (ui.qa_disagree_btn, False)):
+        record = _with_request(gr, functools.partial(screen.on_qa_record, agreed))
+        button.click(record, [ui.qa_pick, ui.qa_comment], out, **_PRIVATE)
 
 
 def build_app(
@@ -935,7 +1023,7 @@ def build_app(
         _wire_codes(ui, screen)
         _wire_context(ui, screen)
         _wire_queries(ui, screen)
-        _wire_finish(ui, screen)
+        _wire_finish(gr, ui, screen)
         app.load(screen.header, None, ui.header_md, **_PRIVATE)
     return app
 

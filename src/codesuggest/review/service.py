@@ -28,6 +28,12 @@ from codesuggest.review.state import (
 )
 from codesuggest.store import export
 from codesuggest.store.audit import AuditStore
+from codesuggest.store.productivity import (
+    QualitySample,
+    most_corrected,
+    productivity,
+    productivity_csv,
+)
 from codesuggest.store.queries import ProviderQuery, QueryStore, build_query, query_json, query_text
 
 NOTE_SUFFIXES = (".txt", ".text")
@@ -188,6 +194,7 @@ class ReviewService:
         self._suggester = suggester
         self.store = store
         self.queries = queries or QueryStore(store.path, store_note_text=store.store_note_text)
+        self.qa = QualitySample(store.path)
         self.reviewer = reviewer
         self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="codesuggest-exports-"))
         self.export_dir.mkdir(parents=True, exist_ok=True)
@@ -468,6 +475,16 @@ class ReviewService:
         paths["txt"].write_text(query_text(query), encoding="utf-8")
         paths["json"].write_text(query_json(query), encoding="utf-8")
         return paths
+
+    def productivity(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Path]:
+        """Per coder and day figures, the codes most often corrected, and the figures' CSV."""
+        rows = productivity(self.store.path)
+        fd, name = tempfile.mkstemp(
+            prefix="codesuggest-productivity-", suffix=".csv", dir=self.export_dir
+        )
+        os.close(fd)
+        Path(name).write_text(productivity_csv(rows), encoding="utf-8")
+        return rows, most_corrected(self.store.path), Path(name)
 
     def write_labelled(self) -> Path:
         """The labelled-data export of every finalised review, as a JSONL file."""

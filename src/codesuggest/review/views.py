@@ -530,6 +530,54 @@ def render_analytics(a: Mapping[str, Any], queries: Mapping[str, Any] | None = N
     )
 
 
+_BAR_WIDTH = 320
+
+
+def _bars(rows: list[Mapping[str, Any]], key: str, fmt: str) -> list[dict[str, Any]]:
+    """Horizontal bars of ``key`` per coder and day, scaled to the largest value."""
+    values = [r[key] for r in rows if r[key] is not None]
+    top = max(values, default=0) or 1
+    return [
+        {
+            "label": f"{r['reviewer']} · {r['day']}",
+            "width": 0 if r[key] is None else max(2, round(_BAR_WIDTH * r[key] / top)),
+            "value": "–" if r[key] is None else fmt.format(r[key]),
+            "y": 22 * i,
+        }
+        for i, r in enumerate(rows)
+    ]
+
+
+def render_productivity(
+    rows: list[Mapping[str, Any]],
+    corrected: list[Mapping[str, Any]],
+    qa: Mapping[str, Any],
+) -> str:
+    """The productivity plots (per coder and day), the most corrected codes and QA agreement.
+
+    Args:
+        rows: ``store.productivity.productivity``; corrected: ``most_corrected``;
+        qa: ``QualitySample.summary``.
+    """
+    plots = [
+        ("Notes finalised", _bars(rows, "notes_finalised", "{:d}")),
+        ("Median minutes per note (opened to finalised)", _bars(rows, "median_minutes", "{:.1f}")),
+        ("Acceptance rate", _bars(rows, "acceptance_rate", "{:.0%}")),
+        ("Replacement rate", _bars(rows, "replacement_rate", "{:.0%}")),
+        ("Addition rate", _bars(rows, "addition_rate", "{:.0%}")),
+    ]
+    return _render(
+        "productivity.html",
+        rows=rows,
+        plots=plots,
+        height=22 * max(1, len(rows)),
+        bar_width=_BAR_WIDTH,
+        corrected=corrected,
+        qa=qa,
+        agreement=_pct(qa.get("agreement_rate")),
+    )
+
+
 def render_queries(queries: Iterable[Mapping[str, Any]]) -> str:
     """A review's provider queries: question, quoted indicators, options, status, answer.
 
