@@ -8,6 +8,7 @@ productivity. The review-screen round trips are in ``test_ui_coder_day.py``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -385,3 +386,18 @@ def test_a_qa_sample_records_agreement_and_its_rate(service):
     }
     with pytest.raises(InputError, match="not drawn"):
         service.qa.record("nope", agreed=True, reviewer="lead")
+
+
+# --------------------------------------------------------------------------- item 8
+
+
+def test_the_readme_screenshot_shows_the_shipped_model_version():
+    from codesuggest.rank.model import default_model_dir, verify_model_dir
+
+    root = Path(__file__).resolve().parents[1]
+    shown = json.loads((root / "docs" / "review-screen.json").read_text(encoding="utf-8"))
+    meta, _ = verify_model_dir(default_model_dir())
+    assert f"model {meta['name']} {meta['version']}" in shown["header"], (
+        "docs/review-screen.png is out of date: CODESUGGEST_UPDATE_SCREENSHOT=1 pytest "
+        "tests/test_ui_browser.py"
+    )
