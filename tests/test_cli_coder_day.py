@@ -37,6 +37,23 @@ def test_suggest_on_a_binary_file_says_so_without_loading_the_model(tmp_path, ca
     assert "binary" in capsys.readouterr().out
 
 
+def test_suggest_json_on_an_empty_file_is_a_valid_result_made_without_the_model(
+    tmp_path, capsys, no_model
+):
+    import json
+
+    from codesuggest.output.schema import validate_result_dict
+
+    note = tmp_path / "empty.txt"
+    note.write_text("", encoding="utf-8")
+    assert cli.main(["suggest", str(note), "--json", "--sex", "f"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert validate_result_dict(d) == []
+    assert d["errors"][0]["code"] == "empty_note"
+    assert d["context"]["sex"] == "F"
+    assert d["model"]["version"]
+
+
 def test_suggest_explains_setting_age_and_sex_and_takes_lower_case_sex():
     parser = cli.build_parser()
     sub = parser._subparsers._group_actions[0].choices["suggest"]
