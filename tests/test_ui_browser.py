@@ -217,6 +217,11 @@ def test_coder_accepts_replaces_finalises_and_everything_is_audited(server, brow
     browser.save_screenshot(str(shot))
     if os.environ.get("CODESUGGEST_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, ROOT / "docs" / "review-screen.png")
+        # What the picture shows, so a test can tell when it is out of date.
+        header = browser.find_element(By.TAG_NAME, "body").text.split("\n")[1]
+        (ROOT / "docs" / "review-screen.json").write_text(
+            json.dumps({"header": header}, indent=2) + "\n", encoding="utf-8"
+        )
 
     browser.find_element(By.CSS_SELECTOR, "#finalise-btn").click()
     _wait_status(browser, "Finalised 2 code(s)")

@@ -176,15 +176,51 @@ def _print_result(d: dict[str, Any]) -> None:
             print(f"       note: {s['note']}")
     for x in d["excluded"]:
         print(f"  not coded: {x['text']!r}@{x['start']} ({x['reason']})")
-    print("* pre-selected (confident enough to code); the others are alternatives")
+    if d["suggestions"]:
+        print("* pre-selected (confident enough to code); the others are alternatives")
+
+
+def _unscored(args: argparse.Namespace, errors: list[dict[str, str]]) -> dict[str, Any]:
+    """The result of a note that cannot be read, made without loading the model."""
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.core.context import PatientContext
+    from codesuggest.core.records import SuggestionResult
+    from codesuggest.rank.model import default_model_dir, verify_model_dir
+
+    context = PatientContext.parse(
+        setting=args.setting, age=args.age, sex=args.sex, encounter_date=args.date
+    )
+    meta, sha = verify_model_dir(args.model or default_model_dir())
+    return SuggestionResult(
+        id=None if args.file == "-" else os.path.basename(args.file),
+        codesets=default_codebook().versions(),
+        model={
+            "name": str(meta.get("name", "unnamed")),
+            "version": str(meta.get("version", "0")),
+            "sha256": sha,
+        },
+        context=context.to_dict(),
+        errors=errors,
+    ).to_dict()
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from codesuggest.pipeline import load
+    from codesuggest.pipeline import MAX_NOTE_CHARS, check_note, load
 
+    note = _read_note_arg(args.file)
+    max_chars = int(os.environ.get("CODESUGGEST_MAX_NOTE_CHARS", MAX_NOTE_CHARS))
+    _, errors = check_note(note, max_chars=max_chars)
+    if errors:
+        # Say what is wrong with the note at once, not after loading the model for seconds.
+        if args.json:
+            _print_json(_unscored(args, errors))
+        else:
+            for err in errors:
+                print(f"error: {err['message']}")
+        return 1
     suggester = load(args.model)
     result = suggester.suggest(
-        _read_note_arg(args.file),
+        note,
         setting=args.setting,
         age=args.age,
         sex=args.sex,
@@ -433,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="outpatient",
         help="care setting: outpatient codes uncertain diagnoses as symptoms (default)",
     )
-    suggest.add_argument("--age", type=int, default=None, help="age in years, 0-124")
+    suggest.add_argument(
+        "--age", type=int, default=None, help="age in years, 0-124 (for age edits; default unknown)"
+    )
     suggest.add_argument(
         "--sex", type=str.upper, choices=["F", "M"], default=None, help="F or M (any case)"
     )
@@ -580,7 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codesuggest: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("codesuggest: interrupted", file=sys.stderr)
+        again = (
+            "; rerun the same command to resume: the notes already scored are kept in OUT"
+            if args.command == "batch"
+            else ""
+        )
+        print(f"codesuggest: interrupted{again}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
