@@ -282,3 +282,16 @@ def test_ranker_works_in_a_pipeline_and_grid_search():
 def test_ranker_needs_both_classes():
     with pytest.raises(ValueError, match="both right and wrong"):
         CandidateRanker().fit(np.zeros((4, 3)), np.zeros(4))
+
+
+def test_a_with_link_needs_the_partner_named_by_the_combination_code(book):
+    from codesuggest.codebook.index import load_index
+
+    builder = CandidateBuilder(book, Priors(), index=load_index())
+    htn = _term("Hypertension", 0, ["I10"])
+    stones = _term("kidney stones", 20, ["N20.0"])
+    ckd = _term("CKD stage 3", 20, ["N18.30"])
+    note = "Hypertension. Also kidney stones."
+    assert builder._index_hit(htn, note, [stones]).code == "I10"
+    linked = builder._index_hit(htn, "Hypertension. Also CKD stage 3.", [ckd])
+    assert linked.code.startswith("I12")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import specify
 from codesuggest.codebook.history import load_history
-from codesuggest.codebook.index import AlphabeticIndex, IndexHit
+from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
 from codesuggest.core.codes import parse_code_refs
 from codesuggest.core.records import (
     CPT,
@@ -47,6 +47,8 @@ PRIMARY = "primary_of_term"
 # The label of a term that is a condition's history code (family or personal).
 HISTORY_LABEL = "history"
 _HISTORY_KINDS = {"family": "family", "historical": "personal"}
+# A "with" link holds when the combination code's title says this share of the partner.
+MIN_PARTNER_SHARE = 0.5
 # A problem statement is read through the Index only when its path uses this share of the
 # statement's words.
 MIN_STATEMENT_COVERAGE = 0.6
@@ -256,6 +258,10 @@ class CandidateBuilder:
         sentence = text[term.sentence_start : term.sentence_end] if term.sentence_end else ""
         others = [t.text for t in documented if t.end <= term.start or t.start >= term.end]
         hit = self.index.lookup(term.text, sentence, others)
+        if hit is not None and hit.linked and not self._says_partner(hit, documented):
+            # The "with" subterm was opened by an organ word of another condition ("kidney
+            # stone" under Hypertension > with > kidney): read the term without partners.
+            hit = self.index.lookup(term.text, sentence)
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None
         if term.label == PROBLEM_LABEL and hit.coverage < MIN_STATEMENT_COVERAGE:
@@ -263,6 +269,34 @@ class CandidateBuilder:
             # the terms of its words.
             return None
         return hit
+
+    def _says_partner(self, hit: IndexHit, documented: Sequence[Term]) -> bool:
+        """Whether the combination code covers the linked condition: the Tabular asks for the
+        partner's code beside it (I12.9 "use additional code" N18.-, I11.0 I50.-), or the
+        code's title names more than half of the partner's words (E11.42 "polyneuropathy").
+        A "kidney stone" opens Hypertension > with > kidney involvement by its organ word
+        only, and is neither."""
+        icd = self.codebook.icd
+        rec = icd.find(hit.code.rstrip("-"))
+        if rec is None:
+            return True
+        partner_codes = [
+            t.codes[0] for t in documented if t.text.lower() == hit.linked.lower() and t.codes
+        ]
+        refs = [
+            ref
+            for name in ("use_additional_code", "code_also", "code_first")
+            for _, note in icd.inherited(rec.code, name)
+            for ref in parse_code_refs(note)
+        ]
+        if any(icd.in_range(c, ref) for c in partner_codes for ref in refs):
+            return True
+        expand = self.index.synonyms.expand if self.index and self.index.synonyms else str
+        # The partner as written (its synonyms would add the organ's other names and pass
+        # any title of that organ); the title in the Index's wording.
+        partner = words_of(hit.linked)
+        title = words_of(expand(rec.description))
+        return not partner or len(partner & title) / len(partner) > MIN_PARTNER_SHARE
 
     def _absorb(
         self, by_code: dict[tuple[str, str], Candidate], combinations: list[tuple[str, str]]
