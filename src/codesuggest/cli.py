@@ -294,7 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from codesuggest.core.errors import ArtifactError
-    from codesuggest.rank.model import default_model_dir, verify_model_dir
+    from codesuggest.rank.model import default_model_dir, is_trusted, verify_model_dir
 
     folders = [default_model_dir(), *(Path(p) for p in args.path)]
     for root in folders:
@@ -309,12 +309,28 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             except ArtifactError as exc:
                 print(f"{folder}: NOT USABLE: {exc}")
                 continue
-            prefix = meta.get("metrics", {}).get("prefix", {})
+            metrics = meta.get("metrics")
+            prefix = metrics.get("prefix", {}) if isinstance(metrics, dict) else {}
+            trust = (
+                "trusted"
+                if is_trusted(folder, sha)
+                else f"UNTRUSTED: not loaded until `codesuggest models trust {folder}`"
+            )
             print(
                 f"{folder}: {meta.get('name')} {meta.get('version')} ({meta.get('created')}), "
-                f"{meta.get('train_notes')} training notes, validation MAP {prefix.get('MAP')} "
-                f"(prefix), sha256 {sha[:12]}"
+                f"{meta.get('train_notes')} training notes, validation MAP "
+                f"{prefix.get('MAP') if isinstance(prefix, dict) else None} (prefix), "
+                f"sha256 {sha[:12]}, {trust}"
             )
+    return 0
+
+
+def cmd_models_trust(args: argparse.Namespace) -> int:
+    from codesuggest.rank.model import trust_file, trust_model
+
+    for folder in args.path:
+        sha = trust_model(folder)
+        print(f"{folder}: trusted (manifest sha256 {sha}), recorded in {trust_file()}")
     return 0
 
 
@@ -474,6 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     models_list = models_sub.add_parser("list", help="list models with their card summary")
     models_list.add_argument("path", nargs="*", help="more folders to look in")
     models_list.set_defaults(func=cmd_models_list)
+    models_trust = models_sub.add_parser(
+        "trust",
+        help="allow a model folder to load (its files are pickles, which can run code)",
+        description="Trust the folder's current manifest sha256. Only trust a folder whose "
+        "origin you know: loading a pickle can run any code. A folder changed later is "
+        "untrusted again.",
+    )
+    models_trust.add_argument("path", nargs="+", help="model folders")
+    models_trust.set_defaults(func=cmd_models_trust)
 
     serve = sub.add_parser("serve", help="start the coder review screen in the browser")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
