@@ -349,6 +349,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from codesuggest.store.chain import verify_file
+
+    report = verify_file(args.db)
+    if report.ok:
+        print(
+            f"{args.db}: intact: {report.actions} action(s) chained; head sha256 {report.head} "
+            "(keep it elsewhere to pin the log up to now)"
+        )
+        return 0
+    print(f"{args.db}: TAMPERED or damaged:", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 # --------------------------------------------------------------------------- batch
 
 
@@ -512,6 +528,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--store-note-text", action="store_true", help="keep note text (PHI) in the audit DB"
     )
     serve.set_defaults(func=cmd_serve)
+
+    audit = sub.add_parser("audit", help="the review audit database")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    audit_verify = audit_sub.add_parser(
+        "verify",
+        help="check the audit log's hash chain; exit 1 naming the first broken link",
+        description="Read-only: checks each action's hash and its link to the one before, the "
+        "triggers that keep the log append-only, and every finalised review's code set against "
+        "its finalise action.",
+    )
+    audit_verify.add_argument("db", help="the audit database, e.g. audit.sqlite3")
+    audit_verify.set_defaults(func=cmd_audit_verify)
 
     batch = sub.add_parser(
         "batch",
