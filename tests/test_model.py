@@ -155,6 +155,16 @@ def test_trust_goes_with_the_manifest_hash_not_the_folder(tiny_model, tmp_path):
         model_mod.load_model(folder)
 
 
+def test_a_machine_without_a_trust_file_trusts_the_hashes_in_the_environment(
+    tiny_model, tmp_path, monkeypatch
+):
+    sha = model_mod.save_model(tiny_model, tmp_path / "m")
+    monkeypatch.setenv("CODESUGGEST_TRUST_FILE", str(tmp_path / "absent.json"))
+    assert not model_mod.is_trusted(tmp_path / "m", sha)
+    monkeypatch.setenv("CODESUGGEST_TRUSTED_MODELS", f"{'0' * 64}, {sha}")
+    assert model_mod.load_model(tmp_path / "m").sha256 == sha
+
+
 def test_the_shipped_model_is_trusted_by_its_pinned_hash():
     _, sha = model_mod.verify_model_dir(model_mod.default_model_dir())
     assert model_mod.is_trusted(model_mod.default_model_dir(), sha)

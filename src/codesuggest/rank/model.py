@@ -11,7 +11,8 @@ A manifest only proves that a folder is self-consistent: anyone can write a mali
 and a manifest that matches it. So every folder but the shipped one is *untrusted* until the
 user trusts its manifest hash (``trust_model``, ``codesuggest models trust DIR``); the trusted
 hashes live in ``trusted_models.json`` under the user's config folder (or
-``$CODESUGGEST_TRUST_FILE``). ``codesuggest train`` trusts the folder it writes.
+``$CODESUGGEST_TRUST_FILE``), or in ``$CODESUGGEST_TRUSTED_MODELS`` (sha256s separated by
+commas or spaces). ``codesuggest train`` trusts the folder it writes.
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ def is_trusted(folder: str | os.PathLike[str], manifest_sha256: str) -> bool:
     root = Path(folder)
     if root.resolve() == default_model_dir().resolve():
         return bool(DEFAULT_MANIFEST_SHA256) and manifest_sha256 == DEFAULT_MANIFEST_SHA256
-    return manifest_sha256 in trusted_hashes()
+    # For machines with no trust file of their own, such as a cluster's executors.
+    listed = os.environ.get("CODESUGGEST_TRUSTED_MODELS", "").replace(",", " ").split()
+    return manifest_sha256 in listed or manifest_sha256 in trusted_hashes()
 
 
 def trust_model(folder: str | os.PathLike[str]) -> str:
