@@ -419,6 +419,17 @@ def test_audit_verify_names_the_first_broken_link_after_a_row_is_rewritten(store
     assert "action 3" not in err  # only the first broken link of the chain
 
 
+def test_reopening_a_log_whose_trigger_was_dropped_says_so(store, caplog):
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    db.execute("DROP TRIGGER actions_no_replace")
+    db.close()
+    with caplog.at_level("WARNING"), AuditStore(store.path):
+        pass
+    assert "actions_no_replace had been dropped" in caplog.text
+    assert "codesuggest audit verify" in caplog.text
+
+
 def test_audit_verify_finds_a_forged_back_dated_insert(store):
     _finalised(store)
     db = sqlite3.connect(store.path)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import uuid
@@ -35,7 +36,9 @@ from typing import Any
 
 from codesuggest.core.errors import ArtifactError, InputError
 from codesuggest.core.records import Decision
-from codesuggest.store.chain import GENESIS, row_sha256
+from codesuggest.store.chain import GENESIS, TRIGGERS, row_sha256
+
+log = logging.getLogger(__name__)
 
 # 2: actions carry prev_sha256 and sha256 (the hash chain); INSERT OR REPLACE is refused.
 SCHEMA_VERSION = 2
@@ -211,12 +214,30 @@ class AuditStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             _add_hash_chain(self._db)
+            self._warn_of_dropped_triggers()
             self._db.executescript(_SCHEMA + ";\n".join(_TRIGGERS) + ";")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise ArtifactError(
                 f"{self.path} cannot be used as the audit database ({exc}); give another --db path."
             ) from exc
+
+    def _warn_of_dropped_triggers(self) -> None:
+        """Say so when a chained log lost a trigger: recreating it must not hide the drop."""
+        if not self._db.execute("SELECT 1 FROM pragma_table_info('actions')").fetchone():
+            return  # a new database
+        present = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        }
+        dropped = [name for name in TRIGGERS if name not in present]
+        if dropped:
+            log.warning(
+                "%s: the audit log's triggers %s had been dropped and are recreated; run "
+                "`codesuggest audit verify %s` to see whether the log was changed meanwhile.",
+                self.path,
+                ", ".join(dropped),
+                self.path,
+            )
 
     def close(self) -> None:
         with self._lock:
