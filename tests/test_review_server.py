@@ -211,6 +211,7 @@ def test_the_guard_refuses_lookups_and_connections_to_other_machines():
             sys.audit("socket.connect", Sock(), (PUBLIC, 80))
         sys.audit("socket.getaddrinfo", "localhost", 80, 0, 0, 0)
         sys.audit("socket.connect", Sock(), ("127.0.0.1", 80))
+        sys.audit("socket.connect", Sock(), ("::ffff:127.0.0.1", 80))
         sys.audit("socket.connect", Sock(), ("10.1.2.3", 80))  # the address the server binds
     finally:
         allow_outbound()

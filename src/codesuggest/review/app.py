@@ -722,7 +722,9 @@ def serve(
 
     The model loads in the background while the server starts, so the URL appears at once;
     the first request waits for the model. Never creates a public share link and sends no
-    analytics.
+    analytics; from the start the process refuses connections to other machines
+    (``netguard``), the app answers through ``gate.Gate``, and uploads and exports live in a
+    ``files.PrivateFolder`` removed when the server stops.
 
     Returns:
         The launched ``gr.Blocks`` (useful with ``block=False``).
@@ -737,7 +739,7 @@ def serve(
     # GRADIO_TEMP_DIR when its components and app are made, so it is set before build_app.
     files = PrivateFolder()
     atexit.register(files.close)
-    if block:
+    if block and threading.current_thread() is threading.main_thread():
         # SIGTERM (systemd, kill) stops the server as Ctrl-C does, so the folder is removed.
         signal.signal(signal.SIGTERM, _interrupt)
     os.environ["GRADIO_TEMP_DIR"] = str(files.uploads)

@@ -32,7 +32,9 @@ def _is_local(host: Any, allowed: frozenset[str]) -> bool:
         ip = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return ip.is_loopback or ip.is_unspecified
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1
+    return ip.is_loopback or ip.is_unspecified or str(ip) in allowed
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
