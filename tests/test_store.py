@@ -513,3 +513,19 @@ def test_a_schema_1_log_is_chained_when_opened_and_keeps_its_rows(tmp_path):
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("UPDATE actions SET reviewer = 'x'")
     db.close()
+
+
+def test_training_refuses_feedback_from_a_log_that_was_edited(tmp_path):
+    from codesuggest.train.feedback import notes_from_audit
+
+    path = tmp_path / "audit.sqlite3"
+    with AuditStore(path, store_note_text=True) as s:
+        _finalised(s)
+    notes, _ = notes_from_audit(path)
+    assert [n.codes for n in notes] == [[("ICD-10-CM", "E11.9")]]
+    db = sqlite3.connect(path)
+    db.execute("UPDATE review_items SET code = 'C34.90'")  # teach the model a cancer code
+    db.commit()
+    db.close()
+    with pytest.raises(ArtifactError, match=r"fails its integrity check.*review_items differ"):
+        notes_from_audit(path)

@@ -36,7 +36,7 @@ from typing import Any
 
 from codesuggest.core.errors import ArtifactError, InputError
 from codesuggest.core.records import Decision
-from codesuggest.store.chain import GENESIS, TRIGGERS, row_sha256
+from codesuggest.store.chain import GENESIS, TRIGGERS, Verification, row_sha256, verify
 
 log = logging.getLogger(__name__)
 
@@ -418,6 +418,11 @@ class AuditStore:
             self._db.execute("COMMIT")
 
     # ------------------------------------------------------------------ reading
+
+    def verify(self) -> Verification:
+        """Check the log's hash chain and the reviews against it (``store.chain.verify``)."""
+        with self._lock:
+            return verify(self._db)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
