@@ -445,6 +445,35 @@ def test_audit_verify_finds_a_forged_back_dated_insert(store):
     assert problems[0].startswith("action 4: the chain is broken here")
 
 
+def test_audit_verify_finds_a_back_dated_row_even_with_its_hashes_recomputed(store):
+    from codesuggest.store.chain import row_sha256
+
+    _finalised(store)
+    forged = {
+        "review_id": "r1",
+        "ts": "2020-01-01T00:00:00.000+00:00",
+        "reviewer": "mallory",
+        "action": "reject",
+        "code": "E11.9",
+        "system": "ICD-10-CM",
+        "before": None,
+        "after": None,
+        "note_sha256": note_sha256(NOTE),
+        "model_version": "3",
+        "codesets": "{}",
+        "prev_sha256": store.actions()[-1]["sha256"],
+    }
+    forged["sha256"] = row_sha256(forged)
+    db = sqlite3.connect(store.path)
+    db.execute(
+        f"INSERT INTO actions ({', '.join(forged)}) VALUES ({', '.join('?' * len(forged))})",
+        tuple(forged.values()),
+    )
+    db.commit()
+    db.close()
+    assert any("action 4: dated 2020-01-01" in p for p in _problems(store.path))
+
+
 def test_audit_verify_finds_a_deleted_middle_row_and_a_cut_off_end(store):
     _finalised(store)
     db = sqlite3.connect(store.path)
