@@ -330,7 +330,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from codesuggest.core.errors import ArtifactError
-    from codesuggest.rank.model import default_model_dir, verify_model_dir
+    from codesuggest.rank.model import default_model_dir, is_trusted, verify_model_dir
 
     folders = [default_model_dir(), *(Path(p) for p in args.path)]
     for root in folders:
@@ -345,12 +345,28 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             except ArtifactError as exc:
                 print(f"{folder}: NOT USABLE: {exc}")
                 continue
-            prefix = meta.get("metrics", {}).get("prefix", {})
+            metrics = meta.get("metrics")
+            prefix = metrics.get("prefix", {}) if isinstance(metrics, dict) else {}
+            trust = (
+                "trusted"
+                if is_trusted(folder, sha)
+                else f"UNTRUSTED: not loaded until `codesuggest models trust {folder}`"
+            )
             print(
                 f"{folder}: {meta.get('name')} {meta.get('version')} ({meta.get('created')}), "
-                f"{meta.get('train_notes')} training notes, validation MAP {prefix.get('MAP')} "
-                f"(prefix), sha256 {sha[:12]}"
+                f"{meta.get('train_notes')} training notes, validation MAP "
+                f"{prefix.get('MAP') if isinstance(prefix, dict) else None} (prefix), "
+                f"sha256 {sha[:12]}, {trust}"
             )
+    return 0
+
+
+def cmd_models_trust(args: argparse.Namespace) -> int:
+    from codesuggest.rank.model import trust_file, trust_model
+
+    for folder in args.path:
+        sha = trust_model(folder)
+        print(f"{folder}: trusted (manifest sha256 {sha}), recorded in {trust_file()}")
     return 0
 
 
@@ -367,6 +383,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store_note_text=args.store_note_text,
     )
     return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from codesuggest.store.chain import verify_file
+
+    report = verify_file(args.db)
+    if report.ok:
+        print(
+            f"{args.db}: intact: {report.actions} action(s) chained; head sha256 {report.head} "
+            "(keep it elsewhere to pin the log up to now)"
+        )
+        return 0
+    print(f"{args.db}: TAMPERED or damaged:", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
 
 
 # --------------------------------------------------------------------------- batch
@@ -512,6 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     models_list = models_sub.add_parser("list", help="list models with their card summary")
     models_list.add_argument("path", nargs="*", help="more folders to look in")
     models_list.set_defaults(func=cmd_models_list)
+    models_trust = models_sub.add_parser(
+        "trust",
+        help="allow a model folder to load (its files are pickles, which can run code)",
+        description="Trust the folder's current manifest sha256. Only trust a folder whose "
+        "origin you know: loading a pickle can run any code. A folder changed later is "
+        "untrusted again.",
+    )
+    models_trust.add_argument("path", nargs="+", help="model folders")
+    models_trust.set_defaults(func=cmd_models_trust)
 
     serve = sub.add_parser("serve", help="start the coder review screen in the browser")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -525,6 +566,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--store-note-text", action="store_true", help="keep note text (PHI) in the audit DB"
     )
     serve.set_defaults(func=cmd_serve)
+
+    audit = sub.add_parser("audit", help="the review audit database")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    audit_verify = audit_sub.add_parser(
+        "verify",
+        help="check the audit log's hash chain; exit 1 naming the first broken link",
+        description="Read-only: checks each action's hash and its link to the one before, the "
+        "triggers that keep the log append-only, and every finalised review's code set against "
+        "its finalise action.",
+    )
+    audit_verify.add_argument("db", help="the audit database, e.g. audit.sqlite3")
+    audit_verify.set_defaults(func=cmd_audit_verify)
 
     batch = sub.add_parser(
         "batch",

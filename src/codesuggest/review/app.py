@@ -8,11 +8,12 @@ time, so a handler taking one is a closure made where ``gr`` is at hand (``_with
 """
 
 import atexit
+import contextlib
 import functools
 import getpass
 import os
-import shutil
-import tempfile
+import signal
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -23,6 +24,9 @@ from typing import Any
 
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import SETTINGS
+from codesuggest.review.files import PrivateFolder
+from codesuggest.review.gate import Gate
+from codesuggest.review.netguard import refuse_outbound
 from codesuggest.review.service import (
     ReviewService,
     SuggesterLike,
@@ -484,12 +488,15 @@ class _Screen:
         return self.act(session, run)
 
     @_calm(_VIEWS)
-    def on_finalise(self, session: Session | None) -> tuple[Any, ...]:
-        """Finalise the open review and offer its CSV, JSON and FHIR downloads."""
+    def on_finalise(self, session: Session | None, snippets: bool = False) -> tuple[Any, ...]:
+        """Finalise the open review and offer its CSV, JSON and FHIR downloads.
+
+        ``snippets``: the coder ticked the box asking for the evidence words in the JSON.
+        """
         entry = session.entry if session else None
 
         def run(review: Review) -> str:
-            paths = self.service.finalise(review)
+            paths = self.service.finalise(review, snippets=bool(snippets))
             assert entry is not None
             entry.exports = {k: str(v) for k, v in paths.items()}
             n = len(review.final_codes())
@@ -623,6 +630,7 @@ class _Ui:
     replace_btn: Any = None
     add_btn: Any = None
     edits_view: Any = None
+    snippets_in: Any = None
     finalise_btn: Any = None
     dl_csv: Any = None
     dl_json: Any = None
@@ -800,6 +808,11 @@ def _layout_codes(gr: ModuleType, ui: _Ui) -> None:
         render_edits(None), js_on_load=None, apply_default_css=False, elem_id="edits"
     )
     _layout_queries(gr, ui)
+    ui.snippets_in = gr.Checkbox(
+        value=False,
+        label="Put the evidence words (note text, PHI) in the JSON download",
+        elem_id="export-snippets",
+    )
     ui.finalise_btn = gr.Button("Finalise", variant="primary", elem_id="finalise-btn")
     with gr.Row():
         ui.dl_csv = gr.DownloadButton("CSV", visible=False, elem_id="dl-csv")
@@ -988,7 +1001,9 @@ def _wire_queries(ui: _Ui, screen: _Screen) -> None:
 
 def _wire_finish(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
     """Finalise, and the analytics tab: refresh, the QA sample and its verdicts."""
-    ui.finalise_btn.click(screen.on_finalise, [ui.state], ui.view_out, **_REVIEWING)
+    ui.finalise_btn.click(
+        screen.on_finalise, [ui.state, ui.snippets_in], ui.view_out, **_REVIEWING
+    )
     ui.refresh_btn.click(screen.on_analytics, None, ui.analytics_out, **_PRIVATE)
     out = [*ui.analytics_out, ui.qa_message]
     draw = _with_request(gr, screen.on_qa_draw)
@@ -1072,7 +1087,9 @@ def serve(
 
     The model loads in the background while the server starts, so the URL appears at once;
     the first request waits for the model. Never creates a public share link and sends no
-    analytics.
+    analytics; from the start the process refuses connections to other machines
+    (``netguard``), the app answers through ``gate.Gate``, and uploads and exports live in a
+    ``files.PrivateFolder`` removed when the server stops.
 
     Returns:
         The launched ``gr.Blocks`` (useful with ``block=False``).
@@ -1082,14 +1099,24 @@ def serve(
     print(f"starting the review screen on http://{host}:{port}/ ...", flush=True)
     import codesuggest
 
+    # Uploaded notes, Gradio's copies of them and the exports stay in a folder only this user
+    # can read, removed at shutdown (or by the next start after a kill). Gradio reads
+    # GRADIO_TEMP_DIR when its components and app are made, so it is set before build_app.
+    files = PrivateFolder()
+    atexit.register(files.close)
+    if block and threading.current_thread() is threading.main_thread():
+        # SIGTERM (systemd, kill) stops the server as Ctrl-C does, so the folder is removed.
+        signal.signal(signal.SIGTERM, _interrupt)
+    os.environ["GRADIO_TEMP_DIR"] = str(files.uploads)
+    refuse_outbound(_this_machine(host))
     suggester: Future[SuggesterLike] = Future()
     store = AuditStore(db or default_db_path(), store_note_text=store_note_text)
-    export_dir = Path(tempfile.mkdtemp(prefix="codesuggest-exports-"))
-    atexit.register(shutil.rmtree, export_dir, True)
     service = ReviewService(
-        suggester, store, reviewer=reviewer or default_reviewer(), export_dir=export_dir
+        suggester, store, reviewer=reviewer or default_reviewer(), export_dir=files.exports
     )
     app = build_app(service)
+    from starlette.middleware import Middleware  # Gradio's web framework
+
     _, url, _ = app.launch(
         server_name=host,
         server_port=port,
@@ -1106,8 +1133,15 @@ def serve(
         ssr_mode=False,
         pwa=False,
         max_file_size="50mb",
-        allowed_paths=[str(export_dir)],
+        allowed_paths=[str(files.exports)],
         css=static_text("review.css"),
+        app_kwargs={
+            # FastAPI would serve its own description of every route at /openapi.json.
+            "openapi_url": None,
+            "docs_url": None,
+            "redoc_url": None,
+            "middleware": [Middleware(Gate)],
+        },
     )
 
     # The model loads only once the server listens: loading it alongside Gradio's start
@@ -1132,6 +1166,7 @@ def serve(
     except BaseException:
         app.close()
         store.close()
+        files.close()
         raise
     print("model loaded: ready", flush=True)
     if on_ready is not None:
@@ -1141,4 +1176,17 @@ def serve(
             app.block_thread()
         finally:
             store.close()
+            files.close()
     return app
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _this_machine(host: str) -> set[str]:
+    """The names and addresses the server may connect to: its own (Gradio checks it is up)."""
+    names = {host}
+    with contextlib.suppress(OSError):
+        names |= {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    return names

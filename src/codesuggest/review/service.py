@@ -390,8 +390,11 @@ class ReviewService:
                 kept.append(it.code)
         return out
 
-    def finalise(self, review: Review) -> dict[str, Path]:
-        """Store the final code set and write its CSV, JSON and FHIR files."""
+    def finalise(self, review: Review, *, snippets: bool = False) -> dict[str, Path]:
+        """Store the final code set and write its CSV, JSON and FHIR files.
+
+        ``snippets``: the coder asked for the evidence words (PHI) in the JSON.
+        """
         with undo_on_error(review):
             self.revalidate(review)
             decision = review.finalise()
@@ -400,7 +403,7 @@ class ReviewService:
             )
         review.finalised_at = row["ts"]
         record = review.to_record(self.store.actions(review.review_id))
-        return export.write_exports(record, self.export_dir / review.review_id)
+        return export.write_exports(record, self.export_dir / review.review_id, snippets=snippets)
 
     def search(self, query: str, *, limit: int = 12) -> list[Any]:
         """Typeahead over every code set in use; an empty or one-letter query finds nothing.
