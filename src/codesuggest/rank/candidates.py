@@ -404,7 +404,8 @@ class CandidateBuilder:
             for other in spec.also:
                 # A bilateral condition without a bilateral code: the left side is a line
                 # of its own with the same evidence (I.B.13).
-                side = self._add_mention(by_code, term, system, other, weight, n_chars, hit)
+                left = replace(term, attributes={**term.attributes, "laterality": "left"})
+                side = self._add_mention(by_code, left, system, other, weight, n_chars, hit)
                 if side is not None:
                     self._other_side.setdefault((system, code), set()).add(side)
         else:
