@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import specify
@@ -55,6 +56,10 @@ ABSORBED = "absorbed_by_combination"
 
 
 _COUNTED_AS_PRESENT = {"present"}
+# Memo sizes (entries): distinct term wordings searched, and codes whose description words
+# were weighed; least recently used entries go first.
+_SEARCH_CACHE = 50_000
+_DESCRIPTION_CACHE = 100_000
 
 
 @dataclass(slots=True)
@@ -114,8 +119,10 @@ class CandidateBuilder:
         self.historical = historical
         self.assoc_min = assoc_min
         self.assoc_k = assoc_k
-        self._searched: dict[str, list[tuple[str, float]]] = {}
-        self._description_words: dict[tuple[str, str], dict[str, float]] = {}
+        # Per builder, not on the class: a class-level cache keyed by ``self`` would keep every
+        # builder (and its codebook) alive for the life of the process.
+        self._searched = lru_cache(maxsize=_SEARCH_CACHE)(self._search_codeset)
+        self._description_words = lru_cache(maxsize=_DESCRIPTION_CACHE)(self._weights_of)
 
     def build(
         self,
@@ -353,28 +360,23 @@ class CandidateBuilder:
         return [(c, w) for c, w in out if not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
 
     def _search(self, words: str) -> list[tuple[str, float]]:
-        """Code-set search for a term's words, memoised: the same terms recur in every note."""
-        key = words.lower()
-        hits = self._searched.get(key)
-        if hits is None:
-            if len(self._searched) > 50_000:
-                self._searched.clear()
-            hits = [
-                (r.code, 0.7 * r.score)
-                for r in self.codebook.icd.search(words, limit=self.search_k)
-            ]
-            self._searched[key] = hits
-        return hits
+        """Code-set search for a term's words, memoised: the same terms recur in every note.
+
+        Cached by the lower-cased words, which the search folds anyway.
+        """
+        return self._searched(words.lower())
+
+    def _search_codeset(self, words: str) -> list[tuple[str, float]]:
+        return [
+            (r.code, 0.7 * r.score) for r in self.codebook.icd.search(words, limit=self.search_k)
+        ]
 
     def _description_overlap(self, system: str, code: str, note_tokens: set[str]) -> float:
         """``description_overlap`` with each code's weighted words worked out once."""
-        words = self._description_words.get((system, code))
-        if words is None:
-            if len(self._description_words) > 100_000:
-                self._description_words.clear()
-            words = description_weights(self.codebook.sets[system], code)
-            self._description_words[(system, code)] = words
-        return _weighted_share(words, note_tokens)
+        return _weighted_share(self._description_words(system, code), note_tokens)
+
+    def _weights_of(self, system: str, code: str) -> dict[str, float]:
+        return description_weights(self.codebook.sets[system], code)
 
     def _add_association(
         self,
