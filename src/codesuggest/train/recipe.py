@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import random
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import KFold, train_test_split
 
 from codesuggest.codebook.book import Codebook, default_codebook
 from codesuggest.codebook.index import load_index
@@ -77,17 +77,19 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
 
 def split(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded train/validation split of positions; independent of input order."""
+    if not 0 < fraction < 1:
+        raise InputError(
+            f"training.validation_fraction must be between 0 and 1 (exclusive), not {fraction}."
+        )
     order = sorted(range(len(ids)), key=lambda i: ids[i])
-    rng = random.Random(seed)
-    rng.shuffle(order)
-    n_val = round(len(order) * fraction)
-    return sorted(order[n_val:]), sorted(order[:n_val])
+    train_pos, val_pos = train_test_split(order, test_size=fraction, random_state=seed)
+    return sorted(train_pos), sorted(val_pos)
 
 
 def _folds(n: int, k: int, seed: int) -> list[list[int]]:
-    order = list(range(n))
-    random.Random(seed + 1).shuffle(order)
-    return [sorted(order[i::k]) for i in range(k)]
+    """Held-out positions of each of the ``k`` cross-fitting folds."""
+    kfold = KFold(n_splits=k, shuffle=True, random_state=seed + 1)
+    return [held.tolist() for _, held in kfold.split(np.arange(n))]
 
 
 def _label(cands: Sequence[Candidate], gold: Sequence[str], match: str) -> np.ndarray:
