@@ -18,6 +18,7 @@ from typing import Any
 
 from codesuggest.codebook.book import Codebook, default_codebook
 from codesuggest.codebook.index import AlphabeticIndex, load_index
+from codesuggest.core.codes import is_history_code
 from codesuggest.core.context import PatientContext
 from codesuggest.core.records import (
     CPT,
@@ -164,7 +165,7 @@ def _note_for(cand: Any, unselected_because: str = "") -> str:
     note = cand.note
     if unselected_because and cand.evidence:
         note = f"{note} Not pre-selected: {unselected_because}.".strip()
-    if cand.features.get("historical_only") and not cand.code.startswith(("Z8", "Z9")):
+    if cand.features.get("historical_only") and not is_history_code(cand.code):
         return f"{note} {HISTORY_NOTE}".strip()
     return note
 

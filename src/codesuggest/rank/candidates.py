@@ -11,7 +11,7 @@ from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import specify
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit
-from codesuggest.core.codes import parse_code_refs
+from codesuggest.core.codes import is_history_code, parse_code_refs
 from codesuggest.core.records import (
     CPT,
     ICD10CM,
@@ -465,7 +465,5 @@ def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> 
         if historical:
             return True
         first = term.codes[0] if term.codes else ""
-        return term.label in {"status", "procedure_history"} or first.startswith(
-            ("Z8", "Z9", "I25.2")
-        )
+        return term.label in {"status", "procedure_history"} or is_history_code(first)
     return False
