@@ -31,7 +31,7 @@ from codesuggest.core.records import (
     SuggestionResult,
     Term,
 )
-from codesuggest.core.text import STOPWORDS, tokens
+from codesuggest.core.text import CONTROL_CHARS, STOPWORDS, tokens
 from codesuggest.rank.candidates import CandidateBuilder
 from codesuggest.rank.em import Problem, is_chronic, is_em_code, level_visit, worsening
 from codesuggest.rank.features import feature_matrix
@@ -77,7 +77,9 @@ MAX_SUGGESTIONS = 40
 EM_CONFIDENCE = 0.7
 # Likewise for in-office procedures read from the documentation (rank/procedures.py).
 PROCEDURE_CONFIDENCE = 0.7
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Vertical tab and form feed are whitespace to the tokenizer, but typed notes hardly hold them
+# and binary data does, so the binary-data check counts them too.
+_CONTROL = re.compile(rf"[{CONTROL_CHARS}\x0b\x0c]")
 
 
 def _error(code: str, message: str) -> dict[str, str]:
