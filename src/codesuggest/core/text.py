@@ -6,6 +6,9 @@ import re
 import unicodedata
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+# C0 control characters and DEL, without the whitespace ones (tab, LF, VT, FF, CR): the body of
+# a regex character class, for the tokenizer and for the binary-data check.
+CONTROL_CHARS = r"\x00-\x08\x0e-\x1f\x7f"
 
 
 # Joining words carry no meaning for search; they stay in the text that is shown.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import specify
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
-from codesuggest.core.codes import parse_code_refs
+from codesuggest.core.codes import is_history_code, parse_code_refs
 from codesuggest.core.records import (
     CPT,
     ICD10CM,
@@ -57,6 +58,39 @@ ABSORBED = "absorbed_by_combination"
 
 
 _COUNTED_AS_PRESENT = {"present"}
+# Memo sizes (entries): distinct term wordings searched, and codes whose description words
+# were weighed; least recently used entries go first.
+_SEARCH_CACHE = 50_000
+_DESCRIPTION_CACHE = 100_000
+
+
+@dataclass(slots=True)
+class _NoteCandidates:
+    """What ``CandidateBuilder.build`` gathers while it reads one note's terms."""
+
+    n_chars: int
+    by_code: dict[tuple[str, str], Candidate] = field(default_factory=dict)
+    excluded: list[Exclusion] = field(default_factory=list)
+    # Codes of excluded mentions: the document model may not bring them back on its own.
+    blocked: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    # How many of a candidate's mentions are historical.
+    historical: dict[tuple[str, str], int] = field(default_factory=dict)
+    associated: list[tuple[float, int, Term, str]] = field(default_factory=list)
+    # (combination code, the documented condition its Index "with" subterm linked).
+    combinations: list[tuple[str, str]] = field(default_factory=list)
+
+    def exclude(self, term: Term, hit: IndexHit | None) -> None:
+        """Record a mention that must not be coded, and block its codes."""
+        reason = term.assertion
+        if term.assertion == "uncertain":
+            reason = "uncertain (outpatient: code the documented symptoms instead)"
+        self.excluded.append(
+            Exclusion(term.text, term.start, term.end, reason, tuple(term.codes[:3]))
+        )
+        self.blocked.update(term.codes[:1])
+        if hit is not None:
+            self.blocked.add(hit.code.rstrip("-"))
 
 
 class CandidateBuilder:
@@ -89,8 +123,10 @@ class CandidateBuilder:
         self.historical = historical
         self.assoc_min = assoc_min
         self.assoc_k = assoc_k
-        self._searched: dict[str, list[tuple[str, float]]] = {}
-        self._description_words: dict[tuple[str, str], dict[str, float]] = {}
+        # Per builder, not on the class: a class-level cache keyed by ``self`` would keep every
+        # builder (and its codebook) alive for the life of the process.
+        self._searched = lru_cache(maxsize=_SEARCH_CACHE)(self._search_codeset)
+        self._description_words = lru_cache(maxsize=_DESCRIPTION_CACHE)(self._weights_of)
 
     def build(
         self,
@@ -101,73 +137,88 @@ class CandidateBuilder:
         setting: str = "outpatient",
     ) -> CandidateSet:
         """Candidates from present terms (made specific) and from the document model."""
-        icd = self.codebook.icd
-        by_code: dict[tuple[str, str], Candidate] = {}
-        excluded: list[Exclusion] = []
-        blocked: set[str] = set()
-        n_chars = max(len(text), 1)
+        if not isinstance(doc_scores, DocScores):
+            doc_scores = DocScores.from_dict(doc_scores)
+        note = _NoteCandidates(n_chars=max(len(text), 1))
         coded_as_present = set(_COUNTED_AS_PRESENT)
         if setting == "inpatient":
             coded_as_present.add("uncertain")
-
-        keys: set[str] = set()
-        historical: dict[tuple[str, str], int] = {}
-        associated: list[tuple[float, int, Term, str]] = []
         documented = [
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
-        combinations: list[tuple[str, str]] = []
         self._other_side = {}
         terms = [*terms, *self._history_terms(text, terms, documented)]
         for term in terms:
-            hit = self._index_hit(term, text, documented)
-            if not term.codes and hit is None:
-                continue
-            kept = _keeps(term, coded_as_present, self.historical)
-            if not kept:
-                reason = term.assertion
-                if term.assertion == "uncertain":
-                    reason = "uncertain (outpatient: code the documented symptoms instead)"
-                excluded.append(
-                    Exclusion(term.text, term.start, term.end, reason, tuple(term.codes[:3]))
-                )
-                blocked.update(term.codes[:1])
-                if hit is not None:
-                    blocked.add(hit.code.rstrip("-"))
-                continue
-            system = term.system if term.system in self.codebook.sets else ICD10CM
-            key = term_key(term)
-            keys.add(key)
-            for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
-                added = self._add_mention(
-                    by_code, term, system, code, weight, n_chars, hit if position == 0 else None
-                )
-                if added and position == 0:
-                    for line in (added, *self._other_side.get(added, ())):
-                        by_code[line].features[PRIMARY] = 1.0
-                    if hit is not None and hit.linked:
-                        combinations.append((added[1], hit.linked))
-                if added and term.assertion == "historical":
-                    historical[added] = historical.get(added, 0) + 1
-            if self.assoc_min > 0 and system == ICD10CM:
-                for gold, share in self.priors.associations(key)[: self.assoc_k]:
-                    if share < self.assoc_min:
-                        break
-                    if icd.find(gold) is not None:
-                        code = specify(icd, gold, term.attributes).code
-                        associated.append((share, len(associated), term, code))
+            self._read_term(note, term, text, documented, coded_as_present)
         # After every lookup, so that a code a term names keeps that term as its evidence, and
         # a code known only by association shows the term most strongly tied to it.
-        for share, _, term, code in sorted(associated, key=lambda a: (-a[0], a[1])):
-            self._add_association(by_code, term, code, share, n_chars)
+        for share, _, term, code in sorted(note.associated, key=lambda a: (-a[0], a[1])):
+            self._add_association(note.by_code, term, code, share, note.n_chars)
+        self._add_document_codes(note, doc_scores)
+        self._absorb(note.by_code, note.combinations)
+        note_tokens = _note_token_set(text)
+        shares = self.priors.note_associations(note.keys)
+        for (system, code), cand in note.by_code.items():
+            self._set_features(cand, system, code, doc_scores, note_tokens, shares, note.historical)
+        return CandidateSet(list(note.by_code.values()), note.excluded)
 
-        if not isinstance(doc_scores, DocScores):
-            doc_scores = DocScores.from_dict(doc_scores)
+    def _read_term(
+        self,
+        note: _NoteCandidates,
+        term: Term,
+        text: str,
+        documented: Sequence[Term],
+        coded_as_present: set[str],
+    ) -> None:
+        """Add the candidates one term stands for, or record why it is not suggested."""
+        hit = self._index_hit(term, text, documented)
+        if not term.codes and hit is None:
+            return
+        if not _keeps(term, coded_as_present, self.historical):
+            note.exclude(term, hit)
+            return
+        system = term.system if term.system in self.codebook.sets else ICD10CM
+        key = term_key(term)
+        note.keys.add(key)
+        for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
+            added = self._add_mention(
+                note.by_code,
+                term,
+                system,
+                code,
+                weight,
+                note.n_chars,
+                hit if position == 0 else None,
+            )
+            if added and position == 0:
+                for line in (added, *self._other_side.get(added, ())):
+                    note.by_code[line].features[PRIMARY] = 1.0
+                if hit is not None and hit.linked:
+                    note.combinations.append((added[1], hit.linked))
+            if added and term.assertion == "historical":
+                note.historical[added] = note.historical.get(added, 0) + 1
+        if self.assoc_min > 0 and system == ICD10CM:
+            self._collect_associations(note, term, key)
+
+    def _collect_associations(self, note: _NoteCandidates, term: Term, key: str) -> None:
+        """Codes coders assigned alongside this term, kept for after every lookup."""
+        icd = self.codebook.icd
+        for gold, share in self.priors.associations(key)[: self.assoc_k]:
+            if share < self.assoc_min:
+                break
+            if icd.find(gold) is not None:
+                code = specify(icd, gold, term.attributes).code
+                note.associated.append((share, len(note.associated), term, code))
+
+    def _add_document_codes(self, note: _NoteCandidates, doc_scores: DocScores) -> None:
+        """The document model's best codes, except those an excluded mention names."""
+        icd = self.codebook.icd
+        by_code = note.by_code
         for code, knn, centroid in doc_scores.ranked(self.doc_top_k):
             if max(knn, centroid) < self.doc_min_score:
                 break
             system = CPT if code in self.codebook.cpt and code not in icd else ICD10CM
-            if code in blocked and (system, code) not in by_code:
+            if code in note.blocked and (system, code) not in by_code:
                 continue
             rec = self.codebook.find(code, system)
             if rec is None:
@@ -181,37 +232,43 @@ class CandidateBuilder:
                 cand.features["is_doc_only"] = 1.0
                 by_code[(system, code)] = cand
 
-        self._absorb(by_code, combinations)
-        note_tokens = _note_token_set(text)
-        shares = self.priors.note_associations(keys)
-        for (system, code), cand in by_code.items():
-            f = cand.features
-            knn, centroid = doc_scores.get(code)
-            f["classifier"] = centroid
-            f["knn"] = knn
-            if knn or centroid:
-                cand.sources["classifier"] = max(knn, centroid)
-            f["prior"] = self.priors.code(code)
-            f["category_prior"] = self.priors.category(code)
-            f["seen_in_training"] = float(code in self.priors.code_counts)
-            f["description_overlap"] = self._description_overlap(system, code, note_tokens)
-            f["specificity"] = len(code.replace(".", "")) / 7.0
-            rec = self.codebook.find(code, system)
-            f["billable"] = float(bool(rec and rec.billable))
-            f["uncertain_only"] = float(f["mentions"] > 0 and f["present_mentions"] == 0)
-            f["symptom_code"] = float(system == ICD10CM and code.startswith("R"))
-            f["procedure"] = float(system != ICD10CM)
-            f["historical_only"] = float(
-                f["mentions"] > 0 and historical.get((system, code), 0) >= f["mentions"]
-            )
-            f["mentions"] = math.log1p(f["mentions"])
-            f["present_mentions"] = math.log1p(f["present_mentions"])
-            if system == ICD10CM:
-                f["lookup_hit_rate"], f["lookup_seen"] = self.priors.lookup_rate(code)
-                f["association"] = max(f["association"], best_share(shares, code))
-            rank = doc_scores.rank(code)
-            f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
-        return CandidateSet(list(by_code.values()), excluded)
+    def _set_features(
+        self,
+        cand: Candidate,
+        system: str,
+        code: str,
+        doc_scores: DocScores,
+        note_tokens: set[str],
+        shares: dict[str, float],
+        historical: dict[tuple[str, str], int],
+    ) -> None:
+        """The features that need the whole note's candidates known first."""
+        f = cand.features
+        knn, centroid = doc_scores.get(code)
+        f["classifier"] = centroid
+        f["knn"] = knn
+        if knn or centroid:
+            cand.sources["classifier"] = max(knn, centroid)
+        f["prior"] = self.priors.code(code)
+        f["category_prior"] = self.priors.category(code)
+        f["seen_in_training"] = float(code in self.priors.code_counts)
+        f["description_overlap"] = self._description_overlap(system, code, note_tokens)
+        f["specificity"] = len(code.replace(".", "")) / 7.0
+        rec = self.codebook.find(code, system)
+        f["billable"] = float(bool(rec and rec.billable))
+        f["uncertain_only"] = float(f["mentions"] > 0 and f["present_mentions"] == 0)
+        f["symptom_code"] = float(system == ICD10CM and code.startswith("R"))
+        f["procedure"] = float(system != ICD10CM)
+        f["historical_only"] = float(
+            f["mentions"] > 0 and historical.get((system, code), 0) >= f["mentions"]
+        )
+        f["mentions"] = math.log1p(f["mentions"])
+        f["present_mentions"] = math.log1p(f["present_mentions"])
+        if system == ICD10CM:
+            f["lookup_hit_rate"], f["lookup_seen"] = self.priors.lookup_rate(code)
+            f["association"] = max(f["association"], best_share(shares, code))
+        rank = doc_scores.rank(code)
+        f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
 
     def _history_terms(
         self, text: str, terms: Sequence[Term], documented: Sequence[Term]
@@ -341,28 +398,23 @@ class CandidateBuilder:
         return [(c, w) for c, w in out if not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
 
     def _search(self, words: str) -> list[tuple[str, float]]:
-        """Code-set search for a term's words, memoised: the same terms recur in every note."""
-        key = words.lower()
-        hits = self._searched.get(key)
-        if hits is None:
-            if len(self._searched) > 50_000:
-                self._searched.clear()
-            hits = [
-                (r.code, 0.7 * r.score)
-                for r in self.codebook.icd.search(words, limit=self.search_k)
-            ]
-            self._searched[key] = hits
-        return hits
+        """Code-set search for a term's words, memoised: the same terms recur in every note.
+
+        Cached by the lower-cased words, which the search folds anyway.
+        """
+        return self._searched(words.lower())
+
+    def _search_codeset(self, words: str) -> list[tuple[str, float]]:
+        return [
+            (r.code, 0.7 * r.score) for r in self.codebook.icd.search(words, limit=self.search_k)
+        ]
 
     def _description_overlap(self, system: str, code: str, note_tokens: set[str]) -> float:
         """``description_overlap`` with each code's weighted words worked out once."""
-        words = self._description_words.get((system, code))
-        if words is None:
-            if len(self._description_words) > 100_000:
-                self._description_words.clear()
-            words = description_weights(self.codebook.sets[system], code)
-            self._description_words[(system, code)] = words
-        return _weighted_share(words, note_tokens)
+        return _weighted_share(self._description_words(system, code), note_tokens)
+
+    def _weights_of(self, system: str, code: str) -> dict[str, float]:
+        return description_weights(self.codebook.sets[system], code)
 
     def _add_association(
         self,
@@ -458,7 +510,5 @@ def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> 
         if historical:
             return True
         first = term.codes[0] if term.codes else ""
-        return term.label in {"status", "procedure_history"} or first.startswith(
-            ("Z8", "Z9", "I25.2")
-        )
+        return term.label in {"status", "procedure_history"} or is_history_code(first)
     return False
