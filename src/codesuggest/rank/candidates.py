@@ -52,7 +52,7 @@ _HISTORY_KINDS = {"family": "family", "historical": "personal"}
 MIN_PARTNER_SHARE = 0.5
 # A problem statement is read through the Index only when its path uses this share of the
 # statement's words.
-MIN_STATEMENT_COVERAGE = 0.6
+MIN_STATEMENT_COVERAGE = 0.5
 _NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
 ABSORBED = "absorbed_by_combination"
 
