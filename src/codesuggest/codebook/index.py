@@ -303,7 +303,7 @@ class AlphabeticIndex:
             if child.connector:
                 # Open "with" only if one of its subterms is documented (here or elsewhere).
                 if self._best_child(c, own, near, linked, used) is not None:
-                    key = (1, 0)
+                    key = ((1, 0), 0)
                     if best is None or key > best[0]:
                         best = (key, (c, 0, frozenset(), ""))
                 continue
@@ -317,7 +317,13 @@ class AlphabeticIndex:
                     hit = alt & avail
                     if len(hit) / len(alt) < MIN_SUBTERM_SHARE or not hit - used:
                         continue
-                    strength = 2 * len(hit & own) + len(hit - own) if not connector else len(hit)
+                    # Under "with", the phrase's own words outweigh any number of a partner's
+                    # ("Diabetic polyneuropathy" beside a documented CKD: with polyneuropathy).
+                    strength = (
+                        (len(hit & own), len(hit - own))
+                        if connector
+                        else (2 * len(hit & own) + len(hit - own), 0)
+                    )
                     # Between equally documented subterms, the one that carries a code (a
                     # "pain - see also Pain" cross-reference under Syndrome leads nowhere).
                     key = (strength, -len(alt - hit), int(bool(child.code)))
