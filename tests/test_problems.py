@@ -82,3 +82,10 @@ def test_never_smoker_is_negated_and_pack_years_read_as_cigarettes():
     hit = load_index().lookup("smoker", "smoker, 1 ppd for 20 years")
     assert hit is not None
     assert hit.code == "F17.210"
+
+
+def test_a_see_reference_that_skips_the_with_level_is_followed():
+    # Polyneuropathy > diabetic -> see Diabetes, polyneuropathy (= Diabetes > with > ...).
+    hit = load_index().lookup("polyneuropathy", "diabetic polyneuropathy of both feet")
+    assert hit is not None
+    assert hit.code == "E11.42"

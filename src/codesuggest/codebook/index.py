@@ -245,8 +245,14 @@ class AlphabeticIndex:
             if i is None:
                 return None
             want = words_of(part)
+            # "see Diabetes, polyneuropathy" names Diabetes > with > polyneuropathy: a "with"
+            # level is left out of references.
+            children = self.entries[i].children
+            nested = [
+                g for c in children if self.entries[c].connector for g in self.entries[c].children
+            ]
             i = next(
-                (c for c in self.entries[i].children if want in self.entries[c].alternatives),
+                (c for c in [*children, *nested] if want in self.entries[c].alternatives),
                 None,
             )
         return i
