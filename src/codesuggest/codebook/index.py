@@ -186,6 +186,16 @@ class AlphabeticIndex:
                         self._main.setdefault(w, []).append(i)
             stack.append(i)
 
+    @functools.cached_property
+    def _by_head(self) -> dict[str, list[int]]:
+        """Main terms by their first word group without nonessential words ("Loss (of),
+        pregnancy" is found as "loss")."""
+        out: dict[str, list[int]] = {}
+        for title, i in self._by_title.items():
+            head = " ".join(_PAREN.sub(" ", title.split(",")[0]).split())
+            out.setdefault(head, []).append(i)
+        return out
+
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -234,28 +244,56 @@ class AlphabeticIndex:
         return best[1] if best else None
 
     def follow(self, see: str) -> int | None:
-        """The entry a "see" reference names ("Pain, abdominal" -> Pain > abdominal)."""
-        head, *rest = [p.strip() for p in see.split(",")]
-        i = self._by_title.get(head.lower())
-        if i is None:
-            i = next(
-                (j for t, j in self._by_title.items() if t.split(",")[0] == head.lower()), None
-            )
-        for part in rest:
-            if i is None:
-                return None
-            want = words_of(part)
-            # "see Diabetes, polyneuropathy" names Diabetes > with > polyneuropathy: a "with"
-            # level is left out of references.
-            children = self.entries[i].children
+        """The entry a "see" reference names ("Pain, abdominal" -> Pain > abdominal).
+
+        References are written loosely against the book: nonessential words in parentheses
+        ("Loss (of), pregnancy"), a "with" level left out ("Diabetes, polyneuropathy" is
+        Diabetes > with > polyneuropathy), or two levels in one part ("Abscess, upper limb"
+        may be Abscess > limb > upper). Each is allowed for.
+        """
+        parts = [" ".join(_PAREN.sub(" ", p).split()) for p in see.split(",")]
+        parts = [p for p in parts if p]
+        if not parts:
+            return None
+        starts: list[tuple[int, list[str]]] = []
+        # An inverted main term ("Wound, open") is named by its first parts.
+        for k in range(len(parts), 0, -1):
+            j = self._by_title.get(", ".join(parts[:k]).lower())
+            if j is not None:
+                starts.append((j, parts[k:]))
+        starts += [(j, parts[1:]) for j in self._by_head.get(parts[0].lower(), ())]
+        for i, rest in starts:
+            node: int | None = i
+            for part in rest:
+                want = words_of(part)
+                if want and node is not None:
+                    node = self._follow_part(node, want)
+            if node is not None:
+                return node
+        return None
+
+    def _follow_part(self, node: int, want: frozenset[str]) -> int | None:
+        """The subterm (or "with" subterm) of ``node`` a reference part names, taking two
+        levels for a part when no single subterm has all its words."""
+        for _ in range(MAX_SEE_HOPS):
+            children = self.entries[node].children
             nested = [
                 g for c in children if self.entries[c].connector for g in self.entries[c].children
             ]
-            i = next(
-                (c for c in [*children, *nested] if want in self.entries[c].alternatives),
-                None,
-            )
-        return i
+            pool = [*children, *nested]
+            exact = next((c for c in pool if want in self.entries[c].alternatives), None)
+            if exact is not None:
+                return exact
+            partial = [
+                (len(a), c) for c in pool for a in self.entries[c].alternatives if a and a < want
+            ]
+            if not partial:
+                return None
+            _, node = max(partial)
+            want = want - next(a for a in self.entries[node].alternatives if a and a < want)
+            if not want:
+                return node
+        return None
 
     def _walk(
         self,
