@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import Decision
+from codesuggest.core.text import replace_surrogates
 from codesuggest.output.schema import validate_result_dict
 from codesuggest.review.state import QueueEntry, Review, normalise_context, undo_on_error
 from codesuggest.store import export
@@ -165,6 +166,9 @@ class ReviewService:
     ) -> Review:
         """Start a review of a note: suggest codes (unless a batch ``result`` is given)."""
         ctx = normalise_context(**context)
+        if text is not None:
+            # As the suggester reads it: SQLite and the browser take no lone surrogates.
+            text = replace_surrogates(text)
         if result is None:
             if text is None:
                 raise InputError("There is no note text to suggest codes for.")

@@ -9,6 +9,7 @@ import re
 
 from spacy.tokens import Doc
 
+from codesuggest.core.text import fold_with_offsets, original_span
 from codesuggest.terms.normalise import fold
 from codesuggest.terms.records import Reading
 from codesuggest.terms.sentences import sentence_of
@@ -33,6 +34,10 @@ def _cue_pattern(cue: str) -> re.Pattern[str]:
 @functools.cache
 def _cue_regex(cues: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple((c, _cue_pattern(c)) for c in cues if fold(c).strip())
+
+
+def _overlaps(span: tuple[int, int], base: int, own: tuple[int, int]) -> bool:
+    return span[0] + base < own[1] and span[1] + base > own[0]
 
 
 def choose_reading(
@@ -60,7 +65,8 @@ def choose_reading(
         ("note", doc[:]),
     )
     folded_scopes = [
-        (name, _WEIGHTS[name], span.start_char, fold(span.text)) for name, span in scopes
+        (name, _WEIGHTS[name], span.start_char, *fold_with_offsets(span.text))
+        for name, span in scopes
     ]
     scores: list[float] = []
     first_cue: list[tuple[str, str] | None] = []
@@ -68,11 +74,11 @@ def choose_reading(
         total = 0.0
         cue_found: tuple[str, str] | None = None
         for cue, pat in _cue_regex(r.cues):
-            for name, weight, base, text in folded_scopes:
+            for name, weight, base, text, origin in folded_scopes:
                 hits = [
                     m
                     for m in pat.finditer(text)
-                    if not (m.start() + base < own[1] and m.end() + base > own[0])
+                    if not _overlaps(original_span(origin, m.start(), m.end()), base, own)
                 ]
                 if hits:
                     total += weight
