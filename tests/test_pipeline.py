@@ -132,6 +132,14 @@ def test_evidence_stays_aligned_after_characters_that_fold_to_two(suggester):
         assert not note[start - 1].isalnum() and not note[end].isalnum(), note[start:end]
 
 
+def test_a_condition_excluded_after_its_name_is_not_suggested(suggester):
+    d = suggester.suggest("Tuberculosis excluded.").to_dict()
+    assert [(x["text"], x["reason"]) for x in d["excluded"]] == [("Tuberculosis", "negated")]
+    assert not any(
+        e["assertion"] == "present" for s in d["suggestions"] for e in s["evidence"]
+    )
+
+
 def test_bad_arguments_are_input_errors(suggester):
     with pytest.raises(InputError, match="setting"):
         suggester.suggest(NOTE, setting="clinic")

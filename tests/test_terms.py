@@ -72,6 +72,37 @@ def test_negation_cues_negate_the_term(extractor, text, term):
     assert assertion(extractor, text, term) == "negated"
 
 
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("Tuberculosis excluded.", "Tuberculosis"),
+        ("Tuberculosis ruled out", "Tuberculosis"),
+        ("Pneumonia, negative for.", "Pneumonia"),
+        ("Pulmonary embolism: no evidence of.\nPlan: follow up.", "Pulmonary embolism"),
+        ("Chest pain: denies.", "Chest pain"),
+    ],
+)
+def test_a_negation_that_closes_its_clause_negates_the_term_before_it(extractor, text, term):
+    assert assertion(extractor, text, term) == "negated"
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("Pneumonia. Ruled out tuberculosis.", "Pneumonia"),
+        ("Pneumonia; tuberculosis ruled out.", "Pneumonia"),
+        ("Pneumonia ruled out for sepsis.", "Pneumonia"),
+    ],
+)
+def test_a_negation_after_the_term_reaches_back_only_within_its_clause(extractor, text, term):
+    assert assertion(extractor, text, term) == "present"
+
+
+def test_a_negation_closing_its_clause_leaves_uncertainty_cues_alone(extractor):
+    assert assertion(extractor, "Pneumothorax cannot be excluded.", "Pneumothorax") == "uncertain"
+    assert assertion(extractor, "Pneumonia not ruled out.", "Pneumonia") == "uncertain"
+
+
 def test_without_complications_does_not_negate_the_diabetes(extractor):
     text = "Type 2 diabetes mellitus without complications, hypertension."
     note = run(extractor, text)
