@@ -128,8 +128,11 @@ def test_evidence_stays_aligned_after_characters_that_fold_to_two(suggester):
     spans = [(e["start"], e["end"]) for s in d["suggestions"] for e in s["evidence"]]
     assert any(e["assertion"] == "context" for s in d["suggestions"] for e in s["evidence"])
     for start, end in spans:  # whole words, not "betes.\n\n" shifted three characters
-        assert note[start].isalnum() and note[end - 1].isalnum(), note[start:end]
-        assert not note[start - 1].isalnum() and not note[end].isalnum(), note[start:end]
+        word = note[start:end]
+        assert word[0].isalnum(), word
+        assert word[-1].isalnum(), word
+        assert not note[start - 1].isalnum(), word
+        assert not note[end].isalnum(), word
 
 
 def test_a_condition_excluded_after_its_name_is_not_suggested(suggester):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -101,6 +102,24 @@ def test_a_negation_after_the_term_reaches_back_only_within_its_clause(extractor
 def test_a_negation_closing_its_clause_leaves_uncertainty_cues_alone(extractor):
     assert assertion(extractor, "Pneumothorax cannot be excluded.", "Pneumothorax") == "uncertain"
     assert assertion(extractor, "Pneumonia not ruled out.", "Pneumonia") == "uncertain"
+
+
+@pytest.mark.parametrize("run", ["(" * 20_000, "a" * 100_000, "pain," * 20_000])
+def test_a_long_run_without_spaces_is_read_in_bounded_time(extractor, run):
+    # spaCy's affix rules are quadratic in a run's length: 20,000 "(" took minutes.
+    start = time.perf_counter()
+    note = extractor.extract(f"Hypertension. {run} Diabetes.")
+    assert time.perf_counter() - start < 10
+    assert [t.text for t in note.terms][:1] == ["Hypertension"]
+    assert note.terms[-1].text == "Diabetes"
+
+
+def test_text_tokenized_in_windows_keeps_every_character_in_place(extractor):
+    text = "x" * 250 + " (((" + "ab," * 100 + "\nchest pain"
+    doc = extractor.nlp(text)
+    assert doc.text == text
+    assert all(text[t.idx : t.idx + len(t)] == t.text for t in doc)
+    assert max(len(t) for t in doc) <= 100
 
 
 def test_without_complications_does_not_negate_the_diabetes(extractor):

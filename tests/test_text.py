@@ -14,7 +14,8 @@ def test_every_folded_character_maps_back_to_the_character_it_came_from(text):
     if origin is None:
         assert len(folded) == len(text)
         return
-    assert len(origin) == len(folded) + 1 and origin[-1] == len(text)
+    assert len(origin) == len(folded) + 1
+    assert origin[-1] == len(text)
     assert origin == sorted(origin)
     for i, ch in enumerate(folded):
         assert ch in fold(text[origin[i]])

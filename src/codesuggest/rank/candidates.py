@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ class CandidateSet:
 # into a combination code another term reached through the Index's "with" subterms.
 PRIMARY = "primary_of_term"
 # Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
+# The Index reads a term with the words around it and the note's other conditions; a note
+# of one endless sentence or thousands of conditions must not make that quadratic. Real
+# sentences and problem lists are far shorter than either bound.
+CONTEXT_CHARS = 250
+LINKED_TERMS = 50
 _NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
 ABSORBED = "absorbed_by_combination"
 
@@ -97,8 +103,9 @@ class CandidateBuilder:
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
         combinations: list[tuple[str, str]] = []
+        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None] = {}
         for term in terms:
-            hit = self._index_hit(term, text, documented)
+            hit = self._index_hit(term, text, documented, looked_up)
             if not term.codes and hit is None:
                 continue
             kept = _keeps(term, coded_as_present, self.historical)
@@ -190,7 +197,13 @@ class CandidateBuilder:
             f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
         return CandidateSet(list(by_code.values()), excluded)
 
-    def _index_hit(self, term: Term, text: str, documented: Sequence[Term]) -> IndexHit | None:
+    def _index_hit(
+        self,
+        term: Term,
+        text: str,
+        documented: Sequence[Term],
+        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None],
+    ) -> IndexHit | None:
         """Where the Alphabetic Index leads for a term, read with its sentence and the note's
         other documented conditions (for "with" subterms).
 
@@ -199,11 +212,17 @@ class CandidateBuilder:
         """
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
-        sentence = text[term.sentence_start : term.sentence_end] if term.sentence_end else ""
-        others = [
-            t.text for t in documented if t.end <= term.start or t.start >= term.end
-        ]
-        hit = self.index.lookup(term.text, sentence, others)
+        sentence = ""
+        if term.sentence_end:
+            start = max(term.sentence_start, term.start - CONTEXT_CHARS)
+            sentence = text[start : min(term.sentence_end, term.end + CONTEXT_CHARS)]
+        at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
+        near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
+        others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
+        key = (term.text, sentence, others)
+        if key not in looked_up:  # a note repeating itself asks the same question again
+            looked_up[key] = self.index.lookup(term.text, sentence, others)
+        hit = looked_up[key]
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None
         return hit
@@ -333,7 +352,9 @@ class CandidateBuilder:
         f["from_codeset"] = max(f["from_codeset"], float(term.source != "dictionary"))
         f["specified_by_attributes"] = max(f["specified_by_attributes"], float(by_attr))
         cand.sources["lookup"] = max(cand.sources.get("lookup", 0.0), score)
-        if not any(e.start == term.start and e.end == term.end for e in cand.evidence):
+        # Terms come in text order, so a span this code has already is among its last few
+        # (a note repeating one condition 10,000 times would make a full scan quadratic).
+        if not any(e.start == term.start and e.end == term.end for e in cand.evidence[-4:]):
             cand.evidence.append(
                 Evidence(term.start, term.end, term.text, term.section, term.assertion)
             )

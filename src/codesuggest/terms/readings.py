@@ -6,8 +6,9 @@ stand to the abbreviation.
 import bisect
 import functools
 import re
+from typing import Any
 
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from codesuggest.core.text import fold_with_offsets, original_span
 from codesuggest.terms.normalise import fold
@@ -36,8 +37,28 @@ def _cue_regex(cues: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]
     return tuple((c, _cue_pattern(c)) for c in cues if fold(c).strip())
 
 
-def _overlaps(span: tuple[int, int], base: int, own: tuple[int, int]) -> bool:
-    return span[0] + base < own[1] and span[1] + base > own[0]
+# Where each cue stands in each scope, kept on the Doc: a note of one endless sentence, or
+# the note scope itself, is the same text for every abbreviation in it, and searching it again
+# for each one made a note full of abbreviations quadratic (100,000 characters: ten minutes).
+_CUE_HITS = "codesuggest_cue_hits"
+
+
+def _cue_hits(
+    cache: dict[Any, Any], span: Span, pat: re.Pattern[str]
+) -> list[tuple[int, int]]:
+    """Character spans in the Doc of the matches of ``pat`` in the folded text of ``span``."""
+    where = (span.start_char, span.end_char)
+    if where not in cache:
+        cache[where] = fold_with_offsets(span.text)
+    key = (where, pat.pattern)
+    if key not in cache:
+        folded, origin = cache[where]
+        base = span.start_char
+        cache[key] = [
+            (base + a, base + b)
+            for a, b in (original_span(origin, m.start(), m.end()) for m in pat.finditer(folded))
+        ]
+    return cache[key]
 
 
 def choose_reading(
@@ -64,23 +85,17 @@ def choose_reading(
         ("nearby", doc[near_start:near_end]),
         ("note", doc[:]),
     )
-    folded_scopes = [
-        (name, _WEIGHTS[name], span.start_char, *fold_with_offsets(span.text))
-        for name, span in scopes
-    ]
+    cache = doc.user_data.setdefault(_CUE_HITS, {})
     scores: list[float] = []
     first_cue: list[tuple[str, str] | None] = []
     for r in readings:
         total = 0.0
         cue_found: tuple[str, str] | None = None
         for cue, pat in _cue_regex(r.cues):
-            for name, weight, base, text, origin in folded_scopes:
-                hits = [
-                    m
-                    for m in pat.finditer(text)
-                    if not _overlaps(original_span(origin, m.start(), m.end()), base, own)
-                ]
-                if hits:
+            for name, span in scopes:
+                hits = _cue_hits(cache, span, pat)
+                if any(s >= own[1] or e <= own[0] for s, e in hits):  # not the abbreviation
+                    weight = _WEIGHTS[name]
                     total += weight
                     if cue_found is None or weight > _WEIGHTS[cue_found[1]]:
                         cue_found = (cue, name)
