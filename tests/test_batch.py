@@ -103,6 +103,11 @@ def keyword_loader(model: str | None) -> KeywordSuggester:
     return KeywordSuggester()
 
 
+def slow_loader(model: str | None) -> KeywordSuggester:
+    time.sleep(5)  # as the shipped model takes seconds to load
+    return KeywordSuggester()
+
+
 def broken_loader(model: str | None) -> KeywordSuggester:
     raise OSError("model folder /nowhere does not exist")
 
@@ -700,6 +705,32 @@ def test_a_run_killed_with_sigkill_resumes_with_every_note_exactly_once(tmp_path
     ids = [r["id"] for r in read_jsonl(out)]
     assert ids == [n["id"] for n in notes]
     assert again.skipped == len(partial)
+
+
+def test_a_killed_run_leaves_no_worker_behind_even_while_they_load(tmp_path):
+    inp = write_jsonl(tmp_path / "notes.jsonl", many_notes(40))
+    script = KILLED_RUN.format(
+        tests=str(TESTS), inp=str(inp), out=str(tmp_path / "out.jsonl"), workers=2
+    ).replace("loader=keyword_loader", "loader=slow_loader").replace(
+        "import keyword_loader", "import slow_loader"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children_of(proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = children_of(proc.pid)  # the resource tracker and two loading workers
+        assert len(started) >= 3
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(p) for p in started), "workers outlived their killed parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def read_jsonl_prefix(path: Path) -> list[dict[str, Any]]:
