@@ -122,6 +122,56 @@ def test_text_tokenized_in_windows_keeps_every_character_in_place(extractor):
     assert max(len(t) for t in doc) <= 100
 
 
+CONTEXT_WORDS = st.sampled_from(
+    ["no", "denies", "fever", "chest pain", "cough", "history of", "hypertension", "ruled out",
+     "but", "possible", "pneumonia", "excluded", ",", ".", ";", "\n", "and", "mother had"]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(CONTEXT_WORDS, min_size=1, max_size=60))
+def test_the_sparse_context_graph_finds_exactly_medspacys_edges(extractor, words):
+    from medspacy.context.context_graph import ConTextGraph
+    from medspacy.context.context_modifier import ConTextModifier
+
+    from codesuggest.terms.context_graph import _SparseGraph
+
+    doc = extractor.nlp(" ".join(words))
+    context = extractor.nlp.get_pipe("codesuggest_context")
+    matcher = context._ConText__matcher
+    found = []
+    for graph in (ConTextGraph(), _SparseGraph()):
+        graph.targets = doc.ents
+        graph.modifiers = [
+            ConTextModifier(matcher.rule_map[doc.vocab[i].text], start, end, doc)
+            for i, start, end in matcher(doc)
+        ]
+        graph.update_scopes()
+        graph.apply_modifiers()
+        found.append(
+            [((t.start, t.end), m.modifier_span, m.scope_span, m.category) for t, m in graph.edges]
+        )
+    assert found[0] == found[1]
+
+
+def test_no_sentence_is_longer_than_the_cap(extractor):
+    from codesuggest.terms.sentences import MAX_SENTENCE_TOKENS, sentence_bounds
+
+    doc = extractor.nlp("no fever, " * 500)
+    assert max(sum(not t.is_space for t in doc[a:b]) for a, b in sentence_bounds(doc)) <= (
+        MAX_SENTENCE_TOKENS
+    )
+
+
+def test_a_note_of_many_negations_is_read_in_linear_time(extractor):
+    start = time.perf_counter()
+    note = extractor.extract("no fever, " * 10_000)
+    assert time.perf_counter() - start < 12
+    assert {t.assertion for t in note.terms} == {"negated"}
+
+
 def test_without_complications_does_not_negate_the_diabetes(extractor):
     text = "Type 2 diabetes mellitus without complications, hypertension."
     note = run(extractor, text)

@@ -266,12 +266,10 @@ def assertion_of(span: Span, section: str | None = None) -> str:
         ):
             continue  # "history of MI, chronic heart failure": the history is the MI's
         cats.add(m.category)
-    graph = span.doc._.context_graph if Doc.has_extension("context_graph") else None
-    if graph is not None:
-        for m in graph.modifiers:
-            s, e = m.modifier_span
-            if s == span.start and e < span.end and m.direction not in _NON_MODIFYING:
-                cats.add(m.category)
+    for m in _modifiers_starting_at(doc, span.start):
+        s, e = m.modifier_span
+        if e < span.end and m.direction not in _NON_MODIFYING:
+            cats.add(m.category)
     if section is None:
         section = token_section(span[0])
     default = section_assertions().get(section, "")
@@ -286,6 +284,24 @@ def assertion_of(span: Span, section: str | None = None) -> str:
     if HISTORICAL in cats or default == "historical":
         return "historical"
     return "present"
+
+
+_MODIFIER_STARTS = "codesuggest_modifier_starts"
+
+
+def _modifiers_starting_at(doc: Doc, start: int) -> list[Any]:
+    """ConText's modifiers that start at token ``start``, indexed once per Doc: scanning all
+    of them for every term made a note of many terms quadratic."""
+    graph = doc._.context_graph if Doc.has_extension("context_graph") else None
+    if graph is None:
+        return []
+    cached = doc.user_data.get(_MODIFIER_STARTS)
+    if cached is None or cached[0] is not graph:
+        index: dict[int, list[Any]] = {}
+        for m in graph.modifiers:
+            index.setdefault(m.modifier_span[0], []).append(m)
+        cached = doc.user_data[_MODIFIER_STARTS] = (graph, index)
+    return cached[1].get(start, [])
 
 
 def token_section(token: Any) -> str:

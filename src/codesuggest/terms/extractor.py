@@ -10,7 +10,9 @@ The pipeline is a blank English model (no model download) with, in order:
 4. ``codesuggest_terms`` (``matcher.py``): terms from the code sets' own wording and the
    curated dictionary ``data/clinical_terms.tsv`` (``lexicon.py``), written to ``doc.ents``
    with their attributes (``attributes.py``);
-5. medspaCy's ConText with the rules in ``data/context_rules.json`` (``assertion.py``).
+5. medspaCy's ConText with the rules in ``data/context_rules.json`` (``assertion.py``), on a
+   graph that skips pairs of modifiers and targets too far apart to meet
+   (``context_graph.py``).
 
 A long note is read in chunks (``_chunks``) and put back together with exact offsets
 (``_NoteBuilder``).
@@ -150,7 +152,9 @@ def build(**options: Any) -> Language:
     )
     sectionizer.add(section_rules())
     nlp.add_pipe("codesuggest_terms", config=options)
-    context = nlp.add_pipe("medspacy_context", config={"rules": None})
+    import codesuggest.terms.context_graph  # noqa: F401 - registers codesuggest_context
+
+    context = nlp.add_pipe("codesuggest_context", config={"rules": None})
     context.add(context_rules(nlp))
     if not Span.has_extension("assertion"):
         Span.set_extension("assertion", getter=assertion_of)
