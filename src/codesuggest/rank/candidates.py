@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codesuggest.codebook.book import Codebook
-from codesuggest.codebook.hierarchy import specify
+from codesuggest.codebook.hierarchy import Specified, specify
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit
 from codesuggest.core.codes import parse_code_refs
 from codesuggest.core.records import CPT, ICD10CM, Candidate, Evidence, Exclusion, Term
@@ -41,6 +41,7 @@ PRIMARY = "primary_of_term"
 # sentences and problem lists are far shorter than either bound.
 CONTEXT_CHARS = 250
 LINKED_TERMS = 50
+_MAX_SPECIFIED = 50_000
 _NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
 ABSORBED = "absorbed_by_combination"
 
@@ -77,6 +78,7 @@ class CandidateBuilder:
         self.assoc_k = assoc_k
         self._searched: dict[str, list[tuple[str, float]]] = {}
         self._description_words: dict[tuple[str, str], dict[str, float]] = {}
+        self._specified: dict[tuple[str, tuple[tuple[str, str], ...]], Specified] = {}
 
     def build(
         self,
@@ -104,6 +106,7 @@ class CandidateBuilder:
         ]
         combinations: list[tuple[str, str]] = []
         looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None] = {}
+        strongest: dict[str, list[tuple[str, float]]] = {}
         for term in terms:
             hit = self._index_hit(term, text, documented, looked_up)
             if not term.codes and hit is None:
@@ -134,11 +137,13 @@ class CandidateBuilder:
                 if added and term.assertion == "historical":
                     historical[added] = historical.get(added, 0) + 1
             if self.assoc_min > 0 and system == ICD10CM:
-                for gold, share in self.priors.associations(key)[: self.assoc_k]:
+                if key not in strongest:
+                    strongest[key] = self.priors.associations(key)[: self.assoc_k]
+                for gold, share in strongest[key]:
                     if share < self.assoc_min:
                         break
                     if icd.find(gold) is not None:
-                        code = specify(icd, gold, term.attributes).code
+                        code = self._specify(gold, term.attributes).code
                         associated.append((share, len(associated), term, code))
         # After every lookup, so that a code a term names keeps that term as its evidence, and
         # a code known only by association shows the term most strongly tied to it.
@@ -196,6 +201,17 @@ class CandidateBuilder:
             rank = doc_scores.rank(code)
             f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
         return CandidateSet(list(by_code.values()), excluded)
+
+    def _specify(self, code: str, attributes: dict[str, str]) -> Specified:
+        """``specify`` for the Tabular, remembered: a note names the same conditions with the
+        same details again and again."""
+        key = (code, tuple(sorted(attributes.items())))
+        spec = self._specified.get(key)
+        if spec is None:
+            if len(self._specified) >= _MAX_SPECIFIED:
+                self._specified.clear()
+            spec = self._specified[key] = specify(self.codebook.icd, code, attributes)
+        return spec
 
     def _index_hit(
         self,
@@ -328,7 +344,7 @@ class CandidateBuilder:
     ) -> tuple[str, str] | None:
         icd = self.codebook.icd
         if system == ICD10CM:
-            spec = specify(icd, first, term.attributes)
+            spec = self._specify(first, term.attributes)
             code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
         else:
             code, by_attr, missing = first, False, []
