@@ -342,7 +342,6 @@ class CandidateBuilder:
         n_chars: int,
         hit: IndexHit | None = None,
     ) -> tuple[str, str] | None:
-        icd = self.codebook.icd
         if system == ICD10CM:
             spec = self._specify(first, term.attributes)
             code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
