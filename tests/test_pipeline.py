@@ -31,7 +31,7 @@ def suggester():
 
 def test_result_follows_the_shared_schema_and_names_versions(suggester):
     d = suggester.suggest(NOTE, id="n1").to_dict()
-    assert validate_result_dict(d) == []
+    assert validate_result_dict(d, note=NOTE) == []
     assert d["codesets"]["ICD-10-CM"] == "2026"
     assert d["model"]["sha256"]
     assert d["id"] == "n1"
