@@ -56,7 +56,7 @@ def suggester():
 
 
 @settings(
-    max_examples=20,
+    max_examples=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
