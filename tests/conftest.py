@@ -19,6 +19,8 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     else:
         os.environ["CODESUGGEST_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    # The models the tests trust stay out of the user's own list.
+    os.environ["CODESUGGEST_TRUST_FILE"] = str(tmp_path_factory.mktemp("trust") / "trusted.json")
 
 
 @pytest.fixture(scope="session")

@@ -909,7 +909,7 @@ def test_batch_command_scores_a_folder_with_the_shipped_model(tmp_path, capsys):
 
     err = capsys.readouterr().err
     assert "4 notes scored (0 already done)" in err
-    assert "1 notes with errors" in err
+    assert "1 note with errors" in err  # singular (issue 16.11)
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert {r["id"] for r in rows} == {p.stem for p in notes.glob("*.txt")}

@@ -90,8 +90,8 @@ def test_rejected_codes_are_not_in_the_csv(record):
 
 
 def test_json_export_keeps_the_suggestion_schema_and_adds_the_decisions(record):
-    d = json.loads(export.to_json(record))
-    assert validate_result_dict(d) == []
+    d = json.loads(export.to_json(record, snippets=True))
+    assert validate_result_dict(d, note=NOTE) == []
     assert [s["code"] for s in d["suggestions"]] == ["E11.9", "I10", "45378", "R07.9"]
     review = d["review"]
     assert review["final"]["diagnoses"][0]["code"] == "I10"
@@ -173,6 +173,19 @@ def test_export_files_get_safe_names_inside_the_folder(record, tmp_path):
     assert {p.parent for p in paths.values()} == {tmp_path}
     assert paths["csv"].name == "visit_.._7-01234567.csv"
     assert paths["fhir"].name.endswith(".fhir.json")
+
+
+def test_json_export_holds_evidence_words_only_when_asked(record, tmp_path):
+    plain = export.write_exports(record, tmp_path / "plain")["json"].read_text(encoding="utf-8")
+    asked = export.write_exports(record, tmp_path / "asked", snippets=True)["json"]
+    for word in ("Essential hypertension", "Colonoscopy"):  # words of the note, not of a code
+        assert word not in plain
+        assert word in asked.read_text(encoding="utf-8")
+    d = json.loads(plain)
+    spans = [e for s in d["suggestions"] for e in s["evidence"]]
+    spans += [e for it in d["review"]["items"] for e in it["evidence"]]
+    assert spans
+    assert all(set(e) >= {"start", "end", "assertion"} and "text" not in e for e in spans)
 
 
 def test_exporting_something_that_is_not_a_review_raises_input_error():

@@ -64,6 +64,7 @@ def test_same_model_saves_byte_identical_files(tiny_model, tmp_path):
 def test_saved_model_loads_and_reports_its_identity(tiny_model, tmp_path):
     tiny_model.meta = {"name": "tiny", "version": "1"}
     sha = model_mod.save_model(tiny_model, tmp_path / "m")
+    model_mod.trust_model(tmp_path / "m")
     loaded = model_mod.load_model(tmp_path / "m")
     assert loaded.info == {"name": "tiny", "version": "1", "sha256": sha}
     assert list(loaded.document_model.classes_) == list(tiny_model.document_model.classes_)
@@ -108,6 +109,117 @@ def test_model_built_with_other_library_versions_is_refused(tiny_model, tmp_path
 def test_folder_without_manifest_is_not_a_model(tmp_path):
     with pytest.raises(ArtifactError, match=r"no manifest\.json"):
         model_mod.load_model(tmp_path)
+
+
+def _rewrite(folder, name, data: bytes) -> None:
+    """Replace one file of a model folder and recompute its manifest, as an attacker would."""
+    (folder / name).write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][name] = sha256_file(folder / name)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+class _Payload:
+    """A pickle that runs code on load: it creates the file named by ``marker``."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_untrusted_folder_with_a_malicious_pickle_is_refused_before_unpickling(
+    tiny_model, tmp_path
+):
+    import pickle
+
+    folder = tmp_path / "m"
+    model_mod.save_model(tiny_model, folder)
+    marker = tmp_path / "code-ran"
+    _rewrite(folder, "ranker.joblib", pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(ArtifactError, match=r"not a trusted model.*codesuggest models trust"):
+        model_mod.load_model(folder)
+    assert not marker.exists()
+
+
+def test_trust_goes_with_the_manifest_hash_not_the_folder(tiny_model, tmp_path):
+    folder = tmp_path / "m"
+    model_mod.save_model(tiny_model, folder)
+    model_mod.trust_model(folder)
+    assert model_mod.load_model(folder).ranker is not None
+    meta = json.loads((folder / "model.json").read_text())
+    meta["threshold"] = 0.25
+    _rewrite(folder, "model.json", json.dumps(meta).encode())
+    with pytest.raises(ArtifactError, match="not a trusted model"):
+        model_mod.load_model(folder)
+
+
+def test_a_machine_without_a_trust_file_trusts_the_hashes_in_the_environment(
+    tiny_model, tmp_path, monkeypatch
+):
+    sha = model_mod.save_model(tiny_model, tmp_path / "m")
+    monkeypatch.setenv("CODESUGGEST_TRUST_FILE", str(tmp_path / "absent.json"))
+    assert not model_mod.is_trusted(tmp_path / "m", sha)
+    monkeypatch.setenv("CODESUGGEST_TRUSTED_MODELS", f"{'0' * 64}, {sha}")
+    assert model_mod.load_model(tmp_path / "m").sha256 == sha
+
+
+def test_the_shipped_model_is_trusted_by_its_pinned_hash():
+    _, sha = model_mod.verify_model_dir(model_mod.default_model_dir())
+    assert model_mod.is_trusted(model_mod.default_model_dir(), sha)
+    assert sha == model_mod.DEFAULT_MANIFEST_SHA256
+
+
+def test_models_list_says_which_folders_are_trusted(tiny_model, tmp_path, capsys):
+    from codesuggest.cli import main
+
+    model_mod.save_model(tiny_model, tmp_path / "mine")
+    model_mod.save_model(tiny_model, tmp_path / "theirs", card="# from a stranger\n")
+    assert main(["models", "trust", str(tmp_path / "mine")]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", str(tmp_path)]) == 0
+    lines = {ln.split(":", 1)[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert lines[str(model_mod.default_model_dir())].endswith(", trusted")
+    assert lines[str(tmp_path / "mine")].endswith(", trusted")
+    assert "UNTRUSTED" in lines[str(tmp_path / "theirs")]
+
+
+def test_manifest_whose_files_is_a_list_is_refused_with_a_clear_error(tiny_model, tmp_path):
+    folder = tmp_path / "m"
+    model_mod.save_model(tiny_model, folder)
+    (folder / "manifest.json").write_text(json.dumps({"format": 2, "files": ["model.json"]}))
+    with pytest.raises(ArtifactError, match="'files' must map each file name to its sha256"):
+        model_mod.load_model(folder)
+
+
+@pytest.mark.parametrize(
+    ("model_json", "message"),
+    [
+        (b"{not json", "model.json is not valid JSON"),
+        (b"[1, 2]", "must hold a JSON object"),
+        (json.dumps({"format": 2, "libraries": "sklearn"}).encode(), "'libraries' must be"),
+    ],
+)
+def test_bad_model_json_with_a_recomputed_manifest_is_a_clear_error(
+    tiny_model, tmp_path, model_json, message
+):
+    folder = tmp_path / "m"
+    model_mod.save_model(tiny_model, folder)
+    _rewrite(folder, "model.json", model_json)
+    with pytest.raises(ArtifactError, match=message):
+        model_mod.load_model(folder)
+
+
+def test_model_json_without_priors_is_a_clear_error_even_when_trusted(tiny_model, tmp_path):
+    folder = tmp_path / "m"
+    model_mod.save_model(tiny_model, folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["priors"] = [1, 2]
+    _rewrite(folder, "model.json", json.dumps(meta).encode())
+    model_mod.trust_model(folder)
+    with pytest.raises(ArtifactError, match="no usable priors or threshold"):
+        model_mod.load_model(folder)
 
 
 FIT_AND_DUMP = """

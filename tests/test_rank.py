@@ -66,8 +66,25 @@ def test_negated_and_family_findings_are_excluded_not_suggested(book):
         _term("Hypertension", 45, ["I10"]),
     ]
     cset = CandidateBuilder(book, Priors()).build(note, terms, {})
-    assert [c.code for c in cset.candidates] == ["I10"]
+    # The relative's cancer is not the patient's (C50.919 excluded); the family history is.
+    assert sorted(c.code for c in cset.candidates) == ["I10", "Z80.3"]
     assert {x.reason for x in cset.excluded} == {"negated", "family"}
+    family = next(c for c in cset.candidates if c.code == "Z80.3")
+    assert [e.text for e in family.evidence] == ["breast cancer"]
+    assert "History > family (of) > malignant neoplasm > breast" in family.note
+
+
+def test_personal_history_only_for_a_condition_that_is_not_current(book):
+    note = "History of kidney stones. History of hypertension."
+    terms = [
+        _term("kidney stones", 11, ["N20.0"], "historical"),
+        _term("hypertension", 37, ["I10"], "historical"),
+    ]
+    cset = CandidateBuilder(book, Priors()).build(note, terms, {})
+    assert [c.code for c in cset.candidates] == ["Z87.442"]
+    current = [*terms, _term("kidney stone", 0, ["N20.0"])]
+    codes = [c.code for c in CandidateBuilder(book, Priors()).build(note, current, {}).candidates]
+    assert "Z87.442" not in codes
 
 
 def test_uncertain_diagnosis_follows_the_setting(book):
@@ -265,3 +282,16 @@ def test_ranker_works_in_a_pipeline_and_grid_search():
 def test_ranker_needs_both_classes():
     with pytest.raises(ValueError, match="both right and wrong"):
         CandidateRanker().fit(np.zeros((4, 3)), np.zeros(4))
+
+
+def test_a_with_link_needs_the_partner_named_by_the_combination_code(book):
+    from codesuggest.codebook.index import load_index
+
+    builder = CandidateBuilder(book, Priors(), index=load_index())
+    htn = _term("Hypertension", 0, ["I10"])
+    stones = _term("kidney stones", 20, ["N20.0"])
+    ckd = _term("CKD stage 3", 20, ["N18.30"])
+    note = "Hypertension. Also kidney stones."
+    assert builder._index_hit(htn, note, [stones]).code == "I10"
+    linked = builder._index_hit(htn, "Hypertension. Also CKD stage 3.", [ckd])
+    assert linked.code.startswith("I12")

@@ -610,20 +610,30 @@ def test_finalise_stores_the_final_set_and_writes_three_exports(service):
     r = open_review(service)
     service.apply(r, "accept", item_of(r, "E11.9"))
     service.apply(r, "accept", item_of(r, "99213"))
-    paths = service.finalise(r)
+    paths = service.finalise(r, snippets=True)
     assert set(paths) == {"csv", "json", "fhir"}
     assert all(p.is_file() for p in paths.values())
     row = service.store.review(r.review_id)
     assert row["status"] == "finalised"
     assert row["final"]["procedures"][0]["code"] == "99213"
     exported = json.loads(paths["json"].read_text(encoding="utf-8"))
-    assert validate_result_dict(exported) == []
+    assert validate_result_dict(exported, note=NOTE) == []
     assert [d["action"] for d in exported["review"]["decisions"]] == [
         "accept",
         "accept",
         "finalise",
     ]
     assert exported["review"]["finalised_at"] == row["finalised_at"]
+
+
+def test_finalise_leaves_the_evidence_words_out_of_the_json_unless_asked(service):
+    r = open_review(service)
+    service.apply(r, "accept", item_of(r, "E11.9"))
+    exported = service.finalise(r)["json"].read_text(encoding="utf-8")
+    assert "chest pain" not in exported  # an excluded finding's words, as the issue found
+    assert "breast cancer" not in exported
+    d = json.loads(exported)
+    assert all("text" not in e for s in d["suggestions"] for e in s["evidence"])
 
 
 def test_an_action_the_store_could_not_commit_is_undone_on_screen(service, monkeypatch):

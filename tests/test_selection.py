@@ -60,3 +60,35 @@ def test_an_unspecified_code_is_not_selected_beside_a_specific_one(icd):
     sel = select(NOTE, cands, [0.95, 0.5], icd)
     assert {cands[i].code for i in sel.selected} == {"E11.65"}
     assert "less specific" in sel.reasons[0]
+
+
+def test_order_puts_must_not_lines_last_and_keeps_a_narratives_symptoms_by_score():
+    from codesuggest.rank.selection import Selection
+
+    reasons = {
+        1: "a symptom of a diagnosis documented with it (guideline I.B.5)",
+        2: "documented only as negated, uncertain, family or review-of-systems",
+    }
+    scores = [0.5, 0.9, 0.95, 0.3]
+    narrative = Selection({0}, reasons, assessed=False, demoted={1, 2})
+    assert narrative.order(scores, 10) == [1, 0, 3, 2]
+    assessed = Selection({0}, reasons, assessed=True, demoted={1, 2})
+    assert assessed.order(scores, 10) == [0, 3, 2, 1]
+
+
+def test_an_icd_only_corpus_is_scored_on_its_icd_lines():
+    from codesuggest.core.records import CPT
+    from codesuggest.train.evaluation import labelled_systems
+
+    assert labelled_systems([["E11.9"], ["I10"]]) == {ICD10CM}
+    assert CPT in labelled_systems([["E11.9", "99213"]])
+
+
+def test_a_drug_stopped_is_not_long_term_therapy_but_one_to_be_stopped_is():
+    from codesuggest.rank.selection import _stopped
+
+    assert _stopped(" aspirin stopped 2025 (on DOAC)")
+    assert _stopped("metformin was discontinued")
+    assert not _stopped("She will discontinue clopidogrel a week before her surgery")
+    assert not _stopped("Takes aspirin 81 mg daily (not held)")
+    assert not _stopped("Continue aspirin 81 mg")

@@ -341,3 +341,220 @@ def test_labelled_export_leaves_out_reviews_not_finalised(store, tmp_path):
 def test_labelled_export_skips_an_added_code_the_coder_then_rejected(store):
     _review_with(store, "r", [item(0, "Z79.4", "rejected", origin="added")])
     assert next(store.labelled())["labels"] == []
+
+
+# --------------------------------------------------------------------------- tamper evidence
+
+
+def _finalised(store: AuditStore) -> dict[str, Any]:
+    """r1 with E11.9 accepted and finalised: three chained actions (accept, accept, finalise)."""
+    start(store)
+    accept(store)
+    accept(store)  # the store records what it is given; a second row lengthens the chain
+    final = {
+        "diagnoses": [{"sequence": 1, "code": "E11.9", "system": "ICD-10-CM"}],
+        "procedures": [],
+    }
+    return store.record(
+        "r1",
+        Decision("finalise", None, None, None, {"final": final}, "al"),
+        items=[item(0, "E11.9", "accepted")],
+        final=final,
+    )
+
+
+def _problems(path) -> list[str]:
+    from codesuggest.store.chain import verify_file
+
+    return verify_file(path).problems
+
+
+def test_insert_or_replace_cannot_rewrite_an_action(store):
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    with pytest.raises(sqlite3.DatabaseError, match="never replaced"):
+        db.execute(
+            "INSERT OR REPLACE INTO actions (action_id, review_id, ts, reviewer, action, codesets)"
+            " VALUES (1, 'r1', '2026-01-01T00:00:00.000+00:00', 'mallory', 'reject', '{}')"
+        )
+    db.close()
+    assert store.actions("r1")[0]["reviewer"] == "al"
+
+
+def test_each_action_carries_the_hash_of_the_one_before_it(store):
+    from codesuggest.store.chain import GENESIS, row_sha256
+
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    db.row_factory = sqlite3.Row
+    rows = db.execute("SELECT * FROM actions ORDER BY action_id").fetchall()
+    db.close()
+    assert [r["prev_sha256"] for r in rows] == [GENESIS, rows[0]["sha256"], rows[1]["sha256"]]
+    assert all(r["sha256"] == row_sha256(r) for r in rows)
+
+
+def test_audit_verify_passes_an_intact_log_and_prints_its_head(store, capsys):
+    from codesuggest.cli import main
+
+    _finalised(store)
+    assert main(["audit", "verify", str(store.path)]) == 0
+    out = capsys.readouterr().out
+    assert "intact: 3 action(s)" in out
+    assert store.actions()[-1]["sha256"] in out
+
+
+def test_audit_verify_names_the_first_broken_link_after_a_row_is_rewritten(store, capsys):
+    from codesuggest.cli import main
+
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    db.execute("DROP TRIGGER actions_append_only_update")
+    db.execute("UPDATE actions SET reviewer = 'mallory' WHERE action_id = 2")
+    db.commit()
+    db.close()
+    assert main(["audit", "verify", str(store.path)]) == 1
+    err = capsys.readouterr().err
+    assert "trigger actions_append_only_update was dropped" in err
+    assert "action 2: the row was altered" in err
+    assert "action 3" not in err  # only the first broken link of the chain
+
+
+def test_reopening_a_log_whose_trigger_was_dropped_says_so(store, caplog):
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    db.execute("DROP TRIGGER actions_no_replace")
+    db.close()
+    with caplog.at_level("WARNING"), AuditStore(store.path):
+        pass
+    assert "actions_no_replace had been dropped" in caplog.text
+    assert "codesuggest audit verify" in caplog.text
+
+
+def test_audit_verify_finds_a_forged_back_dated_insert(store):
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    db.execute(
+        "INSERT INTO actions (review_id, ts, reviewer, action, code, system, codesets,"
+        " prev_sha256, sha256) VALUES ('r1', '2020-01-01T00:00:00.000+00:00', 'mallory',"
+        " 'reject', 'E11.9', 'ICD-10-CM', '{}', ?, ?)",
+        ("0" * 64, "f" * 64),
+    )
+    db.commit()
+    db.close()
+    problems = _problems(store.path)
+    assert problems[0].startswith("action 4: the chain is broken here")
+
+
+def test_audit_verify_finds_a_back_dated_row_even_with_its_hashes_recomputed(store):
+    from codesuggest.store.chain import row_sha256
+
+    _finalised(store)
+    forged = {
+        "review_id": "r1",
+        "ts": "2020-01-01T00:00:00.000+00:00",
+        "reviewer": "mallory",
+        "action": "reject",
+        "code": "E11.9",
+        "system": "ICD-10-CM",
+        "before": None,
+        "after": None,
+        "note_sha256": note_sha256(NOTE),
+        "model_version": "3",
+        "codesets": "{}",
+        "prev_sha256": store.actions()[-1]["sha256"],
+    }
+    forged["sha256"] = row_sha256(forged)
+    db = sqlite3.connect(store.path)
+    db.execute(
+        f"INSERT INTO actions ({', '.join(forged)}) VALUES ({', '.join('?' * len(forged))})",
+        tuple(forged.values()),
+    )
+    db.commit()
+    db.close()
+    assert any("action 4: dated 2020-01-01" in p for p in _problems(store.path))
+
+
+def test_audit_verify_finds_a_deleted_middle_row_and_a_cut_off_end(store):
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    db.execute("DROP TRIGGER actions_append_only_delete")
+    db.execute("DELETE FROM actions WHERE action_id = 2")
+    db.commit()
+    assert _problems(store.path)[1].startswith("action 3: the chain is broken here")
+    db.execute("DELETE FROM actions WHERE action_id = 3")
+    db.commit()
+    db.close()
+    assert any("the end of the log was cut off" in p for p in _problems(store.path))
+
+
+def test_audit_verify_checks_final_code_sets_against_the_chain(store):
+    _finalised(store)
+    db = sqlite3.connect(store.path)
+    forged = {"diagnoses": [{"sequence": 1, "code": "E11.65", "system": "ICD-10-CM"}]}
+    db.execute("UPDATE reviews SET final = ?", (json.dumps(forged),))
+    db.execute("UPDATE review_items SET code = 'E11.65'")
+    db.commit()
+    db.close()
+    problems = _problems(store.path)
+    assert any("reviews.final differs from the final code set" in p for p in problems)
+    assert any("review_items differ from the final code set" in p for p in problems)
+
+
+def test_audit_verify_finds_a_reopened_review_marked_finalised(store):
+    _finalised(store)
+    accept(store)
+    db = sqlite3.connect(store.path)
+    db.execute("UPDATE reviews SET status = 'finalised'")
+    db.commit()
+    db.close()
+    assert any("last action in the log is 'accept'" in p for p in _problems(store.path))
+
+
+def _downgrade_to_schema_1(path) -> None:
+    """Make the file what codesuggest 0.1's store wrote: no chain columns, two triggers."""
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER actions_append_only_update")
+    db.execute("DROP TRIGGER actions_no_replace")
+    db.execute("ALTER TABLE actions DROP COLUMN prev_sha256")
+    db.execute("ALTER TABLE actions DROP COLUMN sha256")
+    db.execute(
+        "CREATE TRIGGER actions_append_only_update BEFORE UPDATE ON actions"
+        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+
+def test_a_schema_1_log_is_chained_when_opened_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with AuditStore(path) as s:
+        _finalised(s)
+        before = [(a["action_id"], a["action"], a["reviewer"]) for a in s.actions()]
+    _downgrade_to_schema_1(path)
+    assert "no hash chain" in _problems(path)[0]
+    with AuditStore(path) as s:
+        assert [(a["action_id"], a["action"], a["reviewer"]) for a in s.actions()] == before
+        accept(s)
+    assert _problems(path) == []
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE actions SET reviewer = 'x'")
+    db.close()
+
+
+def test_training_refuses_feedback_from_a_log_that_was_edited(tmp_path):
+    from codesuggest.train.feedback import notes_from_audit
+
+    path = tmp_path / "audit.sqlite3"
+    with AuditStore(path, store_note_text=True) as s:
+        _finalised(s)
+    notes, _ = notes_from_audit(path)
+    assert [n.codes for n in notes] == [[("ICD-10-CM", "E11.9")]]
+    db = sqlite3.connect(path)
+    db.execute("UPDATE review_items SET code = 'C34.90'")  # teach the model a cancer code
+    db.commit()
+    db.close()
+    with pytest.raises(ArtifactError, match=r"fails its integrity check.*review_items differ"):
+        notes_from_audit(path)

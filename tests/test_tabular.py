@@ -51,3 +51,14 @@ def test_side_word_naming_no_side_of_the_body_has_no_siblings(tabular):
 def test_seventh_character_gets_its_placeholders(tabular):
     assert with_seventh("S13.4", "A") == "S13.4XXA"
     assert tabular.seventh_character_codes("S13.4", ["A", "D", "Q"]) == ["S13.4XXA", "S13.4XXD"]
+
+
+def test_bilateral_without_a_bilateral_code_is_one_code_per_side(icd):
+    from codesuggest.codebook.hierarchy import specify
+
+    both = specify(icd, "M22.2X", {"laterality": "bilateral"})
+    assert (both.code, both.also) == ("M22.2X1", ["M22.2X2"])
+    assert not any(m.startswith("laterality") for m in both.missing)
+    # A category with a bilateral code keeps its one code.
+    knees = specify(icd, "M17", {"laterality": "bilateral"})
+    assert (knees.code, knees.also) == ("M17.0", [])

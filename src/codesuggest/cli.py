@@ -176,15 +176,51 @@ def _print_result(d: dict[str, Any]) -> None:
             print(f"       note: {s['note']}")
     for x in d["excluded"]:
         print(f"  not coded: {x['text']!r}@{x['start']} ({x['reason']})")
-    print("* pre-selected (confident enough to code); the others are alternatives")
+    if d["suggestions"]:
+        print("* pre-selected (confident enough to code); the others are alternatives")
+
+
+def _unscored(args: argparse.Namespace, errors: list[dict[str, str]]) -> dict[str, Any]:
+    """The result of a note that cannot be read, made without loading the model."""
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.core.context import PatientContext
+    from codesuggest.core.records import SuggestionResult
+    from codesuggest.rank.model import default_model_dir, verify_model_dir
+
+    context = PatientContext.parse(
+        setting=args.setting, age=args.age, sex=args.sex, encounter_date=args.date
+    )
+    meta, sha = verify_model_dir(args.model or default_model_dir())
+    return SuggestionResult(
+        id=None if args.file == "-" else os.path.basename(args.file),
+        codesets=default_codebook().versions(),
+        model={
+            "name": str(meta.get("name", "unnamed")),
+            "version": str(meta.get("version", "0")),
+            "sha256": sha,
+        },
+        context=context.to_dict(),
+        errors=errors,
+    ).to_dict()
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from codesuggest.pipeline import load
+    from codesuggest.pipeline import MAX_NOTE_CHARS, check_note, load
 
+    note = _read_note_arg(args.file)
+    max_chars = int(os.environ.get("CODESUGGEST_MAX_NOTE_CHARS", MAX_NOTE_CHARS))
+    _, errors = check_note(note, max_chars=max_chars)
+    if errors:
+        # Say what is wrong with the note at once, not after loading the model for seconds.
+        if args.json:
+            _print_json(_unscored(args, errors))
+        else:
+            for err in errors:
+                print(f"error: {err['message']}")
+        return 1
     suggester = load(args.model)
     result = suggester.suggest(
-        _read_note_arg(args.file),
+        note,
         setting=args.setting,
         age=args.age,
         sex=args.sex,
@@ -294,7 +330,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from codesuggest.core.errors import ArtifactError
-    from codesuggest.rank.model import default_model_dir, verify_model_dir
+    from codesuggest.rank.model import default_model_dir, is_trusted, verify_model_dir
 
     folders = [default_model_dir(), *(Path(p) for p in args.path)]
     for root in folders:
@@ -309,12 +345,28 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             except ArtifactError as exc:
                 print(f"{folder}: NOT USABLE: {exc}")
                 continue
-            prefix = meta.get("metrics", {}).get("prefix", {})
+            metrics = meta.get("metrics")
+            prefix = metrics.get("prefix", {}) if isinstance(metrics, dict) else {}
+            trust = (
+                "trusted"
+                if is_trusted(folder, sha)
+                else f"UNTRUSTED: not loaded until `codesuggest models trust {folder}`"
+            )
             print(
                 f"{folder}: {meta.get('name')} {meta.get('version')} ({meta.get('created')}), "
-                f"{meta.get('train_notes')} training notes, validation MAP {prefix.get('MAP')} "
-                f"(prefix), sha256 {sha[:12]}"
+                f"{meta.get('train_notes')} training notes, validation MAP "
+                f"{prefix.get('MAP') if isinstance(prefix, dict) else None} (prefix), "
+                f"sha256 {sha[:12]}, {trust}"
             )
+    return 0
+
+
+def cmd_models_trust(args: argparse.Namespace) -> int:
+    from codesuggest.rank.model import trust_file, trust_model
+
+    for folder in args.path:
+        sha = trust_model(folder)
+        print(f"{folder}: trusted (manifest sha256 {sha}), recorded in {trust_file()}")
     return 0
 
 
@@ -331,6 +383,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store_note_text=args.store_note_text,
     )
     return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from codesuggest.store.chain import verify_file
+
+    report = verify_file(args.db)
+    if report.ok:
+        print(
+            f"{args.db}: intact: {report.actions} action(s) chained; head sha256 {report.head} "
+            "(keep it elsewhere to pin the log up to now)"
+        )
+        return 0
+    print(f"{args.db}: TAMPERED or damaged:", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
 
 
 # --------------------------------------------------------------------------- batch
@@ -433,7 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="outpatient",
         help="care setting: outpatient codes uncertain diagnoses as symptoms (default)",
     )
-    suggest.add_argument("--age", type=int, default=None, help="age in years, 0-124")
+    suggest.add_argument(
+        "--age", type=int, default=None, help="age in years, 0-124 (for age edits; default unknown)"
+    )
     suggest.add_argument(
         "--sex", type=str.upper, choices=["F", "M"], default=None, help="F or M (any case)"
     )
@@ -474,6 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     models_list = models_sub.add_parser("list", help="list models with their card summary")
     models_list.add_argument("path", nargs="*", help="more folders to look in")
     models_list.set_defaults(func=cmd_models_list)
+    models_trust = models_sub.add_parser(
+        "trust",
+        help="allow a model folder to load (its files are pickles, which can run code)",
+        description="Trust the folder's current manifest sha256. Only trust a folder whose "
+        "origin you know: loading a pickle can run any code. A folder changed later is "
+        "untrusted again.",
+    )
+    models_trust.add_argument("path", nargs="+", help="model folders")
+    models_trust.set_defaults(func=cmd_models_trust)
 
     serve = sub.add_parser("serve", help="start the coder review screen in the browser")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -487,6 +566,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--store-note-text", action="store_true", help="keep note text (PHI) in the audit DB"
     )
     serve.set_defaults(func=cmd_serve)
+
+    audit = sub.add_parser("audit", help="the review audit database")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    audit_verify = audit_sub.add_parser(
+        "verify",
+        help="check the audit log's hash chain; exit 1 naming the first broken link",
+        description="Read-only: checks each action's hash and its link to the one before, the "
+        "triggers that keep the log append-only, and every finalised review's code set against "
+        "its finalise action.",
+    )
+    audit_verify.add_argument("db", help="the audit database, e.g. audit.sqlite3")
+    audit_verify.set_defaults(func=cmd_audit_verify)
 
     batch = sub.add_parser(
         "batch",
@@ -580,7 +671,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codesuggest: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("codesuggest: interrupted", file=sys.stderr)
+        again = (
+            "; rerun the same command to resume: the notes already scored are kept in OUT"
+            if args.command == "batch"
+            else ""
+        )
+        print(f"codesuggest: interrupted{again}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

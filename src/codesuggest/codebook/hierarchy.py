@@ -29,6 +29,9 @@ class Specified:
     code: str
     by_attributes: bool = False
     missing: list[str] = field(default_factory=list)
+    # Codes reported beside ``code``: the left side of a bilateral condition whose category
+    # has no bilateral code (guideline I.B.13: one code for each side).
+    also: list[str] = field(default_factory=list)
 
 
 def _attribute_words(attributes: dict[str, str]) -> set[str]:
@@ -108,6 +111,12 @@ def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
         lateral = _lateral_sibling(icd, rec, wanted)
         if lateral is not None:
             out.code, out.by_attributes = lateral, True
+        elif "bilateral" in wanted:
+            right = _lateral_sibling(icd, rec, {"right"})
+            left = _lateral_sibling(icd, rec, {"left"})
+            if right is not None and left is not None:
+                out.code, out.also, out.by_attributes = right, [left], True
+                out.missing = [m for m in out.missing if not m.startswith("laterality")]
     out.missing = [m for m in dict.fromkeys(out.missing) if m]
     return out
 

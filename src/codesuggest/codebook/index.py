@@ -15,7 +15,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 from codesuggest.core.text import stem, tokens
@@ -55,8 +55,12 @@ _SUFFIXES = ("ically", "ical", "ally", "ous", "al", "ic", "us", "ia", "es", "s",
 _MIN_ROOT = 5
 # A subterm opens when this share of its meaningful words is documented.
 MIN_SUBTERM_SHARE = 0.99
+# Chapter 18: symptoms, signs and abnormal findings.
+SYMPTOM_CHAPTER = "R"
 # A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
 MAX_SEE_HOPS = 3
+# Sides are the Tabular's business (laterality characters), not the Index's.
+_SIDE_WORDS = frozenset({"right", "left", "bilater", "bilateral"})
 _PAREN = re.compile(r"\([^)]*\)")
 _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
 
@@ -111,6 +115,14 @@ class IndexHit:
     path: tuple[str, ...]
     matched: int
     linked: str = ""
+    # The phrase's own meaningful words (sides aside, which the Tabular reads).
+    words: int = 0
+
+    @property
+    def coverage(self) -> float:
+        """The share of the phrase's words the path used: a statement read whole (1.0) or
+        by one word of it ("Old CVA without residual deficits" -> Old -> I25.2: 0.25)."""
+        return min(1.0, self.matched / self.words) if self.words else 1.0
 
     @property
     def needs_tabular(self) -> bool:
@@ -197,13 +209,21 @@ class AlphabeticIndex:
             return None
         near = own | self._phrase_words(context)
         linked = [(o, self._phrase_words(o)) for o in dict.fromkeys(others)]
-        best: tuple[tuple[int, int, int], IndexHit] | None = None
+        best: tuple[tuple[int, int, int, int], IndexHit] | None = None
         for i in self.main_terms(own):
             main_words = max((a for a in self.entries[i].alternatives if a <= own), key=len)
             hit = self._walk(i, own, near, linked, len(main_words))
             if hit is None:
                 continue
-            key = (hit.matched, len(hit.path), -len(self.entries[i].term))
+            hit = replace(hit, words=len(words_of(phrase) - _SIDE_WORDS))
+            # As many documented words as another reading: the condition's main term before a
+            # symptom's ("patellofemoral pain syndrome" is a Syndrome, not a Pain).
+            key = (
+                hit.matched,
+                int(not hit.code.startswith(SYMPTOM_CHAPTER)),
+                len(hit.path),
+                -len(self.entries[i].term),
+            )
             if best is None or key > best[0]:
                 best = (key, hit)
         return best[1] if best else None
@@ -275,7 +295,7 @@ class AlphabeticIndex:
     ) -> tuple[int, int, frozenset[str], str] | None:
         """The subterm the documentation supports best, with the words it used."""
         connector = self.entries[node].connector
-        best: tuple[tuple[int, int], tuple[int, int, frozenset[str], str]] | None = None
+        best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self.entries[node].children:
             child = self.entries[c]
             if child.connector:
@@ -296,7 +316,9 @@ class AlphabeticIndex:
                     if len(hit) / len(alt) < MIN_SUBTERM_SHARE or not hit - used:
                         continue
                     strength = 2 * len(hit & own) + len(hit - own) if not connector else len(hit)
-                    key = (strength, -len(alt - hit))
+                    # Between equally documented subterms, the one that carries a code (a
+                    # "pain - see also Pain" cross-reference under Syndrome leads nowhere).
+                    key = (strength, -len(alt - hit), int(bool(child.code)))
                     if best is None or key > best[0]:
                         best = (key, (c, len(hit), alt, partner))
         return best[1] if best else None

@@ -38,6 +38,23 @@ SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
 
 SETTINGS: tuple[str, ...] = ("outpatient", "inpatient")
+# The label of a term that is a whole problem statement of the assessment (terms.problems).
+PROBLEM_LABEL = "problem"
+# Sections where the provider states the diagnoses of the encounter (Guidelines IV.D, IV.J):
+# the one list that terms (problem statements) and rank (features, pre-selection) read.
+ASSESSMENT_SECTIONS = frozenset(
+    {
+        "assessment",
+        "assessment_and_plan",
+        "impression",
+        "diagnoses",
+        "diagnosis",
+        "discharge_diagnoses",
+        "preoperative_diagnosis",
+        "postoperative_diagnosis",
+        "final_diagnosis",
+    }
+)
 
 
 SCHEMA_VERSION = "1.0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import sys
@@ -48,10 +49,15 @@ class BatchSummary:
 
     def __str__(self) -> str:
         return (
-            f"{self.notes:,} notes scored ({self.skipped:,} already done), "
-            f"{self.suggestions:,} suggestions, {self.errors:,} notes with errors, "
+            f"{_count(self.notes, 'note')} scored ({self.skipped:,} already done), "
+            f"{_count(self.suggestions, 'suggestion')}, "
+            f"{_count(self.errors, 'note')} with errors, "
             f"{self.notes_per_second:.1f} notes/s over {self.seconds:.1f} s -> {self.out}"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def skip_done(
@@ -100,7 +106,6 @@ def run_batch(
     progress: bool | None = None,
     loader: Loader | None = None,
 ) -> BatchSummary:
-
     """Score every note of ``input`` not yet in ``out`` and append the results to ``out``.
 
     Args:
@@ -128,6 +133,13 @@ def run_batch(
     fields = fields or Fields()
     fmt = detect_input_format(in_path, input_format)
     notes = read_notes(in_path, input_format=fmt, fields=fields, max_chars=max_chars)
+    # Say so at once, not after loading the model and writing an empty OUT.
+    notes = iter(notes)
+    first = next(notes, None)
+    if first is None:
+        where = "no .txt files in the folder" if fmt == "txt" else "no records in the file"
+        raise InputError(f"No notes found in {in_path}: {where}.")
+    notes = itertools.chain([first], notes)
     model_dir = str(model) if model is not None else None
     show = sys.stderr.isatty() if progress is None else progress
     total = count_notes(in_path, input_format=fmt, fields=fields) if show else None

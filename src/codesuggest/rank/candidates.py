@@ -5,13 +5,22 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import Specified, specify
-from codesuggest.codebook.index import AlphabeticIndex, IndexHit
+from codesuggest.codebook.history import load_history
+from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
 from codesuggest.core.codes import parse_code_refs
-from codesuggest.core.records import CPT, ICD10CM, Candidate, Evidence, Exclusion, Term
+from codesuggest.core.records import (
+    CPT,
+    ICD10CM,
+    PROBLEM_LABEL,
+    Candidate,
+    Evidence,
+    Exclusion,
+    Term,
+)
 from codesuggest.rank.document_model import DocScores
 from codesuggest.rank.features import (
     FEATURES,
@@ -35,13 +44,21 @@ class CandidateSet:
 # what a documented term reads as (the Index's code, else the vocabulary's), or it is folded
 # into a combination code another term reached through the Index's "with" subterms.
 PRIMARY = "primary_of_term"
-# Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
+# The label of a term that is a condition's history code (family or personal).
+HISTORY_LABEL = "history"
+_HISTORY_KINDS = {"family": "family", "historical": "personal"}
+# A "with" link holds when the combination code's title says this share of the partner.
+MIN_PARTNER_SHARE = 0.5
+# A problem statement is read through the Index only when its path uses this share of the
+# statement's words.
+MIN_STATEMENT_COVERAGE = 0.6
 # The Index reads a term with the words around it and the note's other conditions; a note
 # of one endless sentence or thousands of conditions must not make that quadratic. Real
 # sentences and problem lists are far shorter than either bound.
 CONTEXT_CHARS = 250
 LINKED_TERMS = 50
 _MAX_SPECIFIED = 50_000
+# Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
 _NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
 ABSORBED = "absorbed_by_combination"
 
@@ -68,6 +85,9 @@ class CandidateBuilder:
     ) -> None:
         self.codebook = codebook
         self.index = index
+        self.history = load_history()
+        # Per build: a bilateral line's code -> the other side's line (see _add_mention).
+        self._other_side: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self.priors = priors
         self.doc_top_k = doc_top_k
         self.doc_min_score = doc_min_score
@@ -105,8 +125,11 @@ class CandidateBuilder:
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
         combinations: list[tuple[str, str]] = []
+        self._other_side = {}
+        self._evidence_spans: set[tuple[str, str, int, int]] = set()
         looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None] = {}
         strongest: dict[str, list[tuple[str, float]]] = {}
+        terms = [*terms, *self._history_terms(text, terms, documented, looked_up)]
         for term in terms:
             hit = self._index_hit(term, text, documented, looked_up)
             if not term.codes and hit is None:
@@ -131,7 +154,8 @@ class CandidateBuilder:
                     by_code, term, system, code, weight, n_chars, hit if position == 0 else None
                 )
                 if added and position == 0:
-                    by_code[added].features[PRIMARY] = 1.0
+                    for line in (added, *self._other_side.get(added, ())):
+                        by_code[line].features[PRIMARY] = 1.0
                     if hit is not None and hit.linked:
                         combinations.append((added[1], hit.linked))
                 if added and term.assertion == "historical":
@@ -213,19 +237,71 @@ class CandidateBuilder:
             spec = self._specified[key] = specify(self.codebook.icd, code, attributes)
         return spec
 
+    def _history_terms(
+        self,
+        text: str,
+        terms: Sequence[Term],
+        documented: Sequence[Term],
+        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None],
+    ) -> list[Term]:
+        """A history term for each condition documented in a relative (family history,
+        Z80-Z84) or in the patient's past (personal history, Z85-Z87): the family history
+        itself is present, so the term is, and it keeps the span and section it was read
+        from. The condition's own code comes from the Index or the vocabulary."""
+        out = []
+        current = {t.codes[0][:3] for t in documented}
+        for term in terms:
+            kind = _HISTORY_KINDS.get(term.assertion)
+            if kind is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
+                continue
+            hit = self._index_hit(term, text, documented, looked_up)
+            condition = hit.code.rstrip("-") if hit else (term.codes[0] if term.codes else "")
+            found = self.history.lookup(condition, kind) if condition else None
+            if found is None or (kind == "personal" and condition[:3] in current):
+                # No history code beside the same condition documented as current.
+                continue
+            out.append(
+                replace(
+                    term,
+                    label=HISTORY_LABEL,
+                    assertion="present",
+                    codes=(found.code,),
+                    source=found.path,
+                )
+            )
+        return out
+
+    def _lookup(
+        self,
+        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None],
+        phrase: str,
+        context: str,
+        others: tuple[str, ...],
+    ) -> IndexHit | None:
+        key = (phrase, context, others)
+        if key not in looked_up:  # a note repeating itself asks the same question again
+            looked_up[key] = self.index.lookup(phrase, context, others)
+        return looked_up[key]
+
     def _index_hit(
         self,
         term: Term,
         text: str,
         documented: Sequence[Term],
-        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None],
+        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None] | None = None,
     ) -> IndexHit | None:
         """Where the Alphabetic Index leads for a term, read with its sentence and the note's
         other documented conditions (for "with" subterms).
 
         Drugs and status phrases are read through the vocabulary (drug -> Z79 class), not the
-        Index, whose main terms are conditions.
+        Index, whose main terms are conditions. ``looked_up`` keeps the Index's answers for
+        one note.
         """
+        if looked_up is None:
+            looked_up = {}
+        if term.label == HISTORY_LABEL:
+            path = tuple(term.source.split(" > "))
+            return IndexHit(term.codes[0], path, len(path))
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
         sentence = ""
@@ -235,13 +311,46 @@ class CandidateBuilder:
         at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
         near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
         others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
-        key = (term.text, sentence, others)
-        if key not in looked_up:  # a note repeating itself asks the same question again
-            looked_up[key] = self.index.lookup(term.text, sentence, others)
-        hit = looked_up[key]
+        hit = self._lookup(looked_up, term.text, sentence, others)
+        if hit is not None and hit.linked and not self._says_partner(hit, near):
+            # The "with" subterm was opened by an organ word of another condition ("kidney
+            # stone" under Hypertension > with > kidney): read the term without partners.
+            hit = self._lookup(looked_up, term.text, sentence, ())
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None
+        if term.label == PROBLEM_LABEL and hit.coverage < MIN_STATEMENT_COVERAGE:
+            # A statement the Index reads by one word of it ("Old" CVA -> I25.2) is left to
+            # the terms of its words.
+            return None
         return hit
+
+    def _says_partner(self, hit: IndexHit, documented: Sequence[Term]) -> bool:
+        """Whether the combination code covers the linked condition: the Tabular asks for the
+        partner's code beside it (I12.9 "use additional code" N18.-, I11.0 I50.-), or the
+        code's title names more than half of the partner's words (E11.42 "polyneuropathy").
+        A "kidney stone" opens Hypertension > with > kidney involvement by its organ word
+        only, and is neither."""
+        icd = self.codebook.icd
+        rec = icd.find(hit.code.rstrip("-"))
+        if rec is None:
+            return True
+        partner_codes = [
+            t.codes[0] for t in documented if t.text.lower() == hit.linked.lower() and t.codes
+        ]
+        refs = [
+            ref
+            for name in ("use_additional_code", "code_also", "code_first")
+            for _, note in icd.inherited(rec.code, name)
+            for ref in parse_code_refs(note)
+        ]
+        if any(icd.in_range(c, ref) for c in partner_codes for ref in refs):
+            return True
+        expand = self.index.synonyms.expand if self.index and self.index.synonyms else str
+        # The partner as written (its synonyms would add the organ's other names and pass
+        # any title of that organ); the title in the Index's wording.
+        partner = words_of(hit.linked)
+        title = words_of(expand(rec.description))
+        return not partner or len(partner & title) / len(partner) > MIN_PARTNER_SHARE
 
     def _absorb(
         self, by_code: dict[tuple[str, str], Candidate], combinations: list[tuple[str, str]]
@@ -345,6 +454,12 @@ class CandidateBuilder:
         if system == ICD10CM:
             spec = self._specify(first, term.attributes)
             code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
+            for other in spec.also:
+                # A bilateral condition without a bilateral code: the left side is a line
+                # of its own with the same evidence (I.B.13).
+                side = self._add_mention(by_code, term, system, other, weight, n_chars, hit)
+                if side is not None:
+                    self._other_side.setdefault((system, code), set()).add(side)
         else:
             code, by_attr, missing = first, False, []
         if self.codebook.find(code, system) is None:
@@ -367,9 +482,11 @@ class CandidateBuilder:
         f["from_codeset"] = max(f["from_codeset"], float(term.source != "dictionary"))
         f["specified_by_attributes"] = max(f["specified_by_attributes"], float(by_attr))
         cand.sources["lookup"] = max(cand.sources.get("lookup", 0.0), score)
-        # Terms come in text order, so a span this code has already is among its last few
-        # (a note repeating one condition 10,000 times would make a full scan quadratic).
-        if not any(e.start == term.start and e.end == term.end for e in cand.evidence[-4:]):
+        # A set, not a scan of the evidence: a note repeating one condition 10,000 times
+        # made the scan quadratic.
+        span = (system, code, term.start, term.end)
+        if span not in self._evidence_spans:
+            self._evidence_spans.add(span)
             cand.evidence.append(
                 Evidence(term.start, term.end, term.text, term.section, term.assertion)
             )

@@ -7,23 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from codesuggest.codebook.codeset import CodeSet
-from codesuggest.core.records import Candidate
+from codesuggest.core.records import ASSESSMENT_SECTIONS, Candidate
 from codesuggest.core.text import tokens
 
 # Sections whose diagnoses a coder trusts most; ROS and family history are not diagnoses.
-PRIORITY_SECTIONS = frozenset(
-    {
-        "assessment",
-        "assessment_and_plan",
-        "impression",
-        "diagnoses",
-        "diagnosis",
-        "discharge_diagnoses",
-        "preoperative_diagnosis",
-        "postoperative_diagnosis",
-        "final_diagnosis",
-    }
-)
+PRIORITY_SECTIONS = ASSESSMENT_SECTIONS
 
 
 FEATURES: tuple[str, ...] = (

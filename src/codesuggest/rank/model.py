@@ -6,6 +6,13 @@ the sha256 of every other file. joblib files are pickles, and unpickling runs co
 ``load_model`` verifies every hash and the library versions *before* it unpickles anything.
 The shipped default model's manifest hash is pinned in this module, so a tampered default
 model is refused even if its manifest was rewritten to match.
+
+A manifest only proves that a folder is self-consistent: anyone can write a malicious pickle
+and a manifest that matches it. So every folder but the shipped one is *untrusted* until the
+user trusts its manifest hash (``trust_model``, ``codesuggest models trust DIR``); the trusted
+hashes live in ``trusted_models.json`` under the user's config folder (or
+``$CODESUGGEST_TRUST_FILE``), or in ``$CODESUGGEST_TRUSTED_MODELS`` (sha256s separated by
+commas or spaces). ``codesuggest train`` trusts the folder it writes.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -78,6 +86,68 @@ def default_model_dir() -> Path:
     return Path(str(resources.files("codesuggest.models").joinpath(DEFAULT_MODEL_NAME)))
 
 
+def trust_file() -> Path:
+    """Where the trusted manifest hashes are kept.
+
+    ``$CODESUGGEST_TRUST_FILE``, else ``$XDG_CONFIG_HOME/codesuggest/trusted_models.json``
+    (``~/.config/...``): a config folder, not a cache, since clearing it must not be routine.
+    """
+    explicit = os.environ.get("CODESUGGEST_TRUST_FILE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "codesuggest" / "trusted_models.json"
+
+
+def trusted_hashes() -> dict[str, str]:
+    """The trusted manifest sha256s, each with the folder it was trusted for."""
+    path = trust_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(
+            f"The list of trusted models {path} cannot be read ({exc}); fix or delete it, then "
+            "trust your models again with `codesuggest models trust DIR`."
+        ) from exc
+    trusted = data.get("trusted") if isinstance(data, dict) else None
+    if not isinstance(trusted, dict):
+        raise ArtifactError(
+            f"{path} is not a list of trusted models (no 'trusted' object); fix or delete it."
+        )
+    return {str(k): str(v) for k, v in trusted.items()}
+
+
+def is_trusted(folder: str | os.PathLike[str], manifest_sha256: str) -> bool:
+    """Whether a verified folder may be unpickled: the pinned shipped model, or a trusted hash."""
+    root = Path(folder)
+    if root.resolve() == default_model_dir().resolve():
+        return bool(DEFAULT_MANIFEST_SHA256) and manifest_sha256 == DEFAULT_MANIFEST_SHA256
+    # For machines with no trust file of their own, such as a cluster's executors.
+    listed = os.environ.get("CODESUGGEST_TRUSTED_MODELS", "").replace(",", " ").split()
+    return manifest_sha256 in listed or manifest_sha256 in trusted_hashes()
+
+
+def trust_model(folder: str | os.PathLike[str]) -> str:
+    """Trust a model folder's current manifest hash; returns it.
+
+    The folder is verified first (nothing is unpickled). Trust goes with the hash, not the
+    path: a folder changed afterwards is untrusted again.
+    """
+    _, sha = verify_model_dir(folder)
+    trusted = trusted_hashes()
+    trusted[sha] = str(Path(folder).resolve())
+    path = trust_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".trusted-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"trusted": trusted}, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    return sha
+
+
 def save_model(model: Model, folder: str | os.PathLike[str], *, card: str = "") -> str:
     """Write ``model`` to ``folder``; returns the sha256 of its manifest.
 
@@ -133,6 +203,13 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
         files: dict[str, str] = manifest["files"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{manifest_path} is not a valid manifest: {exc}") from exc
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise ArtifactError(
+            f"{manifest_path} is not a valid manifest: 'files' must map each file name to its "
+            "sha256. Retrain the model or restore the folder."
+        )
     missing = [name for name in ARTIFACTS if name not in files]
     if missing:
         raise ArtifactError(f"{manifest_path} does not list {missing}; the folder is incomplete.")
@@ -150,7 +227,7 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
     unlisted = [p.name for p in root.glob("*.joblib") if p.name not in files]
     if unlisted:
         raise ArtifactError(f"{root} holds unlisted pickles {unlisted}; refusing to load.")
-    meta = json.loads((root / "model.json").read_text(encoding="utf-8"))
+    meta = _read_meta(root / "model.json")
     if meta.get("format") != MODEL_FORMAT:
         raise ArtifactError(
             f"{root} has model format {meta.get('format')}, this codesuggest reads "
@@ -158,6 +235,8 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
         )
     installed = library_versions()
     built = meta.get("libraries", {})
+    if not isinstance(built, dict):
+        raise ArtifactError(f"{root}/model.json: 'libraries' must be an object of versions.")
     for lib in PINNED_LIBRARIES:
         have, want = installed.get(lib, "absent"), built.get(lib, "unknown")
         if have.split(".")[:2] != str(want).split(".")[:2]:
@@ -168,10 +247,45 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
     return meta, manifest_sha
 
 
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc}); the model cannot be used.") from exc
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{path} must hold a JSON object; the model cannot be used.")
+    return meta
+
+
+def _priors_and_threshold(root: Path, meta: dict[str, Any]) -> tuple[Priors, float]:
+    try:
+        priors = Priors.from_dict(meta["priors"])
+        threshold = float(meta.get("threshold", 0.5))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ArtifactError(
+            f"{root}/model.json has no usable priors or threshold ({exc!r}); retrain the model."
+        ) from exc
+    if not 0.0 <= threshold <= 1.0:
+        raise ArtifactError(f"{root}/model.json: threshold {threshold} is not in [0, 1].")
+    return priors, threshold
+
+
 def load_model(folder: str | os.PathLike[str] | None = None) -> Model:
-    """Verify, then load, a model folder (default: the shipped model)."""
+    """Verify, then load, a model folder (default: the shipped model).
+
+    Raises ``ArtifactError`` before anything is unpickled when the folder fails verification
+    or is not trusted (see ``trust_model``).
+    """
     root = Path(folder) if folder is not None else default_model_dir()
     meta, sha = verify_model_dir(root)
+    if not is_trusted(root, sha):
+        raise ArtifactError(
+            f"{root} is not a trusted model (manifest sha256 {sha[:12]}...). Its files are "
+            "pickles, which can run code when loaded, so only the shipped model and folders you "
+            "trust are loaded. If you know where it came from, run "
+            f"`codesuggest models trust {root}` and try again."
+        )
+    priors, threshold = _priors_and_threshold(root, meta)
     try:
         document_model = joblib.load(root / "document_model.joblib")
         ranker = joblib.load(root / "ranker.joblib")
@@ -182,8 +296,8 @@ def load_model(folder: str | os.PathLike[str] | None = None) -> Model:
     return Model(
         document_model=document_model,
         ranker=ranker,
-        priors=Priors.from_dict(meta["priors"]),
-        threshold=float(meta.get("threshold", 0.5)),
+        priors=priors,
+        threshold=threshold,
         meta=meta,
         path=root,
         sha256=sha,

@@ -44,6 +44,16 @@ MIN_SCORE = 0.05
 # History, status, long-term drug therapy and tobacco codes are reported from any section
 # (the social history and medication list are where they are documented).
 _ANY_SECTION = ("Z79", "Z8", "Z9", "F17", "Z72.0")
+# Family history codes (Z80-Z84) are read from the family history section.
+_FAMILY_HISTORY = ("Z80", "Z81", "Z82", "Z83", "Z84")
+_FAMILY_CANCER = "Z80"
+# Encounters for screening: a family history is their reason.
+_SCREENING = ("Z12", "Z13")
+# Words of history and neoplasm descriptions that name no organ.
+_GENERIC_WORDS = words_of(
+    "family history personal malignant neoplasm disease disorder condition chronic primary "
+    "secondary carcinoma cancer abuse dependence encounter screening examination"
+)
 # Injury of an unspecified body region says less than any injury code with a site.
 _NO_SITE_INJURY = "T14"
 _CONTINUING = re.compile(
@@ -51,11 +61,22 @@ _CONTINUING = re.compile(
     r"|increas\w*|decreas\w*|adjust\w*|titrat\w*|resum\w*|restart\w*)\b",
     re.IGNORECASE,
 )
+_INTEGRAL = "a symptom of a diagnosis"
+_UNSTATED = "a symptom the assessment does not state"
+_NOT_ASSESSED = "not in the assessment or diagnoses"
+# A drug stopped, held or discontinued is not current therapy (I.C.21.c.3).
+_STOPPED = re.compile(
+    r"\b(?:stopped|discontinu\w*|d/c'?d|held|holding|no longer|off of|came off|quit)\b",
+    re.IGNORECASE,
+)
+_STOP_REACH = 25
+_NOT_YET = frozenset({"will", "to", "not", "never", "won't", "don't", "plan", "plans", "may"})
 # Reasons that make a line one a coder must not report (not merely one not documented enough).
 _MUST_NOT = (
     "included in a combination",
     "documented only as negated",
-    "a symptom of a diagnosis",
+    _INTEGRAL,
+    _UNSTATED,
     "Excludes1 with",
     "less specific than",
     "an injury of unspecified body region",
@@ -85,10 +106,16 @@ class Selection:
     demoted: set[int] = field(default_factory=set)
 
     def order(self, scores: Sequence[float], limit: int) -> list[int]:
-        """Positions in display order: pre-selected first when assessed, then by score."""
+        """Positions in display order: pre-selected first when assessed, then by score, the
+        lines a coder must not report last. A symptom is only known to be integral to a
+        diagnosis when the note states its assessment; in a narrative without one it keeps
+        its place by score (it stays unselected either way)."""
 
         def key(i: int) -> tuple[int, float, int]:
-            tier = 0 if self.assessed and i in self.selected else (2 if i in self.demoted else 1)
+            demoted = i in self.demoted and (
+                self.assessed or not self.reasons.get(i, "").startswith(_INTEGRAL)
+            )
+            tier = 0 if self.assessed and i in self.selected else (2 if demoted else 1)
             return tier, -float(scores[i]), i
 
         ranked = sorted(range(len(scores)), key=key)[:limit]
@@ -112,6 +139,9 @@ def _long_term(text: str, cand: Candidate) -> bool:
     """Whether a drug is documented as taken already (medication list, history, "continue"),
     not only prescribed at this visit (a prednisone taper is not long-term therapy)."""
     for e in cand.evidence:
+        if _stopped(_clause(text, e.start, e.end)):
+            # "aspirin stopped 2025", "metformin was discontinued": not current therapy.
+            continue
         if e.section not in DIAGNOSTIC_SECTIONS:
             return True
         line_start = text.rfind("\n", 0, e.start) + 1
@@ -121,27 +151,50 @@ def _long_term(text: str, cand: Candidate) -> bool:
     return False
 
 
+def _stopped(clause: str) -> bool:
+    """Whether a clause says the drug was stopped: not a stop to come ("will discontinue it
+    before surgery") or denied ("not held")."""
+    for m in _STOPPED.finditer(clause):
+        before = set(re.findall(r"[a-z']+", clause[: m.start()].lower())[-2:])
+        if not before & _NOT_YET:
+            return True
+    return False
+
+
+def _clause(text: str, start: int, end: int) -> str:
+    """The words around a span up to the nearest clause break (; . newline) or
+    ``_STOP_REACH`` characters, whichever is nearer."""
+    lo = max(0, start - _STOP_REACH)
+    hi = min(len(text), end + _STOP_REACH)
+    before = max(text.rfind(b, lo, start) for b in ";.\n")
+    after = [i for i in (text.find(b, end, hi) for b in ";.\n") if i >= 0]
+    return text[max(lo, before + 1) : min(after) if after else hi]
+
+
 def _documented(cand: Candidate, has_diagnoses: bool, setting: str) -> str:
     """Why a candidate cannot be reported from its documentation ('' when it can)."""
     if not cand.features.get(PRIMARY):
         return "no documented term reads as this code"
     if cand.features.get(ABSORBED):
         return "included in a combination code"
+    family_code = cand.code.startswith(_FAMILY_HISTORY)
     usable = [
         e
         for e in cand.evidence
-        if e.assertion in _CODED[setting] and e.section not in NOT_CODED_SECTIONS
+        if e.assertion in _CODED[setting] and (e.section not in NOT_CODED_SECTIONS or family_code)
     ]
     if not usable:
         return "documented only as negated, uncertain, family or review-of-systems"
     if cand.code.startswith(_NO_SITE_INJURY):
         return "an injury of unspecified body region: code the injury by its documented site"
+    if family_code:
+        return ""
     if cand.code.startswith(_ANY_SECTION):
         return ""
     if all(e.assertion == "historical" for e in usable):
         return "documented only as history"
     if has_diagnoses and not any(e.section in DIAGNOSTIC_SECTIONS for e in usable):
-        return "not in the assessment or diagnoses"
+        return _NOT_ASSESSED
     return ""
 
 
@@ -173,8 +226,54 @@ def select(
     chosen.sort(key=lambda i: -scores[i])
     kept = _drop_integral_symptoms(text, candidates, chosen, reasons, has_diagnoses, icd)
     kept = _drop_conflicts(candidates, kept, reasons, icd)
+    kept = _drop_unrelated_family_history(candidates, kept, reasons, icd)
+    if has_diagnoses:
+        _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
     return Selection(set(kept), reasons, has_diagnoses, demoted)
+
+
+def _mark_unstated_symptoms(
+    candidates: Sequence[Candidate], kept: list[int], reasons: dict[int, str], icd: CodeSet
+) -> None:
+    """In a note whose assessment establishes a diagnosis, a sign or symptom the assessment
+    does not state is integral to it or was not addressed (IV.D): a coder must not report
+    it, so it goes to the end of the list with that reason."""
+    if not any(
+        not is_symptom(icd, candidates[i].code) and not candidates[i].code.startswith("Z")
+        for i in kept
+    ):
+        return
+    for i, why in reasons.items():
+        cand = candidates[i]
+        if cand.system == ICD10CM and why.startswith(_NOT_ASSESSED) and is_symptom(icd, cand.code):
+            reasons[i] = f"{_UNSTATED}: integral to the diagnoses it states, or not addressed"
+
+
+def _drop_unrelated_family_history(
+    candidates: Sequence[Candidate], kept: list[int], reasons: dict[int, str], icd: CodeSet
+) -> list[int]:
+    """A family history is reported when it bears on this visit (I.C.21.c.4): the provider
+    names it in the assessment; or, for a family history of cancer, the visit screens for
+    cancer or a diagnosis of the visit concerns the same organ (a brother's lung cancer at a
+    COPD visit; a mother's breast cancer is not relevant to a diabetes visit)."""
+    family = [i for i in kept if candidates[i].code.startswith(_FAMILY_HISTORY)]
+    if not family:
+        return kept
+    others = [i for i in kept if i not in family]
+    screening = any(candidates[i].code.startswith(_SCREENING) for i in others)
+    visit_sites = set().union(*(_sites(icd, candidates[i]) for i in others)) - _GENERIC_WORDS
+    out = []
+    for i in kept:
+        cand = candidates[i]
+        named = any(e.section in DIAGNOSTIC_SECTIONS for e in cand.evidence)
+        cancer = cand.code.startswith(_FAMILY_CANCER)
+        same_organ = cancer and bool((_sites(icd, cand) - _GENERIC_WORDS) & visit_sites)
+        if i in family and not (named or (cancer and screening) or same_organ):
+            reasons[i] = "a family history that no diagnosis or screening of this visit concerns"
+            continue
+        out.append(i)
+    return out
 
 
 def _drop_integral_symptoms(

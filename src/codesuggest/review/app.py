@@ -8,11 +8,12 @@ time, so a handler taking one is a closure made where ``gr`` is at hand (``_with
 """
 
 import atexit
+import contextlib
 import functools
 import getpass
 import os
-import shutil
-import tempfile
+import signal
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -23,27 +24,42 @@ from typing import Any
 
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import SETTINGS
+from codesuggest.review.files import PrivateFolder
+from codesuggest.review.gate import Gate
+from codesuggest.review.netguard import refuse_outbound
 from codesuggest.review.service import (
     ReviewService,
     SuggesterLike,
+    context_with_note,
     queue_from_batch,
     queue_from_note_files,
 )
 from codesuggest.review.state import QueueEntry, Review, Session, normalise_context
 from codesuggest.review.views import (
     render_analytics,
+    render_context_source,
     render_edits,
     render_header,
     render_legend,
     render_note,
+    render_productivity,
     render_progress,
+    render_queries,
     render_table,
     search_choices,
     static_text,
 )
 from codesuggest.store.audit import AuditStore, note_sha256
+from codesuggest.store.queries import TOPICS
 
 _PRIVATE = {"api_visibility": "private"}
+# The patient-context inputs' labels, in ``_Ui.ctx_in``'s order.
+CONTEXT_LABELS = {
+    "age": "Age (years)",
+    "sex": "Sex",
+    "setting": "Setting",
+    "encounter_date": "Encounter date",
+}
 # Suggesting takes up to a second: a small spinner. Review actions take milliseconds:
 # no "processing" overlay flashing over the note and the table at every click.
 _OPENING = {
@@ -58,6 +74,28 @@ _REVIEWING = {
     "show_progress": "hidden",
     **_PRIVATE,
 }
+
+
+def _calm(n_outputs: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A handler whose ``InputError`` (a coder's mistake) becomes a message in the status
+    line, every other output left as it was: no error badge on each panel, no traceback."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def handler(self: "_Screen", *args: Any) -> Any:
+            try:
+                return fn(self, *args)
+            except InputError as exc:
+                return self.calm(n_outputs, str(exc))
+
+        return handler
+
+    return decorate
+
+
+# What the handlers return values for: ``_Ui.view_out``, then the context inputs and their
+# note-source line (``_Ui.ctx_out``), then the opener accordion.
+_VIEWS, _WITH_CONTEXT, _OPENING_OUT = 11, 16, 17
 
 
 def default_reviewer() -> str:
@@ -75,7 +113,7 @@ class _Screen:
     """The review screen's event handlers; one instance serves every browser tab.
 
     Each tab's ``Session`` comes in from its ``gr.State`` and goes back out first in the
-    outputs of ``views``. A coder's mistake (``InputError``) is shown as a ``gr.Error``.
+    outputs of ``views``. A coder's mistake (``InputError``) is shown in the status line.
     """
 
     def __init__(self, service: ReviewService, gr: ModuleType) -> None:
@@ -92,6 +130,12 @@ class _Screen:
         if session is not None and session.reviewer:
             return session.reviewer
         return self.service.reviewer
+
+    def calm(self, n_outputs: int, message: str) -> tuple[Any, ...]:
+        """``n_outputs`` values that leave the screen as it is but for the status line."""
+        out: list[Any] = [self.gr.update() for _ in range(n_outputs)]
+        out[5] = f"⚠ {message}"
+        return tuple(out)
 
     def views(self, session: Session | None, message: str = "") -> tuple[Any, ...]:
         """New values of ``_Ui.view_out``: the tab's state, the HTML views and downloads."""
@@ -110,42 +154,115 @@ class _Screen:
             gr.update(value=exports.get("csv"), visible=bool(exports)),
             gr.update(value=exports.get("json"), visible=bool(exports)),
             gr.update(value=exports.get("fhir"), visible=bool(exports)),
+            *self.query_values(review),
+        )
+
+    def query_values(self, review: Review | None) -> tuple[Any, Any]:
+        """The review's provider queries (HTML) and the choices of the query picker."""
+        queries = self.service.review_queries(review) if review is not None else []
+        choices = [
+            (f"{q['query_id'][:8]} · {q['code']} · {q['topic']} · {q['status']}", q["query_id"])
+            for q in queries
+        ]
+        latest = choices[-1][1] if choices else None
+        return render_queries(queries), self.gr.update(choices=choices, value=latest)
+
+    def query_downloads(self, paths: Mapping[str, Any] | None) -> tuple[Any, Any]:
+        """The text and JSON downloads of the query just raised or updated."""
+        gr = self.gr
+        paths = paths or {}
+        return (
+            gr.update(value=str(paths["txt"]) if paths else None, visible=bool(paths)),
+            gr.update(value=str(paths["json"]) if paths else None, visible=bool(paths)),
         )
 
     def context_values(self, session: Session | None) -> tuple[Any, ...]:
-        """New values of the four patient-context inputs: the open review's context."""
+        """New values of the patient-context inputs and their source line (``_Ui.ctx_out``):
+        the open review's context, each value read from the note labelled so."""
         review = session.review if session else None
         if review is None:
-            return (self.gr.update(),) * 4
+            return (self.gr.update(),) * 5
         c = review.context
         age = "" if c["age"] is None else str(c["age"])
-        return (age, c["sex"] or "unknown", c["setting"], c["encounter_date"] or "")
+        return self.context_updates(
+            {**c, "age": age, "sex": c["sex"] or "unknown", "encounter_date": c["encounter_date"]},
+            review.context_read,
+        )
 
-    def ensure_open(self, session: Session, context: Mapping[str, Any], request: Any) -> str:
+    def context_updates(
+        self, values: Mapping[str, Any], read: Mapping[str, Mapping[str, Any]]
+    ) -> tuple[Any, ...]:
+        """Updates of the four context inputs (label marks a value read from the note)."""
+        gr = self.gr
+        out = []
+        for name, label in CONTEXT_LABELS.items():
+            if name not in values:
+                out.append(gr.update(label=label))
+                continue
+            value = values[name]
+            mark = f"{label} · read from the note" if name in read else label
+            out.append(gr.update(value="" if value is None else value, label=mark))
+        return (*out, render_context_source(read))
+
+    def on_note_typed(
+        self, text: str, session: Session | None, age: Any, sex: Any, setting: Any, date: Any
+    ) -> tuple[Any, ...]:
+        """Pre-fill the context inputs with what a pasted note states (they stay editable)."""
+        stale = session.review.context_read if session and session.review else {}
+        stale_values = {k: v["value"] for k, v in stale.items()}
+        try:
+            ctx = self.ctx_of(age, sex, setting, date)
+        except InputError:
+            ctx = {"setting": "outpatient"}
+        merged, read = context_with_note(text or "", ctx, stale_values)
+        values = {
+            "age": "" if merged["age"] is None else str(merged["age"]),
+            "sex": merged["sex"] or "unknown",
+            "encounter_date": merged["encounter_date"] or "",
+        }
+        return self.context_updates(values, {k: v.to_dict() for k, v in read.items()})
+
+    def ensure_open(
+        self,
+        session: Session,
+        context: Mapping[str, Any],
+        request: Any,
+        stale: Mapping[str, Any] | None = None,
+    ) -> str:
         """Open the current queue entry's review if it has none yet; returns a message."""
         entry = session.entry
         if entry is None or entry.review is not None:
             return ""
         try:
             review = self.service.open_entry(
-                entry, context=context, reviewer=self.reviewer_of(session, request)
+                entry, context=context, reviewer=self.reviewer_of(session, request), stale=stale
             )
         except InputError as exc:
-            raise self.gr.Error(f"{entry.note_id}: {exc}") from None
+            raise InputError(f"{entry.note_id}: {exc}") from None
         session.selected = None
         n = len(review.items)
         if entry.result is None:
-            return f"{n} code(s) suggested for {entry.note_id}."
-        return f"Opened {entry.note_id} from the batch output ({n} code(s))."
+            message = f"{n} code(s) suggested for {entry.note_id}."
+        else:
+            message = f"Opened {entry.note_id} from the batch output ({n} code(s))."
+        if review.unstarred:
+            why = "; ".join(f"{code}: {reason}" for code, reason in review.unstarred.items())
+            message += f" Not pre-selected, as they clash with a better code: {why}"
+        return message
 
     def start_queue(
-        self, entries: list[QueueEntry], context: Mapping[str, Any], request: Any, note: str = ""
+        self,
+        entries: list[QueueEntry],
+        context: Mapping[str, Any],
+        request: Any,
+        note: str = "",
+        stale: Mapping[str, Any] | None = None,
     ) -> tuple[Any, ...]:
         """A new session on ``entries`` with the first note open; closes the opener."""
         if not entries:
-            raise self.gr.Error("No notes found: give .txt files, or a batch output in JSON Lines.")
+            raise InputError("No notes found: give .txt files, or a batch output in JSON Lines.")
         session = Session(queue=entries, reviewer=self.reviewer_of(None, request))
-        message = self.ensure_open(session, context, request)
+        message = self.ensure_open(session, context, request, stale)
         return (
             *self.views(session, " ".join(m for m in (message, note) if m)),
             *self.context_values(session),
@@ -154,25 +271,19 @@ class _Screen:
 
     def ctx_of(self, age: Any, sex: Any, setting: Any, encounter_date: Any) -> dict[str, Any]:
         """The patient context from the four inputs (sex ``"unknown"`` is no sex given)."""
-        try:
-            return normalise_context(
-                setting=setting,
-                age=age,
-                sex=None if sex == "unknown" else sex,
-                encounter_date=encounter_date,
-            )
-        except InputError as exc:
-            raise self.gr.Error(str(exc)) from None
+        return normalise_context(
+            setting=setting,
+            age=age,
+            sex=None if sex == "unknown" else sex,
+            encounter_date=encounter_date,
+        )
 
     def act(self, session: Session | None, fn: Callable[[Review], str]) -> tuple[Any, ...]:
         """Run ``fn`` on the open review and redraw with the message it returns."""
         review = session.review if session else None
         if review is None:
-            raise self.gr.Error("Open a note first.")
-        try:
-            message = fn(review)
-        except InputError as exc:
-            raise self.gr.Error(str(exc)) from None
+            raise InputError("Open a note first.")
+        message = fn(review)
         return self.views(session, message)
 
     def picked(self, choice: str | None) -> tuple[str, str, str]:
@@ -190,16 +301,31 @@ class _Screen:
         model = getattr(suggester, "model_info", None) or {}
         return render_header(suggester.codebook.versions(), model)
 
+    @_calm(_OPENING_OUT)
     def on_paste(
-        self, text: str, age: Any, sex: Any, setting: Any, encounter_date: Any, request: Any
+        self,
+        text: str,
+        session: Session | None,
+        age: Any,
+        sex: Any,
+        setting: Any,
+        encounter_date: Any,
+        request: Any,
     ) -> tuple[Any, ...]:
-        """Suggest codes for a pasted note."""
+        """Suggest codes for a pasted note, in the context it states where the boxes are blank."""
         if not text or not text.strip():
-            raise self.gr.Error("Paste a note first.")
+            raise InputError("Paste a note first: the note box is empty.")
         context = self.ctx_of(age, sex, setting, encounter_date)
         note_id = f"pasted-{note_sha256(text)[:10]}"
-        return self.start_queue([QueueEntry(note_id=note_id, text=text)], context, request)
+        stale = session.review.context_read if session and session.review else {}
+        return self.start_queue(
+            [QueueEntry(note_id=note_id, text=text)],
+            context,
+            request,
+            stale={k: v["value"] for k, v in stale.items()},
+        )
 
+    @_calm(_OPENING_OUT)
     def on_files(
         self,
         files: list[str] | None,
@@ -213,6 +339,7 @@ class _Screen:
         context = self.ctx_of(age, sex, setting, encounter_date)
         return self.start_queue(queue_from_note_files(files or []), context, request)
 
+    @_calm(_OPENING_OUT)
     def on_batch(
         self,
         batch: str | None,
@@ -225,15 +352,16 @@ class _Screen:
     ) -> tuple[Any, ...]:
         """A work queue of a batch output, with its folder of notes when given."""
         if not batch:
-            raise self.gr.Error("Choose the batch output file (.jsonl) first.")
+            raise InputError("Choose the batch output file (.jsonl) first.")
         context = self.ctx_of(age, sex, setting, encounter_date)
         try:
             entries, problems = queue_from_batch(batch, folder or [])
         except (OSError, UnicodeDecodeError) as exc:
-            raise self.gr.Error(f"Cannot read the batch output: {exc}") from None
+            raise InputError(f"Cannot read the batch output: {exc}") from None
         note = f"{len(problems)} line(s) had problems: {problems[0]}" if problems else ""
         return self.start_queue(entries, context, request, note)
 
+    @_calm(_WITH_CONTEXT)
     def on_navigate(
         self,
         step: int,
@@ -247,14 +375,17 @@ class _Screen:
         """Move ``step`` notes along the queue and open the note there if it is not yet."""
         if session is None or not session.queue:
             return (*self.views(session, "Open notes first."), *self.context_values(None))
+        left = session.review.context_read if session.review else {}
         session.position = max(0, min(len(session.queue) - 1, session.position + step))
         session.selected = None
         context = self.ctx_of(age, sex, setting, encounter_date)
-        message = self.ensure_open(session, context, request)
+        stale = {k: v["value"] for k, v in left.items()}
+        message = self.ensure_open(session, context, request, stale)
         return (*self.views(session, message), *self.context_values(session))
 
     # ------------------------------------------------------------ reviewing
 
+    @_calm(_VIEWS)
     def on_table(self, session: Session | None, data: Mapping[str, Any]) -> tuple[Any, ...]:
         """A click in the table or the note: ``data`` is ``{action, item}`` from static/*.js."""
         action, item = data.get("action"), data.get("item")
@@ -289,8 +420,9 @@ class _Screen:
             results = []
         return self.gr.update(choices=search_choices(results), value=None)
 
+    @_calm(_VIEWS + 2)
     def on_replace(self, session: Session | None, choice: str | None) -> tuple[Any, ...]:
-        """Replace the selected row's code with the chosen search result."""
+        """Replace the selected row's code with the chosen search result; clears the search."""
 
         def run(review: Review) -> str:
             if session is None or session.selected is None:
@@ -300,10 +432,15 @@ class _Screen:
             row = self.service.apply(review, "replace", session.selected, code, system, description)
             return f"Replaced {old.code} with {code}." if row else ""
 
-        return self.act(session, run)
+        return (*self.act(session, run), *self.search_cleared())
 
+    def search_cleared(self) -> tuple[Any, Any]:
+        """An empty search box and no results: the next search starts afresh."""
+        return "", self.gr.update(choices=[], value=None)
+
+    @_calm(_VIEWS + 2)
     def on_add(self, session: Session | None, choice: str | None) -> tuple[Any, ...]:
-        """Add the chosen search result to the final set and select its row."""
+        """Add the chosen search result to the final set and select its row; clears the search."""
 
         def run(review: Review) -> str:
             code, system, description = self.picked(choice)
@@ -312,19 +449,30 @@ class _Screen:
                 session.selected = max(it.item_id for it in review.items)
             return f"Added {code}."
 
-        return self.act(session, run)
+        return (*self.act(session, run), *self.search_cleared())
 
+    @_calm(_VIEWS)
     def on_accept_preselected(self, session: Session | None) -> tuple[Any, ...]:
         """Accept every pre-selected (★) suggestion still pending."""
 
         def run(review: Review) -> str:
-            done = self.service.accept_preselected(review)
-            if done:
-                return f"Accepted {len(done)} pre-selected code(s)."
-            return "No pre-selected code is pending."
+            refused: dict[str, str] = {}
+            done = self.service.accept_preselected(review, refused)
+            message = (
+                f"Accepted {len(done)} pre-selected code(s)."
+                if done
+                else "No pre-selected code could be accepted."
+                if refused
+                else "No pre-selected code is pending."
+            )
+            if refused:
+                left = "; ".join(f"{code}: {why}" for code, why in refused.items())
+                message += f" Left for you to decide ({len(refused)}), as they clash: {left}"
+            return message
 
         return self.act(session, run)
 
+    @_calm(_VIEWS)
     def on_context(
         self, session: Session | None, age: Any, sex: Any, setting: Any, encounter_date: Any
     ) -> tuple[Any, ...]:
@@ -339,12 +487,16 @@ class _Screen:
 
         return self.act(session, run)
 
-    def on_finalise(self, session: Session | None) -> tuple[Any, ...]:
-        """Finalise the open review and offer its CSV, JSON and FHIR downloads."""
+    @_calm(_VIEWS)
+    def on_finalise(self, session: Session | None, snippets: bool = False) -> tuple[Any, ...]:
+        """Finalise the open review and offer its CSV, JSON and FHIR downloads.
+
+        ``snippets``: the coder ticked the box asking for the evidence words in the JSON.
+        """
         entry = session.entry if session else None
 
         def run(review: Review) -> str:
-            paths = self.service.finalise(review)
+            paths = self.service.finalise(review, snippets=bool(snippets))
             assert entry is not None
             entry.exports = {k: str(v) for k, v in paths.items()}
             n = len(review.final_codes())
@@ -354,11 +506,94 @@ class _Screen:
 
         return self.act(session, run)
 
-    def on_analytics(self) -> tuple[str, Any]:
-        """The analytics tab and a fresh labelled-data download."""
+    @_calm(_VIEWS + 2)
+    def on_query(self, session: Session | None, topic: str | None) -> tuple[Any, ...]:
+        """Raise a provider query about the selected row (its missing documentation)."""
+        paths: dict[str, Any] = {}
+
+        def run(review: Review) -> str:
+            if session is None or session.selected is None:
+                raise InputError("Select the row to query the provider about (click it).")
+            query, written = self.service.raise_query(
+                review, session.selected, reviewer=review.reviewer, topic=topic or None
+            )
+            paths.update(written)
+            return (
+                f"Provider query {query.query_id[:8]} about {query.code} ({query.topic}) "
+                "saved as open. Download it below."
+            )
+
+        views = self.act(session, run)
+        return (*views, *self.query_downloads(paths))
+
+    @_calm(_VIEWS + 2)
+    def on_query_status(
+        self, status: str, session: Session | None, query_id: str | None, answer: str | None
+    ) -> tuple[Any, ...]:
+        """Record the provider's answer, or close the query picked."""
+
+        def run(review: Review) -> str:
+            if not query_id:
+                raise InputError("Pick the provider query first.")
+            reviewer = review.reviewer
+            d = self.service.queries.set_status(query_id, status, reviewer=reviewer, answer=answer)
+            paths.update(self.service.write_query(self.service.quoted(review, d)))
+            return f"Provider query {query_id[:8]} is {status}."
+
+        paths: dict[str, Any] = {}
+        views = self.act(session, run)
+        return (*views, *self.query_downloads(paths))
+
+    def on_analytics(self) -> tuple[Any, ...]:
+        """The analytics tab: tables, productivity plots, QA, and fresh downloads
+        (``_Ui.analytics_out``)."""
+        gr = self.gr
         a = self.service.store.analytics()
         path = self.service.write_labelled()
-        return render_analytics(a), self.gr.update(value=str(path), visible=True)
+        queries = self.service.queries.counts()
+        rows, corrected, csv_path = self.service.productivity()
+        return (
+            render_analytics(a, queries),
+            gr.update(value=str(path), visible=True),
+            render_productivity(rows, corrected, self.service.qa.summary()),
+            gr.update(value=str(csv_path), visible=bool(rows)),
+            self.qa_choices(),
+        )
+
+    def qa_choices(self) -> Any:
+        """The drawn reviews waiting for a second review, for the QA picker."""
+        pending = self.service.qa.pending()
+        choices = [
+            (f"{p['review_id'][:8]} · {p['note_id']} · coded by {p['reviewer']}", p["review_id"])
+            for p in pending
+        ]
+        return self.gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    def on_qa_draw(self, share: Any, request: Any) -> tuple[Any, ...]:
+        """Draw a share (percent) of the finalised notes not drawn before for QA."""
+        try:
+            drawn = self.service.qa.draw(
+                float(share or 0) / 100, reviewer=self.reviewer_of(None, request)
+            )
+        except (InputError, ValueError) as exc:
+            return (*self.on_analytics(), f"⚠ {exc}")
+        note = f"Drew {len(drawn)} finalised note(s) for a second review."
+        return (*self.on_analytics(), note if drawn else "No finalised note is left to draw.")
+
+    def on_qa_record(
+        self, agreed: bool, review_id: str | None, comment: str | None, request: Any
+    ) -> tuple[Any, ...]:
+        """Record the second reviewer's verdict on the drawn note picked."""
+        if not review_id:
+            return (*self.on_analytics(), "⚠ Draw a QA sample and pick a note first.")
+        try:
+            self.service.qa.record(
+                review_id, agreed=agreed, reviewer=self.reviewer_of(None, request), comment=comment
+            )
+        except InputError as exc:
+            return (*self.on_analytics(), f"⚠ {exc}")
+        verdict = "agreed" if agreed else "did not agree"
+        return (*self.on_analytics(), f"QA of {review_id[:8]}: {verdict}.")
 
 
 # --------------------------------------------------------------------------- layout
@@ -382,6 +617,7 @@ class _Ui:
     sex_in: Any = None
     setting_in: Any = None
     date_in: Any = None
+    ctx_source: Any = None
     prev_btn: Any = None
     progress: Any = None
     next_btn: Any = None
@@ -394,13 +630,43 @@ class _Ui:
     replace_btn: Any = None
     add_btn: Any = None
     edits_view: Any = None
+    snippets_in: Any = None
     finalise_btn: Any = None
     dl_csv: Any = None
     dl_json: Any = None
     dl_fhir: Any = None
+    query_topic: Any = None
+    query_btn: Any = None
+    query_view: Any = None
+    query_pick: Any = None
+    query_answer: Any = None
+    query_answered_btn: Any = None
+    query_close_btn: Any = None
+    dl_query_txt: Any = None
+    dl_query_json: Any = None
     refresh_btn: Any = None
     analytics_view: Any = None
     dl_labels: Any = None
+    productivity_view: Any = None
+    dl_productivity: Any = None
+    qa_share: Any = None
+    qa_draw_btn: Any = None
+    qa_pick: Any = None
+    qa_comment: Any = None
+    qa_agree_btn: Any = None
+    qa_disagree_btn: Any = None
+    qa_message: Any = None
+
+    @property
+    def analytics_out(self) -> list[Any]:
+        """What ``_Screen.on_analytics`` returns values for, in its order."""
+        return [
+            self.analytics_view,
+            self.dl_labels,
+            self.productivity_view,
+            self.dl_productivity,
+            self.qa_pick,
+        ]
 
     @property
     def view_out(self) -> list[Any]:
@@ -415,12 +681,19 @@ class _Ui:
             self.dl_csv,
             self.dl_json,
             self.dl_fhir,
+            self.query_view,
+            self.query_pick,
         ]
 
     @property
     def ctx_in(self) -> list[Any]:
         """The patient-context inputs, in ``_Screen.ctx_of``'s order."""
         return [self.age_in, self.sex_in, self.setting_in, self.date_in]
+
+    @property
+    def ctx_out(self) -> list[Any]:
+        """What ``_Screen.context_values`` returns values for: the inputs, the source line."""
+        return [*self.ctx_in, self.ctx_source]
 
 
 def _layout_opener(gr: ModuleType, ui: _Ui) -> None:
@@ -462,18 +735,34 @@ def _layout_opener(gr: ModuleType, ui: _Ui) -> None:
             ui.batch_btn = gr.Button("Open batch output", elem_id="batch-btn")
 
 
-def _layout_context_and_queue(gr: ModuleType, ui: _Ui) -> None:
-    """The patient-context row, the queue's previous / next row and the status line."""
+def _layout_context(gr: ModuleType, ui: _Ui) -> None:
+    """The patient-context row, above *Suggest codes* so a note is never suggested without it.
+
+    Age, sex and encounter date a pasted note states are filled in (and marked so); the coder
+    can change them.
+    """
     with gr.Row(equal_height=True):
         # A textbox, not gr.Number: an empty age means unknown, while 0 is a newborn.
-        ui.age_in = gr.Textbox(label="Age (years)", placeholder="unknown", elem_id="ctx-age")
-        ui.sex_in = gr.Radio(["F", "M", "unknown"], value="unknown", label="Sex", elem_id="ctx-sex")
+        ui.age_in = gr.Textbox(
+            label=CONTEXT_LABELS["age"], placeholder="unknown", elem_id="ctx-age"
+        )
+        ui.sex_in = gr.Radio(
+            ["F", "M", "unknown"], value="unknown", label=CONTEXT_LABELS["sex"], elem_id="ctx-sex"
+        )
         ui.setting_in = gr.Radio(
-            list(SETTINGS), value="outpatient", label="Setting", elem_id="ctx-setting"
+            list(SETTINGS),
+            value="outpatient",
+            label=CONTEXT_LABELS["setting"],
+            elem_id="ctx-setting",
         )
         ui.date_in = gr.Textbox(
-            label="Encounter date", placeholder="YYYY-MM-DD", elem_id="ctx-date"
+            label=CONTEXT_LABELS["encounter_date"], placeholder="YYYY-MM-DD", elem_id="ctx-date"
         )
+    ui.ctx_source = gr.Markdown(render_context_source({}), elem_id="ctx-source")
+
+
+def _layout_queue(gr: ModuleType, ui: _Ui) -> None:
+    """The queue's previous / next row and the status line."""
     with gr.Row(equal_height=True):
         ui.prev_btn = gr.Button("◀ Previous", size="sm", elem_id="prev-btn", scale=0)
         ui.progress = gr.Markdown("No note open.", elem_id="progress")
@@ -518,6 +807,12 @@ def _layout_codes(gr: ModuleType, ui: _Ui) -> None:
     ui.edits_view = gr.HTML(
         render_edits(None), js_on_load=None, apply_default_css=False, elem_id="edits"
     )
+    _layout_queries(gr, ui)
+    ui.snippets_in = gr.Checkbox(
+        value=False,
+        label="Put the evidence words (note text, PHI) in the JSON download",
+        elem_id="export-snippets",
+    )
     ui.finalise_btn = gr.Button("Finalise", variant="primary", elem_id="finalise-btn")
     with gr.Row():
         ui.dl_csv = gr.DownloadButton("CSV", visible=False, elem_id="dl-csv")
@@ -525,9 +820,58 @@ def _layout_codes(gr: ModuleType, ui: _Ui) -> None:
         ui.dl_fhir = gr.DownloadButton("FHIR R4", visible=False, elem_id="dl-fhir")
 
 
+def _layout_queries(gr: ModuleType, ui: _Ui) -> None:
+    """Provider queries: raise one about the selected row, record the answer, close it."""
+    with gr.Accordion("Provider queries (CDI)", open=False, elem_id="queries"):
+        with gr.Row(equal_height=True):
+            ui.query_topic = gr.Dropdown(
+                [("what the suggestion notes is missing", ""), *((t, t) for t in TOPICS)],
+                value="",
+                label="Ask the provider about",
+                elem_id="query-topic",
+            )
+            ui.query_btn = gr.Button(
+                "Query the provider about the selected row", size="sm", elem_id="query-btn"
+            )
+        ui.query_view = gr.HTML(
+            render_queries([]), js_on_load=None, apply_default_css=False, elem_id="query-view"
+        )
+        with gr.Row(equal_height=True):
+            ui.query_pick = gr.Dropdown([], label="Query", elem_id="query-pick")
+            ui.query_answer = gr.Textbox(label="Provider's answer", elem_id="query-answer")
+        with gr.Row():
+            ui.query_answered_btn = gr.Button(
+                "Record the answer", size="sm", elem_id="query-answered-btn"
+            )
+            ui.query_close_btn = gr.Button("Close the query", size="sm", elem_id="query-close-btn")
+            ui.dl_query_txt = gr.DownloadButton(
+                "Query (text)", visible=False, elem_id="dl-query-txt"
+            )
+            ui.dl_query_json = gr.DownloadButton(
+                "Query (JSON)", visible=False, elem_id="dl-query-json"
+            )
+
+
 def _layout_analytics(gr: ModuleType, ui: _Ui) -> None:
     """The analytics tab: a refresh button, the tables and the labelled-data download."""
     ui.refresh_btn = gr.Button("Refresh", elem_id="analytics-refresh")
+    ui.productivity_view = gr.HTML(
+        "", js_on_load=None, apply_default_css=False, elem_id="productivity"
+    )
+    ui.dl_productivity = gr.DownloadButton(
+        "Productivity per coder and day (CSV)", visible=False, elem_id="dl-productivity"
+    )
+    with gr.Row(equal_height=True):
+        ui.qa_share = gr.Number(
+            10, label="QA: share of finalised notes to draw (%)", elem_id="qa-share", minimum=1
+        )
+        ui.qa_draw_btn = gr.Button("Draw a QA sample", size="sm", elem_id="qa-draw-btn")
+        ui.qa_pick = gr.Dropdown([], label="Note for a second review", elem_id="qa-pick")
+        ui.qa_comment = gr.Textbox(label="QA comment", elem_id="qa-comment")
+    with gr.Row():
+        ui.qa_agree_btn = gr.Button("Agree with the final codes", size="sm", elem_id="qa-agree")
+        ui.qa_disagree_btn = gr.Button("Disagree", size="sm", elem_id="qa-disagree")
+    ui.qa_message = gr.Markdown("", elem_id="qa-status")
     ui.analytics_view = gr.HTML("", js_on_load=None, apply_default_css=False, elem_id="analytics")
     ui.dl_labels = gr.DownloadButton(
         "Labelled decisions for retraining (JSONL)", visible=False, elem_id="dl-labels"
@@ -540,8 +884,9 @@ def _layout(gr: ModuleType) -> _Ui:
     ui.header_md = gr.Markdown("## codesuggest · coder review\nLoading the model…")
     with gr.Tabs():
         with gr.Tab("Review", id="review"):
+            _layout_context(gr, ui)
             _layout_opener(gr, ui)
-            _layout_context_and_queue(gr, ui)
+            _layout_queue(gr, ui)
             with gr.Row():
                 with gr.Column(scale=5, min_width=340):
                     _layout_note(gr, ui)
@@ -572,9 +917,20 @@ def _with_request(gr: ModuleType, fn: Callable[..., Any]) -> Callable[..., Any]:
 def _wire_opening(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
     """Paste, files, folder and batch output each start a new work queue."""
     on_files = _with_request(gr, screen.on_files)
-    out = [*ui.view_out, *ui.ctx_in, ui.opener]
+    out = [*ui.view_out, *ui.ctx_out, ui.opener]
     ui.suggest_btn.click(
-        _with_request(gr, screen.on_paste), [ui.note_in, *ui.ctx_in], out, **_OPENING
+        _with_request(gr, screen.on_paste), [ui.note_in, ui.state, *ui.ctx_in], out, **_OPENING
+    )
+    # "change": Gradio sends no "input" event for a paste made by a script or for a deletion.
+    ui.note_in.change(
+        screen.on_note_typed,
+        [ui.note_in, ui.state, *ui.ctx_in],
+        ui.ctx_out,
+        trigger_mode="always_last",
+        show_progress="hidden",
+        concurrency_id="note-context",
+        concurrency_limit=1,
+        **_PRIVATE,
     )
     ui.files_in.upload(on_files, [ui.files_in, *ui.ctx_in], out, **_OPENING)
     ui.folder_in.upload(on_files, [ui.folder_in, *ui.ctx_in], out, **_OPENING)
@@ -584,7 +940,7 @@ def _wire_opening(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
 
 def _wire_navigation(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
     """Previous and Next step through the work queue."""
-    out = [*ui.view_out, *ui.ctx_in]
+    out = [*ui.view_out, *ui.ctx_out]
     for button, step in ((ui.prev_btn, -1), (ui.next_btn, 1)):
         handler = _with_request(gr, functools.partial(screen.on_navigate, step))
         button.click(handler, [ui.state, *ui.ctx_in], out, **_OPENING)
@@ -604,17 +960,22 @@ def _wire_table(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
 
 def _wire_codes(ui: _Ui, screen: _Screen) -> None:
     """Code search, replace, add, and accepting the pre-selected suggestions."""
-    ui.search_in.input(
+    # "change", not "input": Gradio sends no input event when characters are deleted, so
+    # clearing the box left the old results. Queued, one at a time, the last keystroke last,
+    # so an older answer never lands after a newer one.
+    ui.search_in.change(
         screen.on_search,
         [ui.search_in],
         [ui.results],
         trigger_mode="always_last",
         show_progress="hidden",
-        queue=False,
+        concurrency_id="search",
+        concurrency_limit=1,
         **_PRIVATE,
     )
-    ui.replace_btn.click(screen.on_replace, [ui.state, ui.results], ui.view_out, **_REVIEWING)
-    ui.add_btn.click(screen.on_add, [ui.state, ui.results], ui.view_out, **_REVIEWING)
+    found = [*ui.view_out, ui.search_in, ui.results]
+    ui.replace_btn.click(screen.on_replace, [ui.state, ui.results], found, **_REVIEWING)
+    ui.add_btn.click(screen.on_add, [ui.state, ui.results], found, **_REVIEWING)
     ui.accept_pre_btn.click(screen.on_accept_preselected, [ui.state], ui.view_out, **_REVIEWING)
 
 
@@ -628,10 +989,28 @@ def _wire_context(ui: _Ui, screen: _Screen) -> None:
         box.blur(screen.on_context, inputs, ui.view_out, **_REVIEWING)
 
 
-def _wire_finish(ui: _Ui, screen: _Screen) -> None:
-    """Finalise, and the analytics tab's refresh."""
-    ui.finalise_btn.click(screen.on_finalise, [ui.state], ui.view_out, **_REVIEWING)
-    ui.refresh_btn.click(screen.on_analytics, None, [ui.analytics_view, ui.dl_labels], **_PRIVATE)
+def _wire_queries(ui: _Ui, screen: _Screen) -> None:
+    """Raising a provider query, and recording its answer or closing it."""
+    out = [*ui.view_out, ui.dl_query_txt, ui.dl_query_json]
+    ui.query_btn.click(screen.on_query, [ui.state, ui.query_topic], out, **_REVIEWING)
+    for button, status in ((ui.query_answered_btn, "answered"), (ui.query_close_btn, "closed")):
+        handler = functools.partial(screen.on_query_status, status)
+        inputs = [ui.state, ui.query_pick, ui.query_answer]
+        button.click(handler, inputs, out, **_REVIEWING)
+
+
+def _wire_finish(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
+    """Finalise, and the analytics tab: refresh, the QA sample and its verdicts."""
+    ui.finalise_btn.click(
+        screen.on_finalise, [ui.state, ui.snippets_in], ui.view_out, **_REVIEWING
+    )
+    ui.refresh_btn.click(screen.on_analytics, None, ui.analytics_out, **_PRIVATE)
+    out = [*ui.analytics_out, ui.qa_message]
+    draw = _with_request(gr, screen.on_qa_draw)
+    ui.qa_draw_btn.click(draw, [ui.qa_share], out, **_PRIVATE)
+    for button, agreed in ((ui.qa_agree_btn, True), (ui.qa_disagree_btn, False)):
+        record = _with_request(gr, functools.partial(screen.on_qa_record, agreed))
+        button.click(record, [ui.qa_pick, ui.qa_comment], out, **_PRIVATE)
 
 
 def build_app(
@@ -658,7 +1037,8 @@ def build_app(
         _wire_table(gr, ui, screen)
         _wire_codes(ui, screen)
         _wire_context(ui, screen)
-        _wire_finish(ui, screen)
+        _wire_queries(ui, screen)
+        _wire_finish(gr, ui, screen)
         app.load(screen.header, None, ui.header_md, **_PRIVATE)
     return app
 
@@ -707,7 +1087,9 @@ def serve(
 
     The model loads in the background while the server starts, so the URL appears at once;
     the first request waits for the model. Never creates a public share link and sends no
-    analytics.
+    analytics; from the start the process refuses connections to other machines
+    (``netguard``), the app answers through ``gate.Gate``, and uploads and exports live in a
+    ``files.PrivateFolder`` removed when the server stops.
 
     Returns:
         The launched ``gr.Blocks`` (useful with ``block=False``).
@@ -717,14 +1099,24 @@ def serve(
     print(f"starting the review screen on http://{host}:{port}/ ...", flush=True)
     import codesuggest
 
+    # Uploaded notes, Gradio's copies of them and the exports stay in a folder only this user
+    # can read, removed at shutdown (or by the next start after a kill). Gradio reads
+    # GRADIO_TEMP_DIR when its components and app are made, so it is set before build_app.
+    files = PrivateFolder()
+    atexit.register(files.close)
+    if block and threading.current_thread() is threading.main_thread():
+        # SIGTERM (systemd, kill) stops the server as Ctrl-C does, so the folder is removed.
+        signal.signal(signal.SIGTERM, _interrupt)
+    os.environ["GRADIO_TEMP_DIR"] = str(files.uploads)
+    refuse_outbound(_this_machine(host))
     suggester: Future[SuggesterLike] = Future()
     store = AuditStore(db or default_db_path(), store_note_text=store_note_text)
-    export_dir = Path(tempfile.mkdtemp(prefix="codesuggest-exports-"))
-    atexit.register(shutil.rmtree, export_dir, True)
     service = ReviewService(
-        suggester, store, reviewer=reviewer or default_reviewer(), export_dir=export_dir
+        suggester, store, reviewer=reviewer or default_reviewer(), export_dir=files.exports
     )
     app = build_app(service)
+    from starlette.middleware import Middleware  # Gradio's web framework
+
     _, url, _ = app.launch(
         server_name=host,
         server_port=port,
@@ -741,8 +1133,15 @@ def serve(
         ssr_mode=False,
         pwa=False,
         max_file_size="50mb",
-        allowed_paths=[str(export_dir)],
+        allowed_paths=[str(files.exports)],
         css=static_text("review.css"),
+        app_kwargs={
+            # FastAPI would serve its own description of every route at /openapi.json.
+            "openapi_url": None,
+            "docs_url": None,
+            "redoc_url": None,
+            "middleware": [Middleware(Gate)],
+        },
     )
 
     # The model loads only once the server listens: loading it alongside Gradio's start
@@ -767,6 +1166,7 @@ def serve(
     except BaseException:
         app.close()
         store.close()
+        files.close()
         raise
     print("model loaded: ready", flush=True)
     if on_ready is not None:
@@ -776,4 +1176,17 @@ def serve(
             app.block_thread()
         finally:
             store.close()
+            files.close()
     return app
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _this_machine(host: str) -> set[str]:
+    """The names and addresses the server may connect to: its own (Gradio checks it is up)."""
+    names = {host}
+    with contextlib.suppress(OSError):
+        names |= {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    return names

@@ -53,6 +53,8 @@ class ReviewItem:
     replaced_by: str | None = None
     replaced_by_system: str | None = None
     replaced_by_description: str | None = None
+    # The suggestion's note (what the documentation lacks, why not pre-selected); not stored.
+    note: str = ""
 
     @property
     def in_final(self) -> bool:
@@ -154,12 +156,20 @@ class Review:
                 preselected=bool(s.get("selected")),
                 evidence=[dict(e) for e in s.get("evidence") or []],
                 suggested_edits=[dict(e) for e in s.get("edits") or []],
+                note=str(s.get("note") or ""),
             )
             for i, s in enumerate(result.get("suggestions") or [])
         ]
         self._next_id = len(self.items)
         self._group()
         self.edits: list[dict[str, Any]] = []
+        # Edits of each undecided row as if it joined the final set as it stands now;
+        # filled by ``ReviewService.revalidate``, so they never name a code since taken out.
+        self.row_edits: dict[int, list[dict[str, Any]]] = {}
+        # Pre-selected codes the screen took the star off (a clash with a better one): why.
+        self.unstarred: dict[str, str] = {}
+        # Context values read from the note itself ({"value", "start", "end", "text"} by name).
+        self.context_read: dict[str, dict[str, Any]] = {}
         self.status = "open"
         self.finalised_at: str | None = None
 
@@ -205,13 +215,17 @@ class Review:
     def edits_for(self, item: ReviewItem) -> list[dict[str, Any]]:
         """The edits to show on a row, errors first.
 
-        A row in the final set shows the edits recomputed for the final set; any other row
-        shows the edits that came with the suggestion.
+        A row in the final set shows the edits recomputed for the final set; an undecided row
+        the edits it would get if accepted into the final set as it stands (``row_edits``),
+        or, before any edits were run, those that came with the suggestion. A rejected row
+        shows none: it is out of the code set.
         """
         if item.in_final:
             found = [e for e in self.edits if item.final_code in (e.get("codes") or ())]
+        elif item.status == "rejected":
+            found = []
         else:
-            found = list(item.suggested_edits)
+            found = list(self.row_edits.get(item.item_id, item.suggested_edits))
         return by_severity(found)
 
     def pending(self) -> list[ReviewItem]:
@@ -382,12 +396,26 @@ def undo_on_error(review: Review) -> Iterator[None]:
     The screen must never show a decision the audit log does not hold.
     """
     saved = copy.deepcopy(
-        (review.items, review.context, review.edits, review.status, review._next_id)
+        (
+            review.items,
+            review.context,
+            review.edits,
+            review.row_edits,
+            review.status,
+            review._next_id,
+        )
     )
     try:
         yield
     except BaseException:
-        review.items, review.context, review.edits, review.status, review._next_id = saved
+        (
+            review.items,
+            review.context,
+            review.edits,
+            review.row_edits,
+            review.status,
+            review._next_id,
+        ) = saved
         raise
 
 

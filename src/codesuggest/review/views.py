@@ -8,6 +8,7 @@ and batch files are untrusted input. The screen's CSS and JavaScript are in ``st
 
 import functools
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +31,44 @@ ASSERTION_LABELS = {
 _KNOWN_CLASSES = (*ASSERTIONS, "context", "excluded")
 # On a tie for the narrowest span, the first of these shows: a conflict is never hidden.
 _CAUTION = ("negated", "uncertain", "hypothetical", "family", "historical", "present", "context")
+# Words the document model may weigh that say nothing clinical: doses, frequencies, ages.
+_NOT_CLINICAL = frozenset(
+    [
+        "mg",
+        "mcg",
+        "ml",
+        "mm",
+        "cm",
+        "kg",
+        "lb",
+        "lbs",
+        "daily",
+        "bid",
+        "tid",
+        "qid",
+        "qd",
+        "prn",
+        "po",
+        "iv",
+        "year",
+        "years",
+        "yr",
+        "yrs",
+        "old",
+        "month",
+        "months",
+        "week",
+        "weeks",
+        "day",
+        "days",
+        "hour",
+        "hours",
+        "patient",
+        "pt",
+        "pts",
+    ]
+)
+_WORD = re.compile(r"[^\W\d_]+|\d+")
 
 
 def _blank_none(value: Any) -> Any:
@@ -92,6 +131,7 @@ class _Span:
     assertion: str
     item: int | None
     label: str
+    in_play: bool = True
 
 
 @dataclass(slots=True)
@@ -110,19 +150,43 @@ class _Piece:
     mark: _Mark | None = None
 
 
-def _spans(review: Review, text: str) -> list[_Span]:
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    # scikit-learn's list, imported on first use: the screen's server has it loaded anyway.
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _NOT_CLINICAL
+
+
+def is_clinical_phrase(text: str) -> bool:
+    """Whether words the document model weighed say something clinical ("creatinine ratio"),
+    not a function word, a number, a dose or an age ("with", "62 year", "mg daily")."""
+    return any(
+        not w.isdigit()
+        and w.lower() not in _stop_words()
+        and (len(w) > 2 or w.isupper())  # "MI", "HF": abbreviations are clinical
+        for w in _WORD.findall(text)
+    )
+
+
+def _spans(review: Review, text: str, selected: int | None = None) -> list[_Span]:
     spans = []
     for it in review.items:
         if it.status == "rejected":
             continue
+        # The model's context words are shown for the codes in play (pre-selected, in the
+        # final set, or selected), not for every alternative far down the list.
+        in_play = it.preselected or it.in_final or it.item_id == selected
         for e in it.evidence:
             start, end = e.get("start", -1), e.get("end", -1)
             if not 0 <= start < end <= len(text):
                 continue
             assertion = e.get("assertion") or "present"
+            if assertion == "context" and not (in_play and is_clinical_phrase(text[start:end])):
+                continue
             where = f" · {e['section']}" if e.get("section") else ""
             spans.append(
-                _Span(start, end, assertion, it.item_id, f"{it.code} · {assertion}{where}")
+                _Span(start, end, assertion, it.item_id, f"{it.code} · {assertion}{where}", in_play)
             )
     for x in review.result.get("excluded") or []:
         start, end = x.get("start", -1), x.get("end", -1)
@@ -148,12 +212,24 @@ def _mark(covering: list[_Span], selected: int | None) -> _Mark | None:
     # exclusion over a "present" evidence span), so a conflict is never hidden.
     main = (focused or sorted(covering, key=_span_priority))[0]
     classes = f"cs-ev {_assertion_class(main.assertion)}" + (" cs-focus" if focused else "")
-    title = "; ".join(dict.fromkeys(s.label for s in covering))
-    return _Mark(classes, main.item, title)
+    return _Mark(classes, main.item, _title(covering))
+
+
+def _title(covering: list[_Span]) -> str:
+    """The hover text: the codes with real evidence here that are in play (pre-selected, final
+    or selected), then how many alternatives also read these words; model context words only
+    where there is nothing else."""
+    real = [s for s in covering if s.assertion != "context"] or covering
+    shown = [s for s in real if s.in_play] or real[:3]
+    labels = list(dict.fromkeys(s.label for s in shown))
+    others = len({s.label for s in real} - set(labels))
+    if others:
+        labels.append(f"+{others} other suggestion{'s' if others > 1 else ''}")
+    return "; ".join(labels)
 
 
 def _pieces(review: Review, text: str, selected: int | None) -> list[_Piece]:
-    spans = _spans(review, text)
+    spans = _spans(review, text, selected)
     # SuggestionResult.to_dict has no "sections" key: only a result that adds one (the schema
     # allows extra keys) gets section names in the note; evidence names its own section.
     sections = {
@@ -161,7 +237,12 @@ def _pieces(review: Review, text: str, selected: int | None) -> list[_Piece]:
         for s in review.result.get("sections") or []
         if isinstance(s, dict) and isinstance(s.get("start"), int) and 0 <= s["start"] < len(text)
     }
-    cuts = sorted({0, len(text), *sections, *(s.start for s in spans), *(s.end for s in spans)})
+    cuts = {0, len(text), *sections, *(s.start for s in spans), *(s.end for s in spans)}
+    # The selected evidence is one outlined span, not cut into fragments by spans inside it.
+    for s in spans:
+        if selected is not None and s.item == selected:
+            cuts -= {c for c in cuts if s.start < c < s.end and c not in sections}
+    cuts = sorted(cuts)
     return [
         _Piece(
             text[a:b],
@@ -307,6 +388,31 @@ def render_edits(review: Review | None) -> str:
     )
 
 
+_CONTEXT_NAMES = {"age": "age", "sex": "sex", "encounter_date": "encounter date"}
+
+
+def render_context_source(read: Mapping[str, Mapping[str, Any]]) -> str:
+    """Which context values were read from the note, quoting its words (Markdown).
+
+    Args:
+        read: ``Review.context_read``: ``{"value", "start", "end", "text"}`` by field name.
+    """
+    if not read:
+        return "Age, sex and encounter date stated in a pasted note are filled in here."
+    bits = [
+        f"{_CONTEXT_NAMES[name]} **{read[name]['value']}** (“{_md_escape(read[name]['text'])}”)"
+        for name in _CONTEXT_NAMES
+        if name in read
+    ]
+    return "Read from the note: " + ", ".join(bits) + ". Check them; change a box if wrong."
+
+
+def _md_escape(text: str) -> str:
+    # Note words in Markdown: no markup, no HTML.
+    out = "".join(f"\\{c}" if c in "\\`*_{}[]()#+-.!|<>~" else c for c in text)
+    return out.replace("\n", " ")
+
+
 def render_progress(session: Session | None) -> str:
     """The queue position and the review's identity, e.g. ``Note 3 / 20 · note-id``.
 
@@ -406,13 +512,76 @@ def _analytics_tables(a: Mapping[str, Any]) -> list[tuple[str, list[str], list[l
     ]
 
 
-def render_analytics(a: Mapping[str, Any]) -> str:
-    """The analytics tab: acceptance overall and per code, most rejected and replaced.
+def render_analytics(a: Mapping[str, Any], queries: Mapping[str, Any] | None = None) -> str:
+    """The analytics tab: acceptance overall and per code, most rejected and replaced, and
+    the provider queries by status and topic.
 
     Args:
         a: ``AuditStore.analytics()``.
+        queries: ``QueryStore.counts()``.
     """
     o = a["overall"]
     return _render(
-        "analytics.html", o=o, rate=_pct(o["acceptance_rate"]), tables=_analytics_tables(a)
+        "analytics.html",
+        o=o,
+        rate=_pct(o["acceptance_rate"]),
+        tables=_analytics_tables(a),
+        queries=queries,
     )
+
+
+_BAR_WIDTH = 320
+
+
+def _bars(rows: list[Mapping[str, Any]], key: str, fmt: str) -> list[dict[str, Any]]:
+    """Horizontal bars of ``key`` per coder and day, scaled to the largest value."""
+    values = [r[key] for r in rows if r[key] is not None]
+    top = max(values, default=0) or 1
+    return [
+        {
+            "label": f"{r['reviewer']} · {r['day']}",
+            "width": 0 if r[key] is None else max(2, round(_BAR_WIDTH * r[key] / top)),
+            "value": "–" if r[key] is None else fmt.format(r[key]),
+            "y": 22 * i,
+        }
+        for i, r in enumerate(rows)
+    ]
+
+
+def render_productivity(
+    rows: list[Mapping[str, Any]],
+    corrected: list[Mapping[str, Any]],
+    qa: Mapping[str, Any],
+) -> str:
+    """The productivity plots (per coder and day), the most corrected codes and QA agreement.
+
+    Args:
+        rows: ``store.productivity.productivity``; corrected: ``most_corrected``;
+        qa: ``QualitySample.summary``.
+    """
+    plots = [
+        ("Notes finalised", _bars(rows, "notes_finalised", "{:d}")),
+        ("Median minutes per note (opened to finalised)", _bars(rows, "median_minutes", "{:.1f}")),
+        ("Acceptance rate", _bars(rows, "acceptance_rate", "{:.0%}")),
+        ("Replacement rate", _bars(rows, "replacement_rate", "{:.0%}")),
+        ("Addition rate", _bars(rows, "addition_rate", "{:.0%}")),
+    ]
+    return _render(
+        "productivity.html",
+        rows=rows,
+        plots=plots,
+        height=22 * max(1, len(rows)),
+        bar_width=_BAR_WIDTH,
+        corrected=corrected,
+        qa=qa,
+        agreement=_pct(qa.get("agreement_rate")),
+    )
+
+
+def render_queries(queries: Iterable[Mapping[str, Any]]) -> str:
+    """A review's provider queries: question, quoted indicators, options, status, answer.
+
+    Args:
+        queries: ``QueryStore.queries(review_id)`` rows.
+    """
+    return _render("queries.html", queries=list(queries))

@@ -10,9 +10,10 @@ server killed mid-review keeps everything it had acknowledged. Three tables:
 - ``review_items``: the current state of every row of the review's code table (suggested or
   added code, its decision, what replaced it, its place in the order), rewritten in the same
   transaction as each action. Analytics and the labelled export read it.
-- ``actions``: the append-only audit log (triggers refuse UPDATE and DELETE). Each row is
-  self-contained: reviewer, UTC timestamp, note hash, model and code-set versions, the action
-  and its before/after values as JSON.
+- ``actions``: the append-only audit log (triggers refuse UPDATE, DELETE and INSERT OR
+  REPLACE). Each row is self-contained: reviewer, UTC timestamp, note hash, model and code-set
+  versions, the action and its before/after values as JSON; and each is chained to the one
+  before it by sha256 (``store.chain``), so ``codesuggest audit verify`` finds any later edit.
 
 Two browser tabs never share a ``review_id``, so they never write over each other.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import uuid
@@ -34,8 +36,12 @@ from typing import Any
 
 from codesuggest.core.errors import ArtifactError, InputError
 from codesuggest.core.records import Decision
+from codesuggest.store.chain import GENESIS, TRIGGERS, Verification, row_sha256, verify
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+# 2: actions carry prev_sha256 and sha256 (the hash chain); INSERT OR REPLACE is refused.
+SCHEMA_VERSION = 2
 ACTIONS = ("accept", "reject", "replace", "add", "reorder", "context", "finalise")
 
 _SCHEMA = """
@@ -89,14 +95,53 @@ CREATE TABLE IF NOT EXISTS actions (
     after          TEXT,
     note_sha256    TEXT,
     model_version  TEXT,
-    codesets       TEXT NOT NULL
+    codesets       TEXT NOT NULL,
+    prev_sha256    TEXT,
+    sha256         TEXT
 );
 CREATE INDEX IF NOT EXISTS actions_review ON actions (review_id, action_id);
-CREATE TRIGGER IF NOT EXISTS actions_append_only_update BEFORE UPDATE ON actions
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS actions_append_only_delete BEFORE DELETE ON actions
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+# REPLACE deletes the old row without firing DELETE triggers, hence the INSERT trigger.
+_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS actions_append_only_update BEFORE UPDATE ON actions"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS actions_append_only_delete BEFORE DELETE ON actions"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS actions_no_replace BEFORE INSERT ON actions"
+    " WHEN EXISTS (SELECT 1 FROM actions WHERE action_id = NEW.action_id)"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: an action is never replaced');"
+    " END",
+)
+
+
+def _add_hash_chain(db: sqlite3.Connection) -> None:
+    """Give a log written before the hash chain (schema 1) its chain, in one transaction.
+
+    Rows written before the upgrade are chained as they stand at the upgrade: the chain
+    cannot vouch for what happened to them before it existed.
+    """
+    columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
+    if not columns or "sha256" in columns:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE actions ADD COLUMN prev_sha256 TEXT")
+        db.execute("ALTER TABLE actions ADD COLUMN sha256 TEXT")
+        db.execute("DROP TRIGGER IF EXISTS actions_append_only_update")
+        prev = GENESIS
+        for row in db.execute("SELECT * FROM actions ORDER BY action_id").fetchall():
+            sha = row_sha256({**dict(row), "prev_sha256": prev})
+            db.execute(
+                "UPDATE actions SET prev_sha256 = ?, sha256 = ? WHERE action_id = ?",
+                (prev, sha, row["action_id"]),
+            )
+            prev = sha
+        for trigger in _TRIGGERS:
+            db.execute(trigger)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def note_sha256(text: str) -> str:
@@ -168,12 +213,31 @@ class AuditStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            _add_hash_chain(self._db)
+            self._warn_of_dropped_triggers()
+            self._db.executescript(_SCHEMA + ";\n".join(_TRIGGERS) + ";")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise ArtifactError(
                 f"{self.path} cannot be used as the audit database ({exc}); give another --db path."
             ) from exc
+
+    def _warn_of_dropped_triggers(self) -> None:
+        """Say so when a chained log lost a trigger: recreating it must not hide the drop."""
+        if not self._db.execute("SELECT 1 FROM pragma_table_info('actions')").fetchone():
+            return  # a new database
+        present = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        }
+        dropped = [name for name in TRIGGERS if name not in present]
+        if dropped:
+            log.warning(
+                "%s: the audit log's triggers %s had been dropped and are recreated; run "
+                "`codesuggest audit verify %s` to see whether the log was changed meanwhile.",
+                self.path,
+                ", ".join(dropped),
+                self.path,
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -244,8 +308,9 @@ class AuditStore:
         """
         if decision.action not in ACTIONS:
             raise InputError(f"Unknown review action {decision.action!r}; one of {ACTIONS}.")
-        ts = utc_now()
         with self._transaction() as db:
+            # The time is taken inside the write lock, so the log's times never go backwards.
+            ts = utc_now()
             row = db.execute(
                 "SELECT note_sha256, model_version, codesets FROM reviews WHERE review_id = ?",
                 (review_id,),
@@ -253,22 +318,27 @@ class AuditStore:
             if row is None:
                 raise InputError(f"No review {review_id!r} in {self.path}.")
             reviewer = decision.reviewer
+            last = db.execute("SELECT sha256 FROM actions ORDER BY action_id DESC LIMIT 1")
+            head = last.fetchone()
+            stored = {
+                "review_id": review_id,
+                "ts": ts,
+                "reviewer": reviewer,
+                "action": decision.action,
+                "code": decision.code,
+                "system": decision.system,
+                "before": _dumps(decision.before),
+                "after": _dumps(decision.after),
+                "note_sha256": row["note_sha256"],
+                "model_version": row["model_version"],
+                "codesets": row["codesets"],
+                "prev_sha256": GENESIS if head is None else head[0],
+            }
+            stored["sha256"] = row_sha256(stored)
+            marks = ", ".join("?" * len(stored))
             cur = db.execute(
-                "INSERT INTO actions (review_id, ts, reviewer, action, code, system, before,"
-                " after, note_sha256, model_version, codesets) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    review_id,
-                    ts,
-                    reviewer,
-                    decision.action,
-                    decision.code,
-                    decision.system,
-                    _dumps(decision.before),
-                    _dumps(decision.after),
-                    row["note_sha256"],
-                    row["model_version"],
-                    row["codesets"],
-                ),
+                f"INSERT INTO actions ({', '.join(stored)}) VALUES ({marks})",
+                tuple(stored.values()),
             )
             action_id = cur.lastrowid
             self._write_items(db, review_id, items)
@@ -348,6 +418,11 @@ class AuditStore:
             self._db.execute("COMMIT")
 
     # ------------------------------------------------------------------ reading
+
+    def verify(self) -> Verification:
+        """Check the log's hash chain and the reviews against it (``store.chain.verify``)."""
+        with self._lock:
+            return verify(self._db)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -11,7 +11,9 @@ context, plus a ``review`` object (``Review.to_record`` in ``review.py`` builds 
 ``final`` lists the final code set in billing order: diagnoses first-listed (principal) first,
 then procedures; each entry has ``sequence``, ``code``, ``system``, ``description``,
 ``origin`` (suggested or added), ``status`` and ``replaces`` (the suggested code it corrected).
-No export contains the note text.
+No export contains the note text. Evidence and exclusion spans keep their offsets, section
+and assertion; their ``text`` (words of the note: PHI) is in the JSON only when asked for
+(``snippets=True``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import CPT, HCPCS, ICD10CM
+from codesuggest.store.audit import redact_result
 
 CODE_SYSTEM_URIS: dict[str, str] = {
     ICD10CM: "http://hl7.org/fhir/sid/icd-10-cm",
@@ -112,10 +115,30 @@ def to_csv(record: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
-def to_json(record: Mapping[str, Any]) -> str:
-    """The suggestion schema plus the review (final codes, every decision with its time)."""
+def without_snippets(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with no words of the note: spans keep offsets, section and assertion only."""
+    out = redact_result(record)
+    review = dict(_review(record))
+    review["items"] = [
+        {**it, "evidence": [{k: v for k, v in e.items() if k != "text"} for e in it["evidence"]]}
+        if isinstance(it, Mapping) and isinstance(it.get("evidence"), list)
+        else it
+        for it in review.get("items") or []
+    ]
+    out["review"] = review
+    return out
+
+
+def to_json(record: Mapping[str, Any], *, snippets: bool = False) -> str:
+    """The suggestion schema plus the review (final codes, every decision with its time).
+
+    Args:
+        snippets: keep each evidence and exclusion span's ``text``, the note's words there.
+            Without them the spans do not meet the schema's ``text`` field, only its offsets.
+    """
     _review(record)
-    return json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    data = record if snippets else without_snippets(record)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def _coding(entry: Mapping[str, Any], codesets: Mapping[str, str]) -> dict[str, Any]:
@@ -261,8 +284,13 @@ def file_stem(record: Mapping[str, Any]) -> str:
     return f"{(note or 'note')[:60]}-{review['review_id'][:8]}"
 
 
-def write_exports(record: Mapping[str, Any], directory: str | PathLike[str]) -> dict[str, Path]:
-    """Write the CSV, JSON and FHIR files of a review; returns their paths by format."""
+def write_exports(
+    record: Mapping[str, Any], directory: str | PathLike[str], *, snippets: bool = False
+) -> dict[str, Path]:
+    """Write the CSV, JSON and FHIR files of a review; returns their paths by format.
+
+    ``snippets``: whether the JSON keeps the evidence words (``to_json``).
+    """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     stem = file_stem(record)
@@ -272,7 +300,7 @@ def write_exports(record: Mapping[str, Any], directory: str | PathLike[str]) -> 
         "fhir": folder / f"{stem}.fhir.json",
     }
     paths["csv"].write_text(to_csv(record), encoding="utf-8")
-    paths["json"].write_text(to_json(record), encoding="utf-8")
+    paths["json"].write_text(to_json(record, snippets=snippets), encoding="utf-8")
     paths["fhir"].write_text(
         json.dumps(to_fhir(record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

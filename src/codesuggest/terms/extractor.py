@@ -39,6 +39,7 @@ from codesuggest.terms.assertion import (
     token_section,
 )
 from codesuggest.terms.matcher import SPAN_EXTENSION
+from codesuggest.terms.problems import problem_terms
 from codesuggest.terms.records import NoteTerms
 from codesuggest.terms.sentences import sentence_bounds, sentence_of
 
@@ -197,7 +198,10 @@ class TermExtractor:
             note = _NoteBuilder(text)
             for (offset, _), doc in zip(chunks, docs, strict=True):
                 note.add(doc, offset)
-            yield note.result
+            result = note.result
+            result.terms.extend(problem_terms(text, result.sections, result.terms))
+            result.terms.sort(key=lambda t: (t.start, -t.end))
+            yield result
 
 
 def _blank(text: str) -> bool:

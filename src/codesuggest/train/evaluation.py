@@ -11,10 +11,10 @@ import numpy as np
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.index import load_index
-from codesuggest.core.codes import MODES
+from codesuggest.core.codes import MODES, looks_like_cpt
 from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import InputError
-from codesuggest.core.records import SETTINGS
+from codesuggest.core.records import CPT, HCPCS, ICD10CM, SETTINGS
 from codesuggest.pipeline import Suggester
 from codesuggest.rank.model import Model
 from codesuggest.train import metrics
@@ -52,14 +52,20 @@ def predict(
     codebook: Codebook,
     *,
     setting: str = "outpatient",
+    systems: frozenset[str] | None = None,
 ) -> tuple[list[list[str]], list[list[float]], list[list[str]]]:
     """Ranked codes, their scores and the pre-selected codes per note, through the serving
-    path (``Suggester.score_terms``) so that evaluation measures what users get."""
+    path (``Suggester.score_terms``) so that evaluation measures what users get.
+
+    ``systems``: keep only codes of these code systems (a corpus labelled with ICD-10-CM
+    alone, as CodiEsp, says nothing of the CPT lines; None keeps every line)."""
     suggester = Suggester(model, codebook, None, load_index())
     patient = PatientContext(setting=setting)
     ranked, scores, chosen = [], [], []
     for p in prepared:
         suggestions, _ = suggester.score_terms(p.note.text, p.terms, [], patient)
+        if systems is not None:
+            suggestions = [s for s in suggestions if s.system in systems]
         ranked.append([s.code for s in suggestions])
         scores.append([s.score for s in suggestions])
         chosen.append([s.code for s in suggestions if s.selected])
@@ -75,12 +81,23 @@ def evaluate(
 ) -> Evaluation:
     """Score ``prepared`` notes coded as in ``setting`` (``inpatient`` codes uncertain
     diagnoses as established, ``outpatient`` their symptoms)."""
-    ranked, scores, selected = predict(model, prepared, codebook, setting=setting)
-    ev = Evaluation(ranked, scores, _gold_labels(prepared))
+    gold = _gold_labels(prepared)
+    systems = labelled_systems(gold)
+    ranked, scores, selected = predict(model, prepared, codebook, setting=setting, systems=systems)
+    ev = Evaluation(ranked, scores, gold)
     for mode in MODES:
         ev.results[mode] = metrics.score(ranked, selected, ev.gold, mode)
     ev.calibration = calibration_table(ev, "prefix")
     return ev
+
+
+def labelled_systems(gold: Sequence[Sequence[str]]) -> frozenset[str]:
+    """The code systems a labelled corpus codes: ICD-10-CM always, procedures when any note
+    has a CPT / HCPCS label (their absence then means 'not reported', not 'not labelled')."""
+    codes = [c for g in gold for c in g]
+    if any(looks_like_cpt(c) for c in codes):
+        return frozenset({ICD10CM, CPT, HCPCS})
+    return frozenset({ICD10CM})
 
 
 def tune_threshold(ev: Evaluation, match: str) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from codesuggest.core.errors import InputError
+from codesuggest.core.errors import ArtifactError, InputError
 from codesuggest.train.corpus import LabelledNote, normalise_gold_icd
 
 
@@ -25,6 +25,13 @@ def notes_from_audit(path: str | os.PathLike[str]) -> tuple[list[LabelledNote], 
     notes: list[LabelledNote] = []
     without_text = rejected = 0
     with AuditStore(p) as store:
+        check = store.verify()
+        if not check.ok:
+            # Coders' decisions teach the model: a log that was edited must not.
+            raise ArtifactError(
+                f"The audit database {p} fails its integrity check ({check.problems[0]}); "
+                f"see `codesuggest audit verify {p}`. It is not used for training."
+            )
         for example in store.labelled():
             text = example.get("text")
             if not text:

@@ -20,7 +20,7 @@ from codesuggest.core.records import Candidate
 from codesuggest.rank.candidates import CandidateBuilder
 from codesuggest.rank.document_model import DocumentModel
 from codesuggest.rank.features import FEATURES, feature_matrix
-from codesuggest.rank.model import Model, library_versions, save_model
+from codesuggest.rank.model import Model, library_versions, save_model, trust_model
 from codesuggest.rank.priors import Priors
 from codesuggest.rank.ranker import CandidateRanker
 from codesuggest.train import metrics
@@ -284,7 +284,11 @@ def model_card(model: Model) -> str:
 
 
 def train_to_folder(out: str | Path, **kwargs: Any) -> tuple[Model, Evaluation, str]:
-    """``train`` and write the model folder with its card; returns the manifest sha256."""
+    """``train`` and write the model folder with its card; returns the manifest sha256.
+
+    The folder is trusted (``rank.model.trust_model``): it was made here, from the user's data.
+    """
     model, ev = train(**kwargs)
     sha = save_model(model, out, card=model_card(model))
+    trust_model(out)
     return model, ev, sha

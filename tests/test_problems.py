@@ -1,0 +1,84 @@
+"""Problem statements of the assessment are read whole; history codes by the condition's code."""
+
+from __future__ import annotations
+
+from codesuggest.codebook.history import load_history
+from codesuggest.codebook.index import load_index
+from codesuggest.core.records import PROBLEM_LABEL, Section
+from codesuggest.terms.problems import problem_terms
+
+NOTE = (
+    "HPI: knee pain.\n\n"
+    "ASSESSMENT AND PLAN\n\n"
+    "1. Patellofemoral pain syndrome, bilateral.\n"
+    "- Medical Reasoning: consistent with the exam.\n"
+    "2. Possible meniscal tear - MRI ordered.\n"
+    "3. Hypertension: continue lisinopril.\n"
+    "   follow up in 3 months\n"
+)
+
+
+def _sections() -> list[Section]:
+    start = NOTE.index("ASSESSMENT")
+    return [Section("assessment_and_plan", "ASSESSMENT AND PLAN", start, len(NOTE))]
+
+
+def test_numbered_titles_are_statements_and_labelled_or_uncertain_lines_are_not():
+    terms = problem_terms(NOTE, _sections(), [])
+    assert [t.text for t in terms] == ["Patellofemoral pain syndrome, bilateral", "Hypertension"]
+    assert all(NOTE[t.start : t.end] == t.text for t in terms)
+    assert {t.label for t in terms} == {PROBLEM_LABEL}
+    assert terms[0].attributes["laterality"] == "bilateral"
+
+
+def test_a_statement_on_the_heading_line_and_unnumbered_paragraphs():
+    note = "Assessment: Acute lumbar strain.\n\nRight kidney stone.\nrest and fluids\n"
+    terms = problem_terms(note, [Section("assessment", "Assessment", 0, len(note))], [])
+    assert [t.text for t in terms] == ["Acute lumbar strain", "Right kidney stone"]
+
+
+def test_the_index_reads_a_syndrome_under_disorder_and_says_how_much_it_used():
+    hit = load_index().lookup("Patellofemoral pain syndrome, bilateral")
+    assert hit is not None
+    assert hit.code == "M22.2X-"
+    old = load_index().lookup("Old CVA without residual deficits")
+    assert old is None or old.coverage < 0.6
+
+
+def test_history_codes_follow_the_condition_code():
+    table = load_history()
+    assert table.lookup("C18.9", "family").code == "Z80.0"
+    assert table.lookup("C18.9", "personal").code == "Z85.038"
+    assert table.lookup("C44.612", "personal").code == "Z85.828"
+    assert table.lookup("I21.4", "personal").code == "I25.2"
+    assert table.lookup("N20.0", "personal").code == "Z87.442"
+    # A chronic condition has no personal-history code: it is coded as current.
+    assert table.lookup("I10", "personal") is None
+    assert table.lookup("N18.3", "family").code == "Z84.19"  # FY2026 split of Z84.1
+
+
+def test_every_history_code_is_billable_in_fy2026(icd):
+    table = load_history()
+    for kind, rows in table._rows.items():
+        for *_, code, _ in rows:
+            rec = icd.find(code)
+            assert rec is not None, (kind, code)
+            assert rec.billable, (kind, code)
+
+
+def test_an_unnumbered_statement_right_under_the_heading():
+    note = "Impression:\nRight kidney stone.\nhydrate well\n"
+    terms = problem_terms(note, [Section("impression", "Impression", 0, len(note))], [])
+    assert [t.text for t in terms] == ["Right kidney stone"]
+
+
+def test_never_smoker_is_negated_and_pack_years_read_as_cigarettes():
+    from codesuggest.terms.extractor import TermExtractor
+
+    terms = TermExtractor.default().extract("Social: Never smoker.").terms
+    smoker = [t for t in terms if t.text.lower() == "smoker"]
+    assert smoker
+    assert smoker[0].assertion == "negated"
+    hit = load_index().lookup("smoker", "smoker, 1 ppd for 20 years")
+    assert hit is not None
+    assert hit.code == "F17.210"
