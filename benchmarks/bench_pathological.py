@@ -32,6 +32,9 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "negations": lambda n: _cycle("no fever, ", n),
     "abbreviations": lambda n: _cycle("MS RA PE ", n),
     "one_line_list": lambda n: _cycle("hypertension, diabetes, asthma, copd, ", n),
+    "combinations": lambda n: _cycle(
+        "Hypertension with CKD stage 3. Diabetes with neuropathy. ", n
+    ),
     "short_lines": lambda n: _cycle("HTN\n", n),
     "dotted_capital_i": lambda n: _cycle("İ chest pain. ", n),
     "control_chars": lambda n: _cycle("pain\x07\x1b ", n),

@@ -359,7 +359,10 @@ class CandidateBuilder:
         them as an additional code (E11.22 keeps N18.31; E11.42 absorbs G62.9)."""
         icd = self.codebook.icd
         combos = {combo for combo, _ in combinations}
-        for combo, partner in combinations:
+        # Each pair once, in the order of its last mention (so the last note written is
+        # still the last pair's): a note repeating "hypertension with CKD" 1,000 times would
+        # otherwise rescan every candidate's evidence 1,000 times.
+        for combo, partner in list(dict.fromkeys(reversed(combinations)))[::-1]:
             refs = [
                 ref
                 for name in ("use_additional_code", "code_also")
