@@ -229,6 +229,13 @@ def test_history_only_conditions_are_offered_with_a_note_to_confirm(suggester):
     assert "I10" not in {x["codes"][0] for x in d["excluded"] if x["codes"]}
 
 
+def test_history_code_is_not_asked_to_be_confirmed_as_current(suggester):
+    d = suggester.suggest("Chest pain. History of old myocardial infarction.").to_dict()
+    old_mi = next(s for s in d["suggestions"] if s["code"] == "I25.2")
+    assert {e["assertion"] for e in old_mi["evidence"]} == {"historical"}
+    assert "code it if the condition is current" not in old_mi["note"]
+
+
 def test_cli_evaluate_codes_uncertain_diagnoses_only_as_inpatient(capsys, tmp_path):
     from codesuggest.cli import main
 

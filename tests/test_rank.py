@@ -295,3 +295,11 @@ def test_a_with_link_needs_the_partner_named_by_the_combination_code(book):
     assert builder._index_hit(htn, note, [stones]).code == "I10"
     linked = builder._index_hit(htn, "Hypertension. Also CKD stage 3.", [ckd])
     assert linked.code.startswith("I12")
+
+
+def test_a_bilateral_term_gives_one_line_per_side_and_terminates(book):
+    # C34.92 says "unspecified part of left ... lung": its side is documented, its part is not.
+    note = "Bilateral lung cancer."
+    term = _term("lung cancer", 10, ["C34.90"], attributes={"laterality": "bilateral"})
+    codes = {c.code for c in CandidateBuilder(book, Priors()).build(note, [term], {}).candidates}
+    assert {"C34.91", "C34.92"} <= codes

@@ -92,3 +92,44 @@ def test_a_drug_stopped_is_not_long_term_therapy_but_one_to_be_stopped_is():
     assert not _stopped("She will discontinue clopidogrel a week before her surgery")
     assert not _stopped("Takes aspirin 81 mg daily (not held)")
     assert not _stopped("Continue aspirin 81 mg")
+
+
+def test_a_chronic_condition_treated_per_the_history_is_selected_beside_the_assessment(icd):
+    note = (
+        "HPI: knee pain. Her hypertension is controlled on lisinopril.\n\n"
+        "ASSESSMENT:\nKnee sprain.\n"
+    )
+
+    def at(code, text, section):
+        start = note.find(text)
+        return Candidate(
+            code=code,
+            system=ICD10CM,
+            evidence=[Evidence(start, start + len(text), text, section, "present")],
+            features={PRIMARY: 1.0},
+            sources={"lookup": 1.0, "index": 1.0},
+        )
+
+    cands = [
+        at("S83.91XA", "Knee sprain", "assessment"),
+        at("I10", "hypertension", "history_of_present_illness"),
+    ]
+    sel = select(note, cands, [0.9, 0.9], icd)
+    assert {cands[i].code for i in sel.selected} == {"S83.91XA", "I10"}
+    untreated = note.replace(" is controlled on lisinopril", " was mentioned")
+    cands[1].evidence[0] = Evidence(
+        untreated.find("hypertension"),
+        untreated.find("hypertension") + 12,
+        "hypertension",
+        "history_of_present_illness",
+        "present",
+    )
+    cands[0].evidence[0] = Evidence(
+        untreated.find("Knee sprain"),
+        untreated.find("Knee sprain") + 11,
+        "Knee sprain",
+        "assessment",
+        "present",
+    )
+    sel = select(untreated, cands, [0.9, 0.9], icd)
+    assert {cands[i].code for i in sel.selected} == {"S83.91XA"}

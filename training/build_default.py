@@ -3,7 +3,7 @@
 Run from the repository root:  python training/build_default.py [--codiesp ../shared/data/codiesp]
 
 Writes models/default/ (artifacts, MODEL_CARD.md, manifest.json) and pins the new manifest
-hash in src/codesuggest/model.py, so that the loader refuses a tampered shipped model.
+hash in src/codesuggest/rank/model.py, so that the loader refuses a tampered shipped model.
 The result is byte-identical for the same data, config, seed and library versions.
 """
 
@@ -47,7 +47,7 @@ def main() -> int:
         codebook=book,
         data_summary=summary,
     )
-    model_py = ROOT / "src" / "codesuggest" / "model.py"
+    model_py = ROOT / "src" / "codesuggest" / "rank" / "model.py"
     if Path(args.out).resolve() == (ROOT / "models" / "default").resolve():
         text = model_py.read_text(encoding="utf-8")
         text = re.sub(

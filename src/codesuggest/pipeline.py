@@ -18,6 +18,7 @@ from typing import Any
 
 from codesuggest.codebook.book import Codebook, default_codebook
 from codesuggest.codebook.index import AlphabeticIndex, load_index
+from codesuggest.core.codes import is_history_code
 from codesuggest.core.context import PatientContext
 from codesuggest.core.records import (
     CPT,
@@ -31,6 +32,7 @@ from codesuggest.core.records import (
     Term,
 )
 from codesuggest.core.text import (
+    CONTROL_CHARS,
     STOPWORDS,
     fold,
     fold_with_offsets,
@@ -83,7 +85,9 @@ MAX_SUGGESTIONS = 40
 EM_CONFIDENCE = 0.7
 # Likewise for in-office procedures read from the documentation (rank/procedures.py).
 PROCEDURE_CONFIDENCE = 0.7
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Vertical tab and form feed are whitespace to the tokenizer, but typed notes hardly hold them
+# and binary data does, so the binary-data check counts them too.
+_CONTROL = re.compile(rf"[{CONTROL_CHARS}\x0b\x0c]")
 
 
 def _error(code: str, message: str) -> dict[str, str]:
@@ -178,7 +182,7 @@ def _note_for(cand: Any, unselected_because: str = "") -> str:
     note = cand.note
     if unselected_because and cand.evidence:
         note = f"{note} Not pre-selected: {unselected_because}.".strip()
-    if cand.features.get("historical_only") and not cand.code.startswith(("Z8", "Z9")):
+    if cand.features.get("historical_only") and not is_history_code(cand.code):
         return f"{note} {HISTORY_NOTE}".strip()
     return note
 

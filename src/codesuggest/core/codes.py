@@ -27,6 +27,18 @@ def normalize_icd(code: str) -> str:
     return c.rstrip(".")
 
 
+# Codes that describe the past on purpose: family and personal history (Z80-Z87), status
+# (Z88-Z99: an absent organ, a device, an allergy) and I25.2 old myocardial infarction. A
+# mention documented only as history still names one of these, and needs no reminder to check
+# that the condition is current.
+HISTORY_CODE_PREFIXES = ("Z8", "Z9", "I25.2")
+
+
+def is_history_code(code: str) -> bool:
+    """Whether ``code`` (canonical spelling) is a history or status code."""
+    return code.startswith(HISTORY_CODE_PREFIXES)
+
+
 def looks_like_icd(code: str) -> bool:
     return bool(_ICD_CODE.match(code.strip()))
 

@@ -6,6 +6,9 @@ import re
 import unicodedata
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+# C0 control characters and DEL, without the whitespace ones (tab, LF, VT, FF, CR): the body of
+# a regex character class, for the tokenizer and for the binary-data check.
+CONTROL_CHARS = r"\x00-\x08\x0e-\x1f\x7f"
 # Lone surrogates: what ``surrogateescape`` decoding leaves for undecodable bytes, and what a
 # JSON "\ud800" escape decodes to. No UTF-8 encoder (spaCy's, SQLite's, a JSON writer's) takes
 # them.

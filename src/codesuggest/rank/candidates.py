@@ -5,13 +5,14 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.hierarchy import Specified, specify
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
-from codesuggest.core.codes import parse_code_refs
+from codesuggest.core.codes import is_history_code, parse_code_refs
 from codesuggest.core.records import (
     CPT,
     ICD10CM,
@@ -57,13 +58,50 @@ MIN_STATEMENT_COVERAGE = 0.6
 # sentences and problem lists are far shorter than either bound.
 CONTEXT_CHARS = 250
 LINKED_TERMS = 50
-_MAX_SPECIFIED = 50_000
 # Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
 _NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
 ABSORBED = "absorbed_by_combination"
 
 
 _COUNTED_AS_PRESENT = {"present"}
+# Memo sizes (entries): distinct term wordings searched, and codes whose description words
+# were weighed; least recently used entries go first.
+_SEARCH_CACHE = 50_000
+_DESCRIPTION_CACHE = 100_000
+# A note names the same conditions with the same details and context again and again (a
+# pasted-in note, a problem list repeated daily): Index lookups, specific codes and a term's
+# associations are remembered too.
+_LOOKUP_CACHE = 10_000
+_SPECIFY_CACHE = 50_000
+
+
+@dataclass(slots=True)
+class _NoteCandidates:
+    """What ``CandidateBuilder.build`` gathers while it reads one note's terms."""
+
+    n_chars: int
+    by_code: dict[tuple[str, str], Candidate] = field(default_factory=dict)
+    excluded: list[Exclusion] = field(default_factory=list)
+    # Codes of excluded mentions: the document model may not bring them back on its own.
+    blocked: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    # How many of a candidate's mentions are historical.
+    historical: dict[tuple[str, str], int] = field(default_factory=dict)
+    associated: list[tuple[float, int, Term, str]] = field(default_factory=list)
+    # (combination code, the documented condition its Index "with" subterm linked).
+    combinations: list[tuple[str, str]] = field(default_factory=list)
+
+    def exclude(self, term: Term, hit: IndexHit | None) -> None:
+        """Record a mention that must not be coded, and block its codes."""
+        reason = term.assertion
+        if term.assertion == "uncertain":
+            reason = "uncertain (outpatient: code the documented symptoms instead)"
+        self.excluded.append(
+            Exclusion(term.text, term.start, term.end, reason, tuple(term.codes[:3]))
+        )
+        self.blocked.update(term.codes[:1])
+        if hit is not None:
+            self.blocked.add(hit.code.rstrip("-"))
 
 
 class CandidateBuilder:
@@ -96,9 +134,14 @@ class CandidateBuilder:
         self.historical = historical
         self.assoc_min = assoc_min
         self.assoc_k = assoc_k
-        self._searched: dict[str, list[tuple[str, float]]] = {}
-        self._description_words: dict[tuple[str, str], dict[str, float]] = {}
-        self._specified: dict[tuple[str, tuple[tuple[str, str], ...]], Specified] = {}
+        # Per builder, not on the class: a class-level cache keyed by ``self`` would keep every
+        # builder (and its codebook) alive for the life of the process.
+        self._searched = lru_cache(maxsize=_SEARCH_CACHE)(self._search_codeset)
+        self._description_words = lru_cache(maxsize=_DESCRIPTION_CACHE)(self._weights_of)
+        self._looked_up = lru_cache(maxsize=_LOOKUP_CACHE)(self._lookup)
+        self._specified = lru_cache(maxsize=_SPECIFY_CACHE)(self._specify_items)
+        self._strongest = lru_cache(maxsize=_SEARCH_CACHE)(self._strongest_associations)
+        self._evidence_spans: set[tuple[str, str, int, int]] = set()
 
     def build(
         self,
@@ -109,78 +152,99 @@ class CandidateBuilder:
         setting: str = "outpatient",
     ) -> CandidateSet:
         """Candidates from present terms (made specific) and from the document model."""
-        icd = self.codebook.icd
-        by_code: dict[tuple[str, str], Candidate] = {}
-        excluded: list[Exclusion] = []
-        blocked: set[str] = set()
-        n_chars = max(len(text), 1)
+        if not isinstance(doc_scores, DocScores):
+            doc_scores = DocScores.from_dict(doc_scores)
+        note = _NoteCandidates(n_chars=max(len(text), 1))
         coded_as_present = set(_COUNTED_AS_PRESENT)
         if setting == "inpatient":
             coded_as_present.add("uncertain")
-
-        keys: set[str] = set()
-        historical: dict[tuple[str, str], int] = {}
-        associated: list[tuple[float, int, Term, str]] = []
         documented = [
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
-        combinations: list[tuple[str, str]] = []
         self._other_side = {}
-        self._evidence_spans: set[tuple[str, str, int, int]] = set()
-        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None] = {}
-        strongest: dict[str, list[tuple[str, float]]] = {}
-        terms = [*terms, *self._history_terms(text, terms, documented, looked_up)]
+        self._evidence_spans = set()
+        terms = [*terms, *self._history_terms(text, terms, documented)]
         for term in terms:
-            hit = self._index_hit(term, text, documented, looked_up)
-            if not term.codes and hit is None:
-                continue
-            kept = _keeps(term, coded_as_present, self.historical)
-            if not kept:
-                reason = term.assertion
-                if term.assertion == "uncertain":
-                    reason = "uncertain (outpatient: code the documented symptoms instead)"
-                excluded.append(
-                    Exclusion(term.text, term.start, term.end, reason, tuple(term.codes[:3]))
-                )
-                blocked.update(term.codes[:1])
-                if hit is not None:
-                    blocked.add(hit.code.rstrip("-"))
-                continue
-            system = term.system if term.system in self.codebook.sets else ICD10CM
-            key = term_key(term)
-            keys.add(key)
-            for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
-                added = self._add_mention(
-                    by_code, term, system, code, weight, n_chars, hit if position == 0 else None
-                )
-                if added and position == 0:
-                    for line in (added, *self._other_side.get(added, ())):
-                        by_code[line].features[PRIMARY] = 1.0
-                    if hit is not None and hit.linked:
-                        combinations.append((added[1], hit.linked))
-                if added and term.assertion == "historical":
-                    historical[added] = historical.get(added, 0) + 1
-            if self.assoc_min > 0 and system == ICD10CM:
-                if key not in strongest:
-                    strongest[key] = self.priors.associations(key)[: self.assoc_k]
-                for gold, share in strongest[key]:
-                    if share < self.assoc_min:
-                        break
-                    if icd.find(gold) is not None:
-                        code = self._specify(gold, term.attributes).code
-                        associated.append((share, len(associated), term, code))
+            self._read_term(note, term, text, documented, coded_as_present)
         # After every lookup, so that a code a term names keeps that term as its evidence, and
         # a code known only by association shows the term most strongly tied to it.
-        for share, _, term, code in sorted(associated, key=lambda a: (-a[0], a[1])):
-            self._add_association(by_code, term, code, share, n_chars)
+        for share, _, term, code in sorted(note.associated, key=lambda a: (-a[0], a[1])):
+            self._add_association(note.by_code, term, code, share, note.n_chars)
+        self._add_document_codes(note, doc_scores)
+        self._absorb(note.by_code, note.combinations)
+        note_tokens = _note_token_set(text)
+        shares = self.priors.note_associations(note.keys)
+        for (system, code), cand in note.by_code.items():
+            self._set_features(cand, system, code, doc_scores, note_tokens, shares, note.historical)
+        return CandidateSet(list(note.by_code.values()), note.excluded)
 
-        if not isinstance(doc_scores, DocScores):
-            doc_scores = DocScores.from_dict(doc_scores)
+    def _read_term(
+        self,
+        note: _NoteCandidates,
+        term: Term,
+        text: str,
+        documented: Sequence[Term],
+        coded_as_present: set[str],
+    ) -> None:
+        """Add the candidates one term stands for, or record why it is not suggested."""
+        hit = self._index_hit(term, text, documented)
+        if not term.codes and hit is None:
+            return
+        if not _keeps(term, coded_as_present, self.historical):
+            note.exclude(term, hit)
+            return
+        system = term.system if term.system in self.codebook.sets else ICD10CM
+        key = term_key(term)
+        note.keys.add(key)
+        for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
+            added = self._add_mention(
+                note.by_code,
+                term,
+                system,
+                code,
+                weight,
+                note.n_chars,
+                hit if position == 0 else None,
+            )
+            if added and position == 0:
+                for line in (added, *self._other_side.get(added, ())):
+                    note.by_code[line].features[PRIMARY] = 1.0
+                if hit is not None and hit.linked:
+                    note.combinations.append((added[1], hit.linked))
+            if added and term.assertion == "historical":
+                note.historical[added] = note.historical.get(added, 0) + 1
+        if self.assoc_min > 0 and system == ICD10CM:
+            self._collect_associations(note, term, key)
+
+    def _collect_associations(self, note: _NoteCandidates, term: Term, key: str) -> None:
+        """Codes coders assigned alongside this term, kept for after every lookup."""
+        icd = self.codebook.icd
+        for gold, share in self._strongest(key):
+            if share < self.assoc_min:
+                break
+            if icd.find(gold) is not None:
+                code = self._specify(gold, term.attributes).code
+                note.associated.append((share, len(note.associated), term, code))
+
+    def _strongest_associations(self, key: str) -> list[tuple[str, float]]:
+        return self.priors.associations(key)[: self.assoc_k]
+
+    def _specify(self, code: str, attributes: dict[str, str]) -> Specified:
+        """``specify`` in the Tabular, remembered for the same code and attributes."""
+        return self._specified(code, tuple(sorted(attributes.items())))
+
+    def _specify_items(self, code: str, attributes: tuple[tuple[str, str], ...]) -> Specified:
+        return specify(self.codebook.icd, code, dict(attributes))
+
+    def _add_document_codes(self, note: _NoteCandidates, doc_scores: DocScores) -> None:
+        """The document model's best codes, except those an excluded mention names."""
+        icd = self.codebook.icd
+        by_code = note.by_code
         for code, knn, centroid in doc_scores.ranked(self.doc_top_k):
             if max(knn, centroid) < self.doc_min_score:
                 break
             system = CPT if code in self.codebook.cpt and code not in icd else ICD10CM
-            if code in blocked and (system, code) not in by_code:
+            if code in note.blocked and (system, code) not in by_code:
                 continue
             rec = self.codebook.find(code, system)
             if rec is None:
@@ -194,55 +258,46 @@ class CandidateBuilder:
                 cand.features["is_doc_only"] = 1.0
                 by_code[(system, code)] = cand
 
-        self._absorb(by_code, combinations)
-        note_tokens = _note_token_set(text)
-        shares = self.priors.note_associations(keys)
-        for (system, code), cand in by_code.items():
-            f = cand.features
-            knn, centroid = doc_scores.get(code)
-            f["classifier"] = centroid
-            f["knn"] = knn
-            if knn or centroid:
-                cand.sources["classifier"] = max(knn, centroid)
-            f["prior"] = self.priors.code(code)
-            f["category_prior"] = self.priors.category(code)
-            f["seen_in_training"] = float(code in self.priors.code_counts)
-            f["description_overlap"] = self._description_overlap(system, code, note_tokens)
-            f["specificity"] = len(code.replace(".", "")) / 7.0
-            rec = self.codebook.find(code, system)
-            f["billable"] = float(bool(rec and rec.billable))
-            f["uncertain_only"] = float(f["mentions"] > 0 and f["present_mentions"] == 0)
-            f["symptom_code"] = float(system == ICD10CM and code.startswith("R"))
-            f["procedure"] = float(system != ICD10CM)
-            f["historical_only"] = float(
-                f["mentions"] > 0 and historical.get((system, code), 0) >= f["mentions"]
-            )
-            f["mentions"] = math.log1p(f["mentions"])
-            f["present_mentions"] = math.log1p(f["present_mentions"])
-            if system == ICD10CM:
-                f["lookup_hit_rate"], f["lookup_seen"] = self.priors.lookup_rate(code)
-                f["association"] = max(f["association"], best_share(shares, code))
-            rank = doc_scores.rank(code)
-            f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
-        return CandidateSet(list(by_code.values()), excluded)
-
-    def _specify(self, code: str, attributes: dict[str, str]) -> Specified:
-        """``specify`` for the Tabular, remembered: a note names the same conditions with the
-        same details again and again."""
-        key = (code, tuple(sorted(attributes.items())))
-        spec = self._specified.get(key)
-        if spec is None:
-            if len(self._specified) >= _MAX_SPECIFIED:
-                self._specified.clear()
-            spec = self._specified[key] = specify(self.codebook.icd, code, attributes)
-        return spec
+    def _set_features(
+        self,
+        cand: Candidate,
+        system: str,
+        code: str,
+        doc_scores: DocScores,
+        note_tokens: set[str],
+        shares: dict[str, float],
+        historical: dict[tuple[str, str], int],
+    ) -> None:
+        """The features that need the whole note's candidates known first."""
+        f = cand.features
+        knn, centroid = doc_scores.get(code)
+        f["classifier"] = centroid
+        f["knn"] = knn
+        if knn or centroid:
+            cand.sources["classifier"] = max(knn, centroid)
+        f["prior"] = self.priors.code(code)
+        f["category_prior"] = self.priors.category(code)
+        f["seen_in_training"] = float(code in self.priors.code_counts)
+        f["description_overlap"] = self._description_overlap(system, code, note_tokens)
+        f["specificity"] = len(code.replace(".", "")) / 7.0
+        rec = self.codebook.find(code, system)
+        f["billable"] = float(bool(rec and rec.billable))
+        f["uncertain_only"] = float(f["mentions"] > 0 and f["present_mentions"] == 0)
+        f["symptom_code"] = float(system == ICD10CM and code.startswith("R"))
+        f["procedure"] = float(system != ICD10CM)
+        f["historical_only"] = float(
+            f["mentions"] > 0 and historical.get((system, code), 0) >= f["mentions"]
+        )
+        f["mentions"] = math.log1p(f["mentions"])
+        f["present_mentions"] = math.log1p(f["present_mentions"])
+        if system == ICD10CM:
+            f["lookup_hit_rate"], f["lookup_seen"] = self.priors.lookup_rate(code)
+            f["association"] = max(f["association"], best_share(shares, code))
+        rank = doc_scores.rank(code)
+        f["doc_rank"] = 1.0 / (1.0 + rank) if rank is not None else 0.0
 
     def _history_terms(
-        self,
-        text: str,
-        terms: Sequence[Term],
-        documented: Sequence[Term],
-        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None],
+        self, text: str, terms: Sequence[Term], documented: Sequence[Term]
     ) -> list[Term]:
         """A history term for each condition documented in a relative (family history,
         Z80-Z84) or in the patient's past (personal history, Z85-Z87): the family history
@@ -254,7 +309,7 @@ class CandidateBuilder:
             kind = _HISTORY_KINDS.get(term.assertion)
             if kind is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
                 continue
-            hit = self._index_hit(term, text, documented, looked_up)
+            hit = self._index_hit(term, text, documented)
             condition = hit.code.rstrip("-") if hit else (term.codes[0] if term.codes else "")
             found = self.history.lookup(condition, kind) if condition else None
             if found is None or (kind == "personal" and condition[:3] in current):
@@ -271,34 +326,13 @@ class CandidateBuilder:
             )
         return out
 
-    def _lookup(
-        self,
-        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None],
-        phrase: str,
-        context: str,
-        others: tuple[str, ...],
-    ) -> IndexHit | None:
-        key = (phrase, context, others)
-        if key not in looked_up:  # a note repeating itself asks the same question again
-            looked_up[key] = self.index.lookup(phrase, context, others)
-        return looked_up[key]
-
-    def _index_hit(
-        self,
-        term: Term,
-        text: str,
-        documented: Sequence[Term],
-        looked_up: dict[tuple[str, str, tuple[str, ...]], IndexHit | None] | None = None,
-    ) -> IndexHit | None:
+    def _index_hit(self, term: Term, text: str, documented: Sequence[Term]) -> IndexHit | None:
         """Where the Alphabetic Index leads for a term, read with its sentence and the note's
         other documented conditions (for "with" subterms).
 
         Drugs and status phrases are read through the vocabulary (drug -> Z79 class), not the
-        Index, whose main terms are conditions. ``looked_up`` keeps the Index's answers for
-        one note.
+        Index, whose main terms are conditions.
         """
-        if looked_up is None:
-            looked_up = {}
         if term.label == HISTORY_LABEL:
             path = tuple(term.source.split(" > "))
             return IndexHit(term.codes[0], path, len(path))
@@ -311,11 +345,11 @@ class CandidateBuilder:
         at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
         near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
         others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
-        hit = self._lookup(looked_up, term.text, sentence, others)
+        hit = self._looked_up(term.text, sentence, others)
         if hit is not None and hit.linked and not self._says_partner(hit, near):
             # The "with" subterm was opened by an organ word of another condition ("kidney
             # stone" under Hypertension > with > kidney): read the term without partners.
-            hit = self._lookup(looked_up, term.text, sentence, ())
+            hit = self._looked_up(term.text, sentence, ())
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None
         if term.label == PROBLEM_LABEL and hit.coverage < MIN_STATEMENT_COVERAGE:
@@ -323,6 +357,9 @@ class CandidateBuilder:
             # the terms of its words.
             return None
         return hit
+
+    def _lookup(self, phrase: str, context: str, others: tuple[str, ...]) -> IndexHit | None:
+        return self.index.lookup(phrase, context, others) if self.index is not None else None
 
     def _says_partner(self, hit: IndexHit, documented: Sequence[Term]) -> bool:
         """Whether the combination code covers the linked condition: the Tabular asks for the
@@ -398,28 +435,23 @@ class CandidateBuilder:
         return [(c, w) for c, w in out if not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
 
     def _search(self, words: str) -> list[tuple[str, float]]:
-        """Code-set search for a term's words, memoised: the same terms recur in every note."""
-        key = words.lower()
-        hits = self._searched.get(key)
-        if hits is None:
-            if len(self._searched) > 50_000:
-                self._searched.clear()
-            hits = [
-                (r.code, 0.7 * r.score)
-                for r in self.codebook.icd.search(words, limit=self.search_k)
-            ]
-            self._searched[key] = hits
-        return hits
+        """Code-set search for a term's words, memoised: the same terms recur in every note.
+
+        Cached by the lower-cased words, which the search folds anyway.
+        """
+        return self._searched(words.lower())
+
+    def _search_codeset(self, words: str) -> list[tuple[str, float]]:
+        return [
+            (r.code, 0.7 * r.score) for r in self.codebook.icd.search(words, limit=self.search_k)
+        ]
 
     def _description_overlap(self, system: str, code: str, note_tokens: set[str]) -> float:
         """``description_overlap`` with each code's weighted words worked out once."""
-        words = self._description_words.get((system, code))
-        if words is None:
-            if len(self._description_words) > 100_000:
-                self._description_words.clear()
-            words = description_weights(self.codebook.sets[system], code)
-            self._description_words[(system, code)] = words
-        return _weighted_share(words, note_tokens)
+        return _weighted_share(self._description_words(system, code), note_tokens)
+
+    def _weights_of(self, system: str, code: str) -> dict[str, float]:
+        return description_weights(self.codebook.sets[system], code)
 
     def _add_association(
         self,
@@ -460,7 +492,8 @@ class CandidateBuilder:
             for other in spec.also:
                 # A bilateral condition without a bilateral code: the left side is a line
                 # of its own with the same evidence (I.B.13).
-                side = self._add_mention(by_code, term, system, other, weight, n_chars, hit)
+                left = replace(term, attributes={**term.attributes, "laterality": "left"})
+                side = self._add_mention(by_code, left, system, other, weight, n_chars, hit)
                 if side is not None:
                     self._other_side.setdefault((system, code), set()).add(side)
         else:
@@ -517,7 +550,5 @@ def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> 
         if historical:
             return True
         first = term.codes[0] if term.codes else ""
-        return term.label in {"status", "procedure_history"} or first.startswith(
-            ("Z8", "Z9", "I25.2")
-        )
+        return term.label in {"status", "procedure_history"} or is_history_code(first)
     return False

@@ -210,6 +210,17 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
             f"{manifest_path} is not a valid manifest: 'files' must map each file name to its "
             "sha256. Retrain the model or restore the folder."
         )
+    _check_files(root, manifest_path, files)
+    unlisted = [p.name for p in root.glob("*.joblib") if p.name not in files]
+    if unlisted:
+        raise ArtifactError(f"{root} holds unlisted pickles {unlisted}; refusing to load.")
+    meta = _read_meta(root / "model.json")
+    _check_format_and_libraries(root, meta)
+    return meta, manifest_sha
+
+
+def _check_files(root: Path, manifest_path: Path, files: dict[str, str]) -> None:
+    """Every artifact listed, present, inside the folder and matching its sha256."""
     missing = [name for name in ARTIFACTS if name not in files]
     if missing:
         raise ArtifactError(f"{manifest_path} does not list {missing}; the folder is incomplete.")
@@ -224,10 +235,10 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
                 f"{path} does not match its sha256 in manifest.json: the file was altered or "
                 "corrupted. Retrain the model or restore the folder; it will not be loaded."
             )
-    unlisted = [p.name for p in root.glob("*.joblib") if p.name not in files]
-    if unlisted:
-        raise ArtifactError(f"{root} holds unlisted pickles {unlisted}; refusing to load.")
-    meta = _read_meta(root / "model.json")
+
+
+def _check_format_and_libraries(root: Path, meta: dict[str, Any]) -> None:
+    """The model format this codesuggest reads, built with the installed library versions."""
     if meta.get("format") != MODEL_FORMAT:
         raise ArtifactError(
             f"{root} has model format {meta.get('format')}, this codesuggest reads "
@@ -244,7 +255,6 @@ def verify_model_dir(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], st
                 f"{root} was built with {lib} {want} but {lib} {have} is installed; "
                 f"install {lib}=={want} or retrain the model with `codesuggest train`."
             )
-    return meta, manifest_sha
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from codesuggest.codebook.codeset import CodeSet
 from codesuggest.codebook.index import load_synonyms, words_of
 from codesuggest.core.codes import parse_code_refs
-from codesuggest.core.records import ICD10CM, Candidate
+from codesuggest.core.records import ICD10CM, Candidate, Evidence
 from codesuggest.rank.candidates import ABSORBED, PRIMARY
+from codesuggest.rank.em import is_chronic
 from codesuggest.rank.features import PRIORITY_SECTIONS
 
 # Where the provider states what was diagnosed and addressed at this encounter.
@@ -71,6 +72,13 @@ _STOPPED = re.compile(
 )
 _STOP_REACH = 25
 _NOT_YET = frozenset({"will", "to", "not", "never", "won't", "don't", "plan", "plans", "may"})
+# Where a history mention of a chronic condition may say it is treated now.
+_HISTORY_SECTIONS = frozenset({"history_of_present_illness", "past_medical_history", ""})
+_MANAGED = re.compile(
+    r"\b(?:on|taking|takes|controlled|managed|management|medications?|treated|treatment"
+    r"|continues?|prescribed|maintained)\b",
+    re.IGNORECASE,
+)
 # Reasons that make a line one a coder must not report (not merely one not documented enough).
 _MUST_NOT = (
     "included in a combination",
@@ -171,7 +179,16 @@ def _clause(text: str, start: int, end: int) -> str:
     return text[max(lo, before + 1) : min(after) if after else hi]
 
 
-def _documented(cand: Candidate, has_diagnoses: bool, setting: str) -> str:
+def _managed(text: str, e: Evidence) -> bool:
+    """Whether the sentence of a history mention says the condition is under treatment."""
+    if e.section not in _HISTORY_SECTIONS:
+        return False
+    start = max(text.rfind(b, 0, e.start) for b in ".\n") + 1
+    ends = [i for i in (text.find(b, e.end) for b in ".\n") if i >= 0]
+    return bool(_MANAGED.search(text[start : min(ends) if ends else len(text)]))
+
+
+def _documented(cand: Candidate, has_diagnoses: bool, setting: str, text: str = "") -> str:
     """Why a candidate cannot be reported from its documentation ('' when it can)."""
     if not cand.features.get(PRIMARY):
         return "no documented term reads as this code"
@@ -194,6 +211,10 @@ def _documented(cand: Candidate, has_diagnoses: bool, setting: str) -> str:
     if all(e.assertion == "historical" for e in usable):
         return "documented only as history"
     if has_diagnoses and not any(e.section in DIAGNOSTIC_SECTIONS for e in usable):
+        if is_chronic(cand.code) and any(_managed(text, e) for e in usable):
+            # A chronic condition the history documents as treated at this visit's
+            # management (IV.I, IV.J: coexisting conditions that affect care are coded).
+            return ""
         return _NOT_ASSESSED
     return ""
 
@@ -214,7 +235,7 @@ def select(
         if cand.system != ICD10CM:
             reasons[i] = "procedure codes are selected by their own scorer"
             continue
-        why = _documented(cand, has_diagnoses, setting)
+        why = _documented(cand, has_diagnoses, setting, text)
         if not why and cand.code.startswith("Z79") and not _long_term(text, cand):
             why = "started at this visit: long-term use is not documented"
         if not why and "index" not in cand.sources and scores[i] < MIN_SCORE:

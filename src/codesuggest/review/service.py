@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from codesuggest.core.errors import InputError
 from codesuggest.core.note_context import ReadValue, read_context
 from codesuggest.core.records import ICD10CM, Decision
+from codesuggest.core.records import SuggesterLike as BaseSuggester
 from codesuggest.core.text import replace_surrogates
 from codesuggest.output.schema import validate_result_dict
 from codesuggest.review.state import (
@@ -74,14 +75,12 @@ def context_with_note(
     return normalise_context(**ctx), used
 
 
-class SuggesterLike(Protocol):
-    """What the review screen needs of ``codesuggest.load()`` (see docs/interfaces.md)."""
+class SuggesterLike(BaseSuggester, Protocol):
+    """What the review screen needs of ``codesuggest.load()`` (see docs/interfaces.md): a
+    ``core.records.SuggesterLike``, whose ``suggest`` it calls in a patient context
+    (``normalise_context``), with the code sets it searches and rule edits besides."""
 
     codebook: Any
-
-    def suggest(self, text: str, **kwargs: Any) -> Any:
-        """A ``SuggestionResult`` for ``text`` in a patient context (``normalise_context``)."""
-        ...
 
     def validate(self, codes: list[str], **kwargs: Any) -> list[Any]:
         """The coding-rule ``Edit``s of ``codes`` (given in coding order) in a patient context."""

@@ -31,6 +31,7 @@ from spacy.tokens import Doc, Span
 
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import Section, Term
+from codesuggest.core.text import CONTROL_CHARS
 from codesuggest.terms.assertion import (
     assertion_of,
     context_rules,
@@ -50,7 +51,7 @@ DEFAULT_CHUNK_CHARS = 20_000
 MIN_CHUNK_CHARS = 1000
 
 
-_CONTROL = r"[\x00-\x08\x0e-\x1f\x7f]"
+_CONTROL = f"[{CONTROL_CHARS}]"
 
 
 def _clinical_infixes(nlp: Language) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import calibration_curve
 
 from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.index import load_index
@@ -111,23 +111,28 @@ def tune_threshold(ev: Evaluation, match: str) -> float:
 
 
 def calibration_table(ev: Evaluation, match: str, bins: int = 5) -> list[dict[str, float]]:
-    """Mean predicted score vs observed precision per score bin."""
+    """Mean predicted score vs observed precision per score bin (scikit-learn's
+    ``calibration_curve``, uniform bins: [0, 0.2], (0.2, 0.4], ...); empty bins are left out."""
     m = metrics.matcher(match)
-    pairs = []
+    scores, hits = [], []
     for r, sc, g in zip(ev.ranked, ev.scores, ev.gold, strict=True):
         for c, s in zip(r, sc, strict=True):
-            pairs.append((s, int(any(m(c, x) for x in g))))
-    table = []
-    edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in itertools.pairwise(edges):
-        inside = [(s, y) for s, y in pairs if lo <= s < hi or (hi == 1 and s == 1)]
-        if inside:
-            table.append(
-                {
-                    "bin": f"{lo:.1f}-{hi:.1f}",
-                    "n": len(inside),
-                    "mean_score": round(float(np.mean([s for s, _ in inside])), 3),
-                    "precision": round(float(np.mean([y for _, y in inside])), 3),
-                }
-            )
-    return table
+            scores.append(s)
+            hits.append(int(any(m(c, x) for x in g)))
+    if not scores:
+        return []
+    precision, mean_score = calibration_curve(hits, scores, n_bins=bins, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # The bin of each score as calibration_curve assigns it, for the labels and counts it
+    # does not return.
+    counts = np.bincount(np.searchsorted(edges[1:-1], scores), minlength=bins)
+    filled = [i for i in range(bins) if counts[i]]
+    return [
+        {
+            "bin": f"{edges[i]:.1f}-{edges[i + 1]:.1f}",
+            "n": int(counts[i]),
+            "mean_score": round(float(mean), 3),
+            "precision": round(float(p), 3),
+        }
+        for i, mean, p in zip(filled, mean_score, precision, strict=True)
+    ]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import random
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import KFold, train_test_split
 
 from codesuggest.codebook.book import Codebook, default_codebook
 from codesuggest.codebook.index import load_index
@@ -33,7 +33,13 @@ log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {"name": "codesuggest-custom", "version": "0.1.0"},
-    "training": {"folds": 5, "validation_fraction": 0.2, "match": "prefix", "refit_on_all": True},
+    "training": {
+        "folds": 5,
+        "validation_fraction": 0.2,
+        "tuning_fraction": 0.5,
+        "match": "prefix",
+        "refit_on_all": True,
+    },
     "document_model": {},
     "ranker": {},
     "candidates": {
@@ -77,17 +83,41 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
 
 def split(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded train/validation split of positions; independent of input order."""
+    if not 0 < fraction < 1:
+        raise InputError(
+            f"training.validation_fraction must be between 0 and 1 (exclusive), not {fraction}."
+        )
     order = sorted(range(len(ids)), key=lambda i: ids[i])
-    rng = random.Random(seed)
-    rng.shuffle(order)
-    n_val = round(len(order) * fraction)
-    return sorted(order[n_val:]), sorted(order[:n_val])
+    train_pos, val_pos = train_test_split(order, test_size=fraction, random_state=seed)
+    return sorted(train_pos), sorted(val_pos)
 
 
 def _folds(n: int, k: int, seed: int) -> list[list[int]]:
-    order = list(range(n))
-    random.Random(seed + 1).shuffle(order)
-    return [sorted(order[i::k]) for i in range(k)]
+    """Held-out positions of each of the ``k`` cross-fitting folds."""
+    kfold = KFold(n_splits=k, shuffle=True, random_state=seed + 1)
+    return [held.tolist() for _, held in kfold.split(np.arange(n))]
+
+
+def _tuning_split(
+    val_part: Sequence[Prepared], config: dict[str, dict[str, Any]], seed: int
+) -> tuple[list[Prepared], list[Prepared]]:
+    """The validation notes that tune the selection threshold, and the others, on which the
+    reported metrics are measured (a threshold scored on the notes it was tuned on flatters
+    the selected F1)."""
+    fraction = float(config["training"]["tuning_fraction"])
+    if not 0 < fraction < 1:
+        raise InputError(
+            f"training.tuning_fraction must be between 0 and 1 (exclusive), not {fraction}."
+        )
+    if len(val_part) < 2:
+        raise InputError(
+            f"Validation needs at least 2 notes (one to tune the threshold, one to measure), "
+            f"got {len(val_part)}: give more notes or a larger training.validation_fraction."
+        )
+    tune_pos, report_pos = train_test_split(
+        np.arange(len(val_part)), train_size=fraction, random_state=seed
+    )
+    return [val_part[i] for i in sorted(tune_pos)], [val_part[i] for i in sorted(report_pos)]
 
 
 def _label(cands: Sequence[Candidate], gold: Sequence[str], match: str) -> np.ndarray:
@@ -164,7 +194,9 @@ def train(
     """Train a model; returns it (with its tuned threshold) and its validation evaluation.
 
     Without ``validation`` a seeded fraction of ``notes`` is held out; with
-    ``training.refit_on_all`` the returned model is then refitted on every note.
+    ``training.refit_on_all`` the returned model is then refitted on every note. The threshold
+    is tuned on ``training.tuning_fraction`` of the validation notes and the evaluation is
+    measured on the rest.
     """
     config = config or load_config(None)
     codebook = codebook or default_codebook()
@@ -188,12 +220,13 @@ def train(
         train_part = [prepared[i] for i in tr_idx]
         val_part = [prepared[i] for i in val_idx]
         refit = bool(config["training"]["refit_on_all"])
+    tune_part, report_part = _tuning_split(val_part, config, seed)
     if progress:
         progress("fitting", 0, 1)
     model = fit(train_part, codebook, config, seed)
-    ev = evaluate(model, val_part, codebook, setting=_setting(config))
-    model.threshold = tune_threshold(ev, config["training"]["match"])
-    ev = evaluate(model, val_part, codebook, setting=_setting(config))
+    tuned = evaluate(model, tune_part, codebook, setting=_setting(config))
+    model.threshold = tune_threshold(tuned, config["training"]["match"])
+    ev = evaluate(model, report_part, codebook, setting=_setting(config))
     if refit:
         threshold = model.threshold
         model = fit(prepared, codebook, config, seed)
@@ -212,6 +245,8 @@ def train(
         "data": data_summary or {"notes": len(notes)},
         "train_notes": len(prepared) if refit else len(train_part),
         "validation_notes": len(val_part),
+        "tuning_notes": len(tune_part),
+        "metrics_notes": len(report_part),
         "metrics": {mode: s.to_dict() for mode, s in ev.results.items()},
         "calibration": ev.calibration,
     }
@@ -228,7 +263,7 @@ def model_card(model: Model) -> str:
         f"- Code sets: {', '.join(f'{k} {v}' for k, v in m.get('codesets', {}).items())}",
         f"- Libraries: {', '.join(f'{k} {v}' for k, v in library_versions().items())}",
         f"- Trained on {m.get('train_notes')} notes; validated on {m.get('validation_notes')}",
-        f"- Selection threshold (tuned for micro F1 on validation): {model.threshold}",
+        f"- Selection threshold (tuned for micro F1 on {_tuning_notes(m)}): {model.threshold}",
         "",
         "## Training data",
         "",
@@ -237,6 +272,8 @@ def model_card(model: Model) -> str:
         "```",
         "",
         "## Validation metrics",
+        "",
+        f"Measured on {_metrics_notes(m)}.",
         "",
         "| match | MAP | P@5 | P@10 | R@10 | selected P | selected R | selected F1 |",
         "|---|---|---|---|---|---|---|---|",
@@ -281,6 +318,20 @@ def model_card(model: Model) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _tuning_notes(meta: dict[str, Any]) -> str:
+    if "tuning_notes" not in meta:  # a model trained before the tuning split
+        return "the validation notes"
+    return f"{meta['tuning_notes']} of the validation notes"
+
+
+def _metrics_notes(meta: dict[str, Any]) -> str:
+    if "metrics_notes" not in meta:
+        return "the validation notes the threshold was tuned on"
+    return (
+        f"the other {meta['metrics_notes']} validation notes, not those the threshold was tuned on"
+    )
 
 
 def train_to_folder(out: str | Path, **kwargs: Any) -> tuple[Model, Evaluation, str]:
