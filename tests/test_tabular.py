@@ -62,3 +62,13 @@ def test_bilateral_without_a_bilateral_code_is_one_code_per_side(icd):
     # A category with a bilateral code keeps its one code.
     knees = specify(icd, "M17", {"laterality": "bilateral"})
     assert (knees.code, knees.also) == ("M17.0", [])
+
+
+def test_a_side_found_in_another_subcategory_only_with_the_index_defaults(icd):
+    from codesuggest.codebook.hierarchy import specify
+
+    assert specify(icd, "M17.9", {"laterality": "right"}).code == "M17.11"
+    assert specify(icd, "M16.9", {"laterality": "left"}).code == "M16.12"
+    # An unknown site stays unknown; a type the note does not give is not guessed.
+    assert specify(icd, "M19.90", {"laterality": "right"}).code == "M19.90"
+    assert specify(icd, "H25.9", {"laterality": "right"}).code == "H25.9"

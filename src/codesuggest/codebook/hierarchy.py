@@ -15,6 +15,13 @@ _SIDE_WORDS = {
 }
 
 
+# Words of an unspecified code's title that its sided siblings need not repeat.
+_NOT_A_DETAIL = frozenset({"unspecified", "of", "and", "the", "site", "side", "laterality"})
+
+# What a sided code may add to an unspecified one without the note saying it: the Index's
+# defaults (osteoarthritis is primary unless documented otherwise).
+_DEFAULT_DETAILS = frozenset({"unilateral", "bilateral", "primary"})
+
 _ENCOUNTER_PREFIX = {
     "initial": "initial encounter",
     "subsequent": "subsequent encounter",
@@ -150,4 +157,27 @@ def _lateral_sibling(icd: CodeSet, rec: CodeInfo, wanted: set[str]) -> str | Non
         other = s.description.lower()
         if s.billable and other.startswith(head) and side in other[cut:].split():
             return s.code
+    return _sided_in_category(icd, rec, side)
+
+
+def _sided_in_category(icd: CodeSet, rec: CodeInfo, side: str) -> str | None:
+    """The first billable code of the category that says everything the unspecified code
+    says and names the side, where the sides sit in other subcategories ("Osteoarthritis of
+    knee, unspecified" M17.9 -> "Unilateral primary osteoarthritis, right knee" M17.11: the
+    Index's default for osteoarthritis is primary)."""
+    if "unspecified site" in rec.description.lower():
+        return None  # the side of an unknown site says nothing
+    wanted = set(tokens(rec.description.lower())) - _NOT_A_DETAIL
+    category = rec.code[:3]
+    stack = [category]
+    while stack:
+        code = stack.pop(0)
+        info = icd.find(code)
+        if info is None:
+            continue
+        words = set(tokens(info.description.lower()))
+        sided = info.billable and info.code != rec.code and side in words and wanted <= words
+        if sided and words - wanted - {side} <= _DEFAULT_DETAILS:
+            return info.code
+        stack.extend(icd.children(code))
     return None

@@ -59,8 +59,6 @@ MIN_SUBTERM_SHARE = 0.99
 SYMPTOM_CHAPTER = "R"
 # A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
 MAX_SEE_HOPS = 3
-# Sides are the Tabular's business (laterality characters), not the Index's.
-_SIDE_WORDS = frozenset({"right", "left", "bilater", "bilateral"})
 _PAREN = re.compile(r"\([^)]*\)")
 _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
 
@@ -80,6 +78,14 @@ def words_of(text: str) -> frozenset[str]:
     """The meaningful words of an Index entry or note phrase, reduced to their roots."""
     text = _TYPE_NUMBER.sub(lambda m: "type" + {"i": "1", "ii": "2"}.get(m[1], m[1]), text.lower())
     return frozenset(root(t) for t in tokens(text) if t not in _FILLER)
+
+
+# Sides, episodes of care and fracture displacement are the Tabular's business (laterality and
+# 7th characters), not the Index's.
+_SIDE_WORDS = words_of(
+    "right left bilateral initial subsequent encounter sequela closed displaced nondisplaced "
+    "routine healing"
+)
 
 
 @dataclass(slots=True)

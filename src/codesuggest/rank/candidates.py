@@ -52,7 +52,7 @@ _HISTORY_KINDS = {"family": "family", "historical": "personal"}
 MIN_PARTNER_SHARE = 0.5
 # A problem statement is read through the Index only when its path uses this share of the
 # statement's words.
-MIN_STATEMENT_COVERAGE = 0.6
+MIN_STATEMENT_COVERAGE = 0.5
 # The Index reads a term with the words around it and the note's other conditions; a note
 # of one endless sentence or thousands of conditions must not make that quadratic. Real
 # sentences and problem lists are far shorter than either bound.
