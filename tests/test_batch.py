@@ -103,6 +103,11 @@ def keyword_loader(model: str | None) -> KeywordSuggester:
     return KeywordSuggester()
 
 
+def slow_loader(model: str | None) -> KeywordSuggester:
+    time.sleep(5)  # as the shipped model takes seconds to load
+    return KeywordSuggester()
+
+
 def broken_loader(model: str | None) -> KeywordSuggester:
     raise OSError("model folder /nowhere does not exist")
 
@@ -362,6 +367,49 @@ def test_malformed_csv_rows_are_reported_by_line_number(tmp_path):
     assert [r["id"] for r in records] == ["a", "line-3", "c"]
     assert error_codes(records[1]) == ["malformed_row"]
     assert "has 4 fields; the header has 2" in records[1]["errors"][0]["message"]
+
+
+def test_a_deeply_nested_jsonl_line_is_one_malformed_row_and_the_run_goes_on(tmp_path):
+    inp = tmp_path / "notes.jsonl"
+    inp.write_text(
+        json.dumps({"id": "a", "text": "diabetes"})
+        + "\n"
+        + "[" * 5000
+        + "\n"
+        + json.dumps({"id": "b", "text": "hypertension"})
+        + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    score(inp, out)
+    records = read_jsonl(out)
+    assert [r["id"] for r in records] == ["a", "line-2", "b"]
+    assert error_codes(records[1]) == ["malformed_row"]
+    assert "too deeply" in records[1]["errors"][0]["message"]
+
+
+def test_a_byte_order_mark_before_the_first_jsonl_line_is_accepted(tmp_path):
+    inp = tmp_path / "notes.jsonl"
+    inp.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "text": "diabetes"}).encode() + b"\n")
+    out = tmp_path / "out.jsonl"
+    score(inp, out)
+    (record,) = read_jsonl(out)
+    assert (record["id"], record["errors"]) == ("a", [])
+
+
+def test_an_unclosed_csv_quote_reports_every_row_it_swallowed(tmp_path):
+    inp = tmp_path / "notes.csv"
+    inp.write_text(
+        'id,text\nc3,"diabetes"\nc4,"hypertension, the quote is never closed\n'
+        'c5,"diabetes again"\nc6,hypertension\n'
+    )
+    out = tmp_path / "out.jsonl"
+    score(inp, out)
+    records = read_jsonl(out)
+    assert [r["id"] for r in records] == ["c3", "line-3", "line-4", "c6"]
+    for record in records[1:3]:
+        assert error_codes(record) == ["malformed_row"]
+        assert "lines 3-4" in record["errors"][0]["message"]
+    assert records[3]["suggestions"][0]["code"] == "I10"
 
 
 def test_an_oversized_jsonl_line_is_skipped_without_being_read_whole(tmp_path):
@@ -702,6 +750,32 @@ def test_a_run_killed_with_sigkill_resumes_with_every_note_exactly_once(tmp_path
     assert again.skipped == len(partial)
 
 
+def test_a_killed_run_leaves_no_worker_behind_even_while_they_load(tmp_path):
+    inp = write_jsonl(tmp_path / "notes.jsonl", many_notes(40))
+    script = KILLED_RUN.format(
+        tests=str(TESTS), inp=str(inp), out=str(tmp_path / "out.jsonl"), workers=2
+    ).replace("loader=keyword_loader", "loader=slow_loader").replace(
+        "import keyword_loader", "import slow_loader"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children_of(proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = children_of(proc.pid)  # the resource tracker and two loading workers
+        assert len(started) >= 3
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(p) for p in started), "workers outlived their killed parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def read_jsonl_prefix(path: Path) -> list[dict[str, Any]]:
     lines = path.read_bytes().split(b"\n")[:-1]
     return [json.loads(line) for line in lines]
@@ -721,6 +795,99 @@ def sample_notes(folder: Path, n: int = 5) -> Path:
     for path in sorted(SAMPLES.glob("*.txt"))[:n]:
         (folder / path.name).write_bytes(path.read_bytes())
     return folder
+
+
+def test_a_note_named_in_bytes_that_are_not_utf8_keeps_its_id_across_reruns(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.txt").write_text("diabetes")
+    with open(os.path.join(os.fsencode(folder), b"b\xff.txt"), "wb") as f:
+        f.write(b"hypertension")
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"out.{fmt}"
+        score(folder, out)
+        again = score(folder, out)
+        assert (again.notes, again.skipped) == (0, 2)
+    assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["a", "b\\xff"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_named_txt_is_skipped_with_a_record_not_waited_on(tmp_path):
+    folder = write_notes(tmp_path / "notes", {"a": "diabetes", "c": "hypertension"})
+    os.mkfifo(folder / "b.txt")
+    out = tmp_path / "out.jsonl"
+    summary = score(folder, out)
+    records = read_jsonl(out)
+    assert [r["id"] for r in records] == ["a", "b", "c"]
+    assert error_codes(records[1]) == ["not_a_file"]
+    assert summary.errors == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_a_folder_that_cannot_be_listed_counts_as_an_error(tmp_path):
+    folder = write_notes(tmp_path / "notes", {"a": "diabetes", "locked/b": "hypertension"})
+    (folder / "locked").chmod(0)
+    try:
+        summary = score(folder, tmp_path / "out.jsonl")
+    finally:
+        (folder / "locked").chmod(0o755)
+    records = read_jsonl(tmp_path / "out.jsonl")
+    assert [r["id"] for r in records] == ["a", "locked/"]
+    assert error_codes(records[1]) == ["unreadable_folder"]
+    assert summary.errors == 1
+
+
+def test_an_unlisted_folder_is_an_error_record_naming_it(tmp_path, monkeypatch):
+    # Root reads any folder, so the listing error is made here as os.walk would report it.
+    folder = write_notes(tmp_path / "notes", {"a": "diabetes", "locked/b": "hypertension"})
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kw):
+        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kw):
+            if "locked" in dirnames:
+                dirnames.remove("locked")
+                onerror(PermissionError(13, "Permission denied", str(Path(dirpath, "locked"))))
+            yield dirpath, dirnames, filenames
+
+    monkeypatch.setattr(readers.os, "walk", walk)
+    summary = score(folder, tmp_path / "out.jsonl")
+    records = read_jsonl(tmp_path / "out.jsonl")
+    assert [r["id"] for r in records] == ["locked/", "a"]
+    assert error_codes(records[0]) == ["unreadable_folder"]
+    assert "locked" in records[0]["errors"][0]["message"]
+    assert summary.errors == 1
+
+
+def test_a_full_disk_says_what_happened_and_that_a_rerun_resumes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from codesuggest.cli import main
+
+    inp = write_jsonl(tmp_path / "notes.jsonl", many_notes(200))
+    out = tmp_path / "out.jsonl"
+    real_write = writers._LineOutput._write
+    calls = []
+
+    def write(self, pending):
+        calls.append(len(pending))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, pending)
+
+    monkeypatch.setattr(writers._LineOutput, "_write", write)
+    monkeypatch.setattr(batch, "load_suggester", keyword_loader)
+    status = main(["batch", str(inp), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "No space left on device" in err
+    assert "rerun the same command to resume" in err
+    assert "Traceback" not in err
+    assert len(read_jsonl(out)) == calls[0]
+
+    monkeypatch.setattr(writers._LineOutput, "_write", real_write)
+    again = score(inp, out)
+    assert again.skipped == calls[0]
+    assert [r["id"] for r in read_jsonl(out)] == [n["id"] for n in many_notes(200)]
 
 
 def test_batch_command_says_why_an_unreadable_input_stops_it(tmp_path, capsys):

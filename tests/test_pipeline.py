@@ -31,7 +31,7 @@ def suggester():
 
 def test_result_follows_the_shared_schema_and_names_versions(suggester):
     d = suggester.suggest(NOTE, id="n1").to_dict()
-    assert validate_result_dict(d) == []
+    assert validate_result_dict(d, note=NOTE) == []
     assert d["codesets"]["ICD-10-CM"] == "2026"
     assert d["model"]["sha256"]
     assert d["id"] == "n1"
@@ -103,6 +103,44 @@ def test_bad_input_gives_a_clean_result_with_an_error(suggester, text, code):
     d = suggester.suggest(text).to_dict()
     assert d["suggestions"] == []
     assert [e["code"] for e in d["errors"]] == [code]
+
+
+def test_a_lone_surrogate_is_read_as_a_replacement_character_in_place(suggester):
+    note = NOTE.replace("woman", "wo\ud800man")
+    d = suggester.suggest(note).to_dict()
+    assert d["errors"] == []
+    assert validate_result_dict(d, note=note.replace("\ud800", "\ufffd")) == []
+    assert "E11.65" in [s["code"] for s in d["suggestions"]]
+    json.dumps(d, ensure_ascii=False).encode("utf-8")
+
+
+def test_text_made_mostly_of_surrogates_is_an_encoding_error(suggester):
+    d = suggester.suggest("\udcff\udcfe" * 50 + " chest pain").to_dict()
+    assert [e["code"] for e in d["errors"]] == ["encoding"]
+
+
+def test_evidence_stays_aligned_after_characters_that_fold_to_two(suggester):
+    # "İ" lower-cases to two characters and "ﬀ" folds to "ff": offsets found in a folded copy
+    # must be mapped back to the note as given.
+    note = "İİİ ﬀ " + NOTE
+    d = suggester.suggest(note).to_dict()
+    assert validate_result_dict(d, note=note) == []
+    spans = [(e["start"], e["end"]) for s in d["suggestions"] for e in s["evidence"]]
+    assert any(e["assertion"] == "context" for s in d["suggestions"] for e in s["evidence"])
+    for start, end in spans:  # whole words, not "betes.\n\n" shifted three characters
+        word = note[start:end]
+        assert word[0].isalnum(), word
+        assert word[-1].isalnum(), word
+        assert not note[start - 1].isalnum(), word
+        assert not note[end].isalnum(), word
+
+
+def test_a_condition_excluded_after_its_name_is_not_suggested(suggester):
+    d = suggester.suggest("Tuberculosis excluded.").to_dict()
+    assert [(x["text"], x["reason"]) for x in d["excluded"]] == [("Tuberculosis", "negated")]
+    assert not any(
+        e["assertion"] == "present" for s in d["suggestions"] for e in s["evidence"]
+    )
 
 
 def test_bad_arguments_are_input_errors(suggester):

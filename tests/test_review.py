@@ -549,6 +549,15 @@ def test_opening_a_note_records_the_review_with_its_hash(service):
     assert validate_result_dict(r.result) == []
 
 
+def test_a_note_with_a_lone_surrogate_opens_with_it_replaced_in_place(service):
+    # What a pasted JSON "\ud800" or surrogateescape-decoded bytes give: no UTF-8 encoder
+    # (SQLite's, the browser's) takes it, so the review reads it as U+FFFD, one for one.
+    r = open_review(service, NOTE + "\ud800")
+    assert r.note_text == NOTE + "\ufffd"
+    assert service.store.review(r.review_id)["note_sha256"] == note_sha256(NOTE + "\ufffd")
+    render_note(r).encode("utf-8")
+
+
 def test_each_action_is_in_the_audit_log_when_apply_returns(service):
     r = open_review(service)
     service.apply(r, "accept", item_of(r, "E11.9"))

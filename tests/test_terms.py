@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -70,6 +71,105 @@ def assertion(extractor, text: str, term: str) -> str:
 )
 def test_negation_cues_negate_the_term(extractor, text, term):
     assert assertion(extractor, text, term) == "negated"
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("Tuberculosis excluded.", "Tuberculosis"),
+        ("Tuberculosis ruled out", "Tuberculosis"),
+        ("Pneumonia, negative for.", "Pneumonia"),
+        ("Pulmonary embolism: no evidence of.\nPlan: follow up.", "Pulmonary embolism"),
+        ("Chest pain: denies.", "Chest pain"),
+    ],
+)
+def test_a_negation_that_closes_its_clause_negates_the_term_before_it(extractor, text, term):
+    assert assertion(extractor, text, term) == "negated"
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("Pneumonia. Ruled out tuberculosis.", "Pneumonia"),
+        ("Pneumonia; tuberculosis ruled out.", "Pneumonia"),
+        ("Pneumonia ruled out for sepsis.", "Pneumonia"),
+    ],
+)
+def test_a_negation_after_the_term_reaches_back_only_within_its_clause(extractor, text, term):
+    assert assertion(extractor, text, term) == "present"
+
+
+def test_a_negation_closing_its_clause_leaves_uncertainty_cues_alone(extractor):
+    assert assertion(extractor, "Pneumothorax cannot be excluded.", "Pneumothorax") == "uncertain"
+    assert assertion(extractor, "Pneumonia not ruled out.", "Pneumonia") == "uncertain"
+
+
+@pytest.mark.parametrize("run", ["(" * 20_000, "a" * 100_000, "pain," * 20_000])
+def test_a_long_run_without_spaces_is_read_in_bounded_time(extractor, run):
+    # spaCy's affix rules are quadratic in a run's length: 20,000 "(" took minutes.
+    start = time.perf_counter()
+    note = extractor.extract(f"Hypertension. {run} Diabetes.")
+    assert time.perf_counter() - start < 10
+    assert [t.text for t in note.terms][:1] == ["Hypertension"]
+    assert note.terms[-1].text == "Diabetes"
+
+
+def test_text_tokenized_in_windows_keeps_every_character_in_place(extractor):
+    text = "x" * 250 + " (((" + "ab," * 100 + "\nchest pain"
+    doc = extractor.nlp(text)
+    assert doc.text == text
+    assert all(text[t.idx : t.idx + len(t)] == t.text for t in doc)
+    assert max(len(t) for t in doc) <= 100
+
+
+CONTEXT_WORDS = st.sampled_from(
+    ["no", "denies", "fever", "chest pain", "cough", "history of", "hypertension", "ruled out",
+     "but", "possible", "pneumonia", "excluded", ",", ".", ";", "\n", "and", "mother had"]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(CONTEXT_WORDS, min_size=1, max_size=60))
+def test_the_sparse_context_graph_finds_exactly_medspacys_edges(extractor, words):
+    from medspacy.context.context_graph import ConTextGraph
+    from medspacy.context.context_modifier import ConTextModifier
+
+    from codesuggest.terms.context_graph import _SparseGraph
+
+    doc = extractor.nlp(" ".join(words))
+    context = extractor.nlp.get_pipe("codesuggest_context")
+    matcher = context._ConText__matcher
+    found = []
+    for graph in (ConTextGraph(), _SparseGraph()):
+        graph.targets = doc.ents
+        graph.modifiers = [
+            ConTextModifier(matcher.rule_map[doc.vocab[i].text], start, end, doc)
+            for i, start, end in matcher(doc)
+        ]
+        graph.update_scopes()
+        graph.apply_modifiers()
+        found.append(
+            [((t.start, t.end), m.modifier_span, m.scope_span, m.category) for t, m in graph.edges]
+        )
+    assert found[0] == found[1]
+
+
+def test_no_sentence_is_longer_than_the_cap(extractor):
+    from codesuggest.terms.sentences import MAX_SENTENCE_TOKENS, sentence_bounds
+
+    doc = extractor.nlp("no fever, " * 500)
+    assert max(sum(not t.is_space for t in doc[a:b]) for a, b in sentence_bounds(doc)) <= (
+        MAX_SENTENCE_TOKENS
+    )
+
+
+def test_a_note_of_many_negations_is_read_in_linear_time(extractor):
+    start = time.perf_counter()
+    note = extractor.extract("no fever, " * 10_000)
+    assert time.perf_counter() - start < 12
+    assert {t.assertion for t in note.terms} == {"negated"}
 
 
 def test_without_complications_does_not_negate_the_diabetes(extractor):

@@ -31,7 +31,15 @@ from codesuggest.core.records import (
     SuggestionResult,
     Term,
 )
-from codesuggest.core.text import CONTROL_CHARS, STOPWORDS, tokens
+from codesuggest.core.text import (
+    CONTROL_CHARS,
+    STOPWORDS,
+    fold,
+    fold_with_offsets,
+    original_span,
+    replace_surrogates,
+    tokens,
+)
 from codesuggest.rank.candidates import CandidateBuilder
 from codesuggest.rank.em import Problem, is_chronic, is_em_code, level_visit, worsening
 from codesuggest.rank.features import feature_matrix
@@ -89,7 +97,11 @@ def _error(code: str, message: str) -> dict[str, str]:
 def check_note(
     text: object, *, max_chars: int = MAX_NOTE_CHARS
 ) -> tuple[str, list[dict[str, str]]]:
-    """The note as text, or the reasons it cannot be read (never raises for bad content)."""
+    """The note as text, or the reasons it cannot be read (never raises for bad content).
+
+    Lone surrogates (undecodable bytes that ``surrogateescape`` kept) become U+FFFD, one for
+    one, so the offsets of the result are offsets into the note as given.
+    """
     if text is None:
         return "", [_error("empty_note", "The note is empty.")]
     if isinstance(text, bytes | bytearray):
@@ -107,6 +119,9 @@ def check_note(
             ]
     if not isinstance(text, str):
         return "", [_error("not_text", f"The note must be text, got {type(text).__name__}.")]
+    # One character for one, so offsets into the note as given still hold; many of them mean
+    # the text was decoded wrongly, which the U+FFFD count below reports.
+    text = replace_surrogates(text)
     if not text.strip():
         return "", [_error("empty_note", "The note is empty or whitespace only.")]
     if len(text) > max_chars:
@@ -141,17 +156,17 @@ def _clinical(phrase: str) -> bool:
 def _context_evidence(note: str, phrases: list[str], sections: list[Section]) -> list[Evidence]:
     """For a code only the document model proposed: where its telling words stand."""
     out: list[Evidence] = []
-    lower = note.lower()
+    folded, origin = fold_with_offsets(note)
     for phrase in phrases:
         if not _clinical(phrase):
             continue
-        pos = lower.find(phrase)
-        if pos < 0:
+        wanted = fold(phrase)
+        pos = folded.find(wanted)
+        if pos < 0 or not wanted:
             continue
-        section = next((s.name for s in sections if s.start <= pos < s.end), "")
-        out.append(
-            Evidence(pos, pos + len(phrase), note[pos : pos + len(phrase)], section, "context")
-        )
+        start, end = original_span(origin, pos, pos + len(wanted))
+        section = next((s.name for s in sections if s.start <= start < s.end), "")
+        out.append(Evidence(start, end, note[start:end], section, "context"))
     return out
 
 

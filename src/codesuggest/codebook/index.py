@@ -171,6 +171,8 @@ class AlphabeticIndex:
         stack: list[int] = []
         self._main: dict[str, list[int]] = {}
         self._by_title: dict[str, int] = {}
+        # A note names the same conditions again and again; each is expanded once.
+        self._phrase_words = functools.lru_cache(maxsize=4096)(self._expanded_words)
         for level_s, term, see, see_also, _nonessential, code in rows:
             level = int(level_s)
             del stack[level:]
@@ -218,12 +220,11 @@ class AlphabeticIndex:
             others: the note's other documented conditions, for "with" subterms (the Index's
                 "with" convention presumes them linked, guideline I.A.15).
         """
-        expand = self.synonyms.expand if self.synonyms else (lambda t: t)
-        own = words_of(expand(phrase))
+        own = self._phrase_words(phrase)
         if not own:
             return None
-        near = own | words_of(expand(context))
-        linked = [(o, words_of(expand(o))) for o in others]
+        near = own | self._phrase_words(context)
+        linked = [(o, self._phrase_words(o)) for o in dict.fromkeys(others)]
         best: tuple[tuple[int, int, int, int], IndexHit] | None = None
         for i in self.main_terms(own):
             main_words = max((a for a in self.entries[i].alternatives if a <= own), key=len)
@@ -242,6 +243,9 @@ class AlphabeticIndex:
             if best is None or key > best[0]:
                 best = (key, hit)
         return best[1] if best else None
+
+    def _expanded_words(self, text: str) -> frozenset[str]:
+        return words_of(self.synonyms.expand(text) if self.synonyms else text)
 
     def follow(self, see: str) -> int | None:
         """The entry a "see" reference names ("Pain, abdominal" -> Pain > abdominal).

@@ -9,6 +9,11 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 # C0 control characters and DEL, without the whitespace ones (tab, LF, VT, FF, CR): the body of
 # a regex character class, for the tokenizer and for the binary-data check.
 CONTROL_CHARS = r"\x00-\x08\x0e-\x1f\x7f"
+# Lone surrogates: what ``surrogateescape`` decoding leaves for undecodable bytes, and what a
+# JSON "\ud800" escape decodes to. No UTF-8 encoder (spaCy's, SQLite's, a JSON writer's) takes
+# them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 # Joining words carry no meaning for search; they stay in the text that is shown.
@@ -22,6 +27,51 @@ def fold(text: str) -> str:
     """Lowercase and strip accents so 'Ménière' and 'meniere' compare equal."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so every offset stays in place."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """``fold(text)`` character by character, and where each folded character came from.
+
+    Folding changes the length of some text ("İ" lower-cases to two characters, "ﬀ" folds to
+    "ff", "é" loses its accent), so a position found in the folded copy must be mapped back
+    before it is used on the original: ``origin[i]`` is the offset in ``text`` of folded
+    character ``i``, and ``origin[len(folded)] == len(text)``. ``origin`` is None when every
+    character folded to exactly one (always so for ASCII).
+    """
+    if text.isascii():
+        return text.lower(), None
+    pieces: list[str] = []
+    origin: list[int] = []
+    last = 0
+    for m in _NON_ASCII.finditer(text):
+        at = m.start()
+        if at > last:
+            pieces.append(text[last:at].lower())
+            origin.extend(range(last, at))
+        piece = fold(m.group())
+        pieces.append(piece)
+        origin.extend([at] * len(piece))
+        last = at + 1
+    pieces.append(text[last:].lower())
+    origin.extend(range(last, len(text)))
+    folded = "".join(pieces)
+    if len(folded) == len(text) and all(i == o for i, o in enumerate(origin)):
+        return folded, None
+    origin.append(len(text))
+    return folded, origin
+
+
+def original_span(origin: list[int] | None, start: int, end: int) -> tuple[int, int]:
+    """The span of the original text that folded span ``start:end`` (of ``fold_with_offsets``)
+    came from; it covers every character the folded span touches."""
+    if origin is None or end <= start:
+        return (start, end) if origin is None else (origin[start], origin[start])
+    return origin[start], origin[end - 1] + 1
 
 
 def stem(token: str) -> str:

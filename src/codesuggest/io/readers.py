@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,23 +223,56 @@ def _read_txt(root: Path, max_chars: int) -> Iterator[Note]:
         yield _txt_note(root, root.stem, max_bytes, max_chars)
         return
 
-    def unlistable(exc: OSError) -> None:
-        log.warning(
-            "cannot list folder %s (%s); its notes are not scored", exc.filename, exc.strerror
-        )
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable):
+    unlisted: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
+        yield from _unlisted_folders(root, unlisted)
         dirnames.sort()
         for name in sorted(filenames):
             if not name.lower().endswith(".txt"):
                 continue
             path = Path(dirpath, name)
-            note_id = path.relative_to(root).as_posix()[: -len(".txt")]
+            note_id = path_id(path.relative_to(root))[: -len(".txt")]
             yield _txt_note(path, note_id, max_bytes, max_chars)
+    yield from _unlisted_folders(root, unlisted)
+
+
+def path_id(relative: Path) -> str:
+    """A note id from a path relative to the input folder: its POSIX form, with bytes of a
+    name that is not UTF-8 written as ``\\xff`` so the id can be written and read back."""
+    raw = os.fsencode(relative.as_posix())
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _unlisted_folders(root: Path, unlisted: list[OSError]) -> Iterator[Note]:
+    """An error record for each folder that could not be listed: its notes are missing."""
+    while unlisted:
+        exc = unlisted.pop(0)
+        folder = Path(exc.filename or root)
+        where = path_id(folder.relative_to(root)) if folder != root else "."
+        log.warning("cannot list folder %s (%s); its notes are not scored", where, exc.strerror)
+        yield Note(
+            f"{where}/",
+            None,
+            error=_error(
+                "unreadable_folder",
+                f"The folder {where} cannot be listed ({exc.strerror or exc}), so none of its "
+                "notes are scored. Fix its permissions and rerun: notes already scored are kept.",
+            ),
+        )
 
 
 def _txt_note(path: Path, note_id: str, max_bytes: int, max_chars: int) -> Note:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return Note(
+                note_id,
+                None,
+                error=_error(
+                    "not_a_file",
+                    "This is not a regular file (a FIFO, socket or device named .txt), so it "
+                    "is skipped; reading it could wait forever.",
+                ),
+            )
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
     except OSError as exc:
@@ -279,6 +313,8 @@ def _read_jsonl(path: Path, fields: Fields, max_chars: int) -> Iterator[Note]:
 def _jsonl_note(line: bytes, lineno: int, fields: Fields) -> Note:
     fallback = f"line-{lineno}"
     text = line.decode("utf-8", "surrogateescape")
+    if lineno == 1:
+        text = text.removeprefix("\ufeff")  # a byte order mark, as Windows tools write
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -288,6 +324,16 @@ def _jsonl_note(line: bytes, lineno: int, fields: Fields) -> Note:
             error=_error(
                 "malformed_row",
                 f"Line {lineno} is not valid JSON ({exc.msg} at column {exc.colno}).",
+            ),
+        )
+    except RecursionError:
+        return Note(
+            fallback,
+            None,
+            error=_error(
+                "malformed_row",
+                f"Line {lineno} nests JSON arrays or objects too deeply to read; a note record "
+                "is one flat object.",
             ),
         )
     if not isinstance(obj, dict):
@@ -343,7 +389,9 @@ def _csv_header(path: Path, fields: Fields) -> list[str]:
 def _read_csv(path: Path, header: list[str], fields: Fields, max_chars: int) -> Iterator[Note]:
     _raise_csv_limit(max_chars)
     with _open_csv(path) as f:
-        reader = csv.reader(f)
+        # Strict: a quote that is never closed would otherwise swallow the rows after it into
+        # one note without a word.
+        reader = csv.reader(f, strict=True)
         next(reader)
         previous = reader.line_num
         while True:
@@ -353,14 +401,8 @@ def _read_csv(path: Path, header: list[str], fields: Fields, max_chars: int) -> 
             except StopIteration:
                 return
             except csv.Error as exc:
-                previous = reader.line_num
-                yield Note(
-                    f"line-{start}",
-                    None,
-                    error=_error(
-                        "malformed_row", f"The CSV record at line {start} cannot be parsed: {exc}."
-                    ),
-                )
+                previous = max(reader.line_num, start)
+                yield from _unparsed_lines(start, previous, exc)
                 continue
             previous = reader.line_num
             if not any(cell.strip() for cell in row):
@@ -377,6 +419,24 @@ def _read_csv(path: Path, header: list[str], fields: Fields, max_chars: int) -> 
                 )
                 continue
             yield _note_from_mapping(dict(zip(header, row, strict=True)), fields, f"line-{start}")
+
+
+def _unparsed_lines(first: int, last: int, exc: csv.Error) -> Iterator[Note]:
+    """One error record per line of a CSV record that cannot be parsed, so that no row it
+    swallowed goes missing without a trace."""
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    hint = (
+        " A quote opened on its first line is not closed where the row ends, so the rows "
+        "after it were read into it."
+        if last > first
+        else ""
+    )
+    message = (
+        f"The CSV record at {where} cannot be parsed ({exc}); none of its rows are scored."
+        f"{hint} Fix the quoting and rerun: notes already scored are kept."
+    )
+    for line in range(first, last + 1):
+        yield Note(f"line-{line}", None, error=_error("malformed_row", message))
 
 
 def _parquet_files(path: Path, fields: Fields) -> list[Path]:

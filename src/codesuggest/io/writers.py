@@ -13,13 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from codesuggest.core.errors import InputError
+from codesuggest.core.errors import CodesuggestError, InputError
 from codesuggest.io.readers import DEFAULT_MAX_CHARS, _raise_csv_limit
 from codesuggest.output.schema import CSV_COLUMNS, arrow_schema, result_csv_rows
 
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
+
+
+class OutputError(CodesuggestError, OSError):
+    """Results could not be written (disk full, folder gone); what was written is kept."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -39,6 +43,7 @@ class _Output:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self.done = 0
+        self.written = 0
         self._buffer: list[Any] = []
         self._last_flush = time.monotonic()
 
@@ -58,7 +63,15 @@ class _Output:
         pending, self._buffer = self._buffer, []
         self._last_flush = time.monotonic()
         if pending:
-            self._write(pending)
+            try:
+                self._write(pending)
+            except OSError as exc:
+                raise OutputError(
+                    f"Cannot write results to {self.path}: {exc.strerror or exc}. The "
+                    f"{self.done + self.written:,} results written before are kept; free some "
+                    "space (or fix the output folder) and rerun the same command to resume."
+                ) from exc
+            self.written += len(pending)
 
     def close(self) -> None:
         self.flush()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from codesuggest.codebook.book import Codebook
-from codesuggest.codebook.hierarchy import specify
+from codesuggest.codebook.hierarchy import Specified, specify
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
 from codesuggest.core.codes import is_history_code, parse_code_refs
@@ -44,7 +45,6 @@ class CandidateSet:
 # what a documented term reads as (the Index's code, else the vocabulary's), or it is folded
 # into a combination code another term reached through the Index's "with" subterms.
 PRIMARY = "primary_of_term"
-# Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
 # The label of a term that is a condition's history code (family or personal).
 HISTORY_LABEL = "history"
 _HISTORY_KINDS = {"family": "family", "historical": "personal"}
@@ -53,6 +53,12 @@ MIN_PARTNER_SHARE = 0.5
 # A problem statement is read through the Index only when its path uses this share of the
 # statement's words.
 MIN_STATEMENT_COVERAGE = 0.5
+# The Index reads a term with the words around it and the note's other conditions; a note
+# of one endless sentence or thousands of conditions must not make that quadratic. Real
+# sentences and problem lists are far shorter than either bound.
+CONTEXT_CHARS = 250
+LINKED_TERMS = 50
+# Term labels the vocabulary reads better than the Index (a drug is a Z79 class, not a disease).
 _NOT_INDEXED = frozenset({"status", "procedure", "procedure_history", "drug", "medication"})
 ABSORBED = "absorbed_by_combination"
 
@@ -62,6 +68,11 @@ _COUNTED_AS_PRESENT = {"present"}
 # were weighed; least recently used entries go first.
 _SEARCH_CACHE = 50_000
 _DESCRIPTION_CACHE = 100_000
+# A note names the same conditions with the same details and context again and again (a
+# pasted-in note, a problem list repeated daily): Index lookups, specific codes and a term's
+# associations are remembered too.
+_LOOKUP_CACHE = 10_000
+_SPECIFY_CACHE = 50_000
 
 
 @dataclass(slots=True)
@@ -127,6 +138,10 @@ class CandidateBuilder:
         # builder (and its codebook) alive for the life of the process.
         self._searched = lru_cache(maxsize=_SEARCH_CACHE)(self._search_codeset)
         self._description_words = lru_cache(maxsize=_DESCRIPTION_CACHE)(self._weights_of)
+        self._looked_up = lru_cache(maxsize=_LOOKUP_CACHE)(self._lookup)
+        self._specified = lru_cache(maxsize=_SPECIFY_CACHE)(self._specify_items)
+        self._strongest = lru_cache(maxsize=_SEARCH_CACHE)(self._strongest_associations)
+        self._evidence_spans: set[tuple[str, str, int, int]] = set()
 
     def build(
         self,
@@ -147,6 +162,7 @@ class CandidateBuilder:
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
         self._other_side = {}
+        self._evidence_spans = set()
         terms = [*terms, *self._history_terms(text, terms, documented)]
         for term in terms:
             self._read_term(note, term, text, documented, coded_as_present)
@@ -203,12 +219,22 @@ class CandidateBuilder:
     def _collect_associations(self, note: _NoteCandidates, term: Term, key: str) -> None:
         """Codes coders assigned alongside this term, kept for after every lookup."""
         icd = self.codebook.icd
-        for gold, share in self.priors.associations(key)[: self.assoc_k]:
+        for gold, share in self._strongest(key):
             if share < self.assoc_min:
                 break
             if icd.find(gold) is not None:
-                code = specify(icd, gold, term.attributes).code
+                code = self._specify(gold, term.attributes).code
                 note.associated.append((share, len(note.associated), term, code))
+
+    def _strongest_associations(self, key: str) -> list[tuple[str, float]]:
+        return self.priors.associations(key)[: self.assoc_k]
+
+    def _specify(self, code: str, attributes: dict[str, str]) -> Specified:
+        """``specify`` in the Tabular, remembered for the same code and attributes."""
+        return self._specified(code, tuple(sorted(attributes.items())))
+
+    def _specify_items(self, code: str, attributes: tuple[tuple[str, str], ...]) -> Specified:
+        return specify(self.codebook.icd, code, dict(attributes))
 
     def _add_document_codes(self, note: _NoteCandidates, doc_scores: DocScores) -> None:
         """The document model's best codes, except those an excluded mention names."""
@@ -312,13 +338,18 @@ class CandidateBuilder:
             return IndexHit(term.codes[0], path, len(path))
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
-        sentence = text[term.sentence_start : term.sentence_end] if term.sentence_end else ""
-        others = [t.text for t in documented if t.end <= term.start or t.start >= term.end]
-        hit = self.index.lookup(term.text, sentence, others)
-        if hit is not None and hit.linked and not self._says_partner(hit, documented):
+        sentence = ""
+        if term.sentence_end:
+            start = max(term.sentence_start, term.start - CONTEXT_CHARS)
+            sentence = text[start : min(term.sentence_end, term.end + CONTEXT_CHARS)]
+        at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
+        near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
+        others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
+        hit = self._looked_up(term.text, sentence, others)
+        if hit is not None and hit.linked and not self._says_partner(hit, near):
             # The "with" subterm was opened by an organ word of another condition ("kidney
             # stone" under Hypertension > with > kidney): read the term without partners.
-            hit = self.index.lookup(term.text, sentence)
+            hit = self._looked_up(term.text, sentence, ())
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None
         if term.label == PROBLEM_LABEL and hit.coverage < MIN_STATEMENT_COVERAGE:
@@ -326,6 +357,9 @@ class CandidateBuilder:
             # the terms of its words.
             return None
         return hit
+
+    def _lookup(self, phrase: str, context: str, others: tuple[str, ...]) -> IndexHit | None:
+        return self.index.lookup(phrase, context, others) if self.index is not None else None
 
     def _says_partner(self, hit: IndexHit, documented: Sequence[Term]) -> bool:
         """Whether the combination code covers the linked condition: the Tabular asks for the
@@ -362,7 +396,10 @@ class CandidateBuilder:
         them as an additional code (E11.22 keeps N18.31; E11.42 absorbs G62.9)."""
         icd = self.codebook.icd
         combos = {combo for combo, _ in combinations}
-        for combo, partner in combinations:
+        # Each pair once, in the order of its last mention (so the last note written is
+        # still the last pair's): a note repeating "hypertension with CKD" 1,000 times would
+        # otherwise rescan every candidate's evidence 1,000 times.
+        for combo, partner in list(dict.fromkeys(reversed(combinations)))[::-1]:
             refs = [
                 ref
                 for name in ("use_additional_code", "code_also")
@@ -449,9 +486,8 @@ class CandidateBuilder:
         n_chars: int,
         hit: IndexHit | None = None,
     ) -> tuple[str, str] | None:
-        icd = self.codebook.icd
         if system == ICD10CM:
-            spec = specify(icd, first, term.attributes)
+            spec = self._specify(first, term.attributes)
             code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
             for other in spec.also:
                 # A bilateral condition without a bilateral code: the left side is a line
@@ -482,7 +518,11 @@ class CandidateBuilder:
         f["from_codeset"] = max(f["from_codeset"], float(term.source != "dictionary"))
         f["specified_by_attributes"] = max(f["specified_by_attributes"], float(by_attr))
         cand.sources["lookup"] = max(cand.sources.get("lookup", 0.0), score)
-        if not any(e.start == term.start and e.end == term.end for e in cand.evidence):
+        # A set, not a scan of the evidence: a note repeating one condition 10,000 times
+        # made the scan quadratic.
+        span = (system, code, term.start, term.end)
+        if span not in self._evidence_spans:
+            self._evidence_spans.add(span)
             cand.evidence.append(
                 Evidence(term.start, term.end, term.text, term.section, term.assertion)
             )

@@ -19,6 +19,7 @@ from codesuggest.core.errors import InputError
 from codesuggest.core.note_context import ReadValue, read_context
 from codesuggest.core.records import ICD10CM, Decision
 from codesuggest.core.records import SuggesterLike as BaseSuggester
+from codesuggest.core.text import replace_surrogates
 from codesuggest.output.schema import validate_result_dict
 from codesuggest.review.state import (
     QueueEntry,
@@ -216,6 +217,9 @@ class ReviewService:
     ) -> Review:
         """Start a review of a note: suggest codes (unless a batch ``result`` is given)."""
         ctx = normalise_context(**context)
+        if text is not None:
+            # As the suggester reads it: SQLite and the browser take no lone surrogates.
+            text = replace_surrogates(text)
         if result is None:
             if text is None:
                 raise InputError("There is no note text to suggest codes for.")

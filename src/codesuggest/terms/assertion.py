@@ -173,9 +173,9 @@ def context_rules(nlp: Language) -> list[Any]:
     A wrapped line or a double space puts a whitespace token inside a phrase ("Negative\\nfor
     fever"), which spaCy's matchers would miss; every rule of several words becomes a token
     pattern that allows whitespace tokens between its words. One-word phrases stay phrases.
+    A rule marked ``"after_term": true`` also reaches back to the term before it when it
+    closes its clause ("Tuberculosis ruled out.").
     """
-    from medspacy.context import ConTextRule
-
     rules = []
     for d in _context_rule_dicts():
         pattern = d.get("pattern")
@@ -186,7 +186,7 @@ def context_rules(nlp: Language) -> list[Any]:
             # {"LOWER": {"IN": [...]}} alone: as plain words the PhraseMatcher finds them at
             # no cost per token
             for word in pattern[0]["LOWER"]["IN"]:
-                rules.append(ConTextRule.from_dict({**d, "literal": word, "pattern": None}))
+                rules.append(_rule({**d, "literal": word, "pattern": None}))
             continue
         variants: list[Any] = [pattern]
         if isinstance(pattern, list):
@@ -199,8 +199,47 @@ def context_rules(nlp: Language) -> list[Any]:
                     spaced.append(tok)
                 variants.append(spaced)
         for variant in variants:
-            rules.append(ConTextRule.from_dict({**d, "pattern": variant}))
+            rules.append(_rule({**d, "pattern": variant}))
     return rules
+
+
+def _rule(d: dict[str, Any]) -> Any:
+    """One ConTextRule; ``after_term`` (ours, not medspaCy's) makes it look both ways."""
+    from medspacy.context import ConTextRule
+
+    after_term = bool(d.get("after_term"))
+    d = {k: v for k, v in d.items() if k != "after_term"}
+    if after_term:
+        d["direction"] = "BIDIRECTIONAL"
+    rule = ConTextRule.from_dict(d)
+    if after_term:
+        rule.on_modifies = _modifies_after_term
+    return rule
+
+
+# What ends a clause after a trigger that stands after its term ("Tuberculosis excluded.").
+_CLAUSE_END = frozenset({".", ";", ",", ":", "!", "?", ")"})
+# What a trigger after its term may not reach back across.
+_CLAUSE_BREAK = frozenset({".", ";", "!", "?"})
+
+
+def _modifies_after_term(target: Span, modifier: Span, between: Span) -> bool:
+    """For a rule marked ``after_term``: forwards as written ("ruled out TB"), and backwards
+    only when the trigger closes its clause ("TB ruled out.", "Pneumonia: no evidence of.")
+    and no clause break stands between it and the term."""
+    if target.start >= modifier.end:
+        return True
+    doc = modifier.doc
+    after = modifier.end
+    while after < len(doc) and doc[after].is_space and "\n" not in doc[after].text:
+        after += 1
+    closes = (
+        after >= len(doc)
+        or doc[after].is_space
+        or doc[after].is_sent_start
+        or doc[after].text in _CLAUSE_END
+    )
+    return closes and not any(t.text in _CLAUSE_BREAK for t in between)
 
 
 def assertion_of(span: Span, section: str | None = None) -> str:
@@ -227,12 +266,10 @@ def assertion_of(span: Span, section: str | None = None) -> str:
         ):
             continue  # "history of MI, chronic heart failure": the history is the MI's
         cats.add(m.category)
-    graph = span.doc._.context_graph if Doc.has_extension("context_graph") else None
-    if graph is not None:
-        for m in graph.modifiers:
-            s, e = m.modifier_span
-            if s == span.start and e < span.end and m.direction not in _NON_MODIFYING:
-                cats.add(m.category)
+    for m in _modifiers_starting_at(doc, span.start):
+        s, e = m.modifier_span
+        if e < span.end and m.direction not in _NON_MODIFYING:
+            cats.add(m.category)
     if section is None:
         section = token_section(span[0])
     default = section_assertions().get(section, "")
@@ -247,6 +284,24 @@ def assertion_of(span: Span, section: str | None = None) -> str:
     if HISTORICAL in cats or default == "historical":
         return "historical"
     return "present"
+
+
+_MODIFIER_STARTS = "codesuggest_modifier_starts"
+
+
+def _modifiers_starting_at(doc: Doc, start: int) -> list[Any]:
+    """ConText's modifiers that start at token ``start``, indexed once per Doc: scanning all
+    of them for every term made a note of many terms quadratic."""
+    graph = doc._.context_graph if Doc.has_extension("context_graph") else None
+    if graph is None:
+        return []
+    cached = doc.user_data.get(_MODIFIER_STARTS)
+    if cached is None or cached[0] is not graph:
+        index: dict[int, list[Any]] = {}
+        for m in graph.modifiers:
+            index.setdefault(m.modifier_span[0], []).append(m)
+        cached = doc.user_data[_MODIFIER_STARTS] = (graph, index)
+    return cached[1].get(start, [])
 
 
 def token_section(token: Any) -> str:

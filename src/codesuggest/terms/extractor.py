@@ -10,7 +10,9 @@ The pipeline is a blank English model (no model download) with, in order:
 4. ``codesuggest_terms`` (``matcher.py``): terms from the code sets' own wording and the
    curated dictionary ``data/clinical_terms.tsv`` (``lexicon.py``), written to ``doc.ents``
    with their attributes (``attributes.py``);
-5. medspaCy's ConText with the rules in ``data/context_rules.json`` (``assertion.py``).
+5. medspaCy's ConText with the rules in ``data/context_rules.json`` (``assertion.py``), on a
+   graph that skips pairs of modifiers and targets too far apart to meet
+   (``context_graph.py``).
 
 A long note is read in chunks (``_chunks``) and put back together with exact offsets
 (``_NoteBuilder``).
@@ -68,15 +70,65 @@ def _clinical_infixes(nlp: Language) -> None:
     old = nlp.tokenizer
     # One new tokenizer rather than three assignments: each assignment makes spaCy reload
     # its 5,000 special cases (0.4 s of the cold start).
-    nlp.tokenizer = Tokenizer(
-        nlp.vocab,
-        rules=old.rules,
-        prefix_search=compile_prefix_regex(prefixes).search,
-        suffix_search=compile_suffix_regex(suffixes).search,
-        infix_finditer=compile_infix_regex(infixes).finditer,
-        token_match=old.token_match,
-        url_match=old.url_match,
+    nlp.tokenizer = _BoundedTokenizer(
+        Tokenizer(
+            nlp.vocab,
+            rules=old.rules,
+            prefix_search=compile_prefix_regex(prefixes).search,
+            suffix_search=compile_suffix_regex(suffixes).search,
+            infix_finditer=compile_infix_regex(infixes).finditer,
+            token_match=old.token_match,
+            url_match=old.url_match,
+        )
     )
+
+
+# spaCy splits affixes off a run of text without white space one at a time and searches the
+# whole rest of the run for a suffix after each, so a run of n characters costs n squared
+# ("((((...": 20,000 of them took minutes). A longer run is tokenized in windows of at most
+# this many characters, cut after punctuation where there is some.
+MAX_RUN_CHARS = 100
+_LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
+
+
+class _BoundedTokenizer:
+    """spaCy's tokenizer with runs of text without white space read in bounded windows."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.vocab
+
+    def __call__(self, text: str) -> Doc:
+        if _LONG_RUN.search(text) is None:
+            return self.tokenizer(text)
+        docs = []
+        done = 0
+        for run in _LONG_RUN.finditer(text):
+            if run.start() > done:
+                docs.append(self.tokenizer(text[done : run.start()]))
+            docs.extend(self.tokenizer(text[a:b]) for a, b in _windows(text, *run.span()))
+            done = run.end()
+        if done < len(text):
+            docs.append(self.tokenizer(text[done:]))
+        return Doc.from_docs(docs, ensure_whitespace=False)
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
+        for text in texts:
+            yield self(text)
+
+
+def _windows(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """``text[start:end]`` in pieces of at most ``MAX_RUN_CHARS``, each ending after
+    punctuation in its back half if it can, so that words are rarely cut."""
+    while end - start > MAX_RUN_CHARS:
+        limit = start + MAX_RUN_CHARS
+        cut = next(
+            (k for k in range(limit, start + MAX_RUN_CHARS // 2, -1) if not text[k - 1].isalnum()),
+            limit,
+        )
+        yield start, cut
+        start = cut
+    yield start, end
 
 
 def build(**options: Any) -> Language:
@@ -102,7 +154,9 @@ def build(**options: Any) -> Language:
     )
     sectionizer.add(section_rules())
     nlp.add_pipe("codesuggest_terms", config=options)
-    context = nlp.add_pipe("medspacy_context", config={"rules": None})
+    import codesuggest.terms.context_graph  # noqa: F401 - registers codesuggest_context
+
+    context = nlp.add_pipe("codesuggest_context", config={"rules": None})
     context.add(context_rules(nlp))
     if not Span.has_extension("assertion"):
         Span.set_extension("assertion", getter=assertion_of)

@@ -6,9 +6,11 @@ stand to the abbreviation.
 import bisect
 import functools
 import re
+from typing import Any
 
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
+from codesuggest.core.text import fold_with_offsets, original_span
 from codesuggest.terms.normalise import fold
 from codesuggest.terms.records import Reading
 from codesuggest.terms.sentences import sentence_of
@@ -35,6 +37,30 @@ def _cue_regex(cues: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]
     return tuple((c, _cue_pattern(c)) for c in cues if fold(c).strip())
 
 
+# Where each cue stands in each scope, kept on the Doc: a note of one endless sentence, or
+# the note scope itself, is the same text for every abbreviation in it, and searching it again
+# for each one made a note full of abbreviations quadratic (100,000 characters: ten minutes).
+_CUE_HITS = "codesuggest_cue_hits"
+
+
+def _cue_hits(
+    cache: dict[Any, Any], span: Span, pat: re.Pattern[str]
+) -> list[tuple[int, int]]:
+    """Character spans in the Doc of the matches of ``pat`` in the folded text of ``span``."""
+    where = (span.start_char, span.end_char)
+    if where not in cache:
+        cache[where] = fold_with_offsets(span.text)
+    key = (where, pat.pattern)
+    if key not in cache:
+        folded, origin = cache[where]
+        base = span.start_char
+        cache[key] = [
+            (base + a, base + b)
+            for a, b in (original_span(origin, m.start(), m.end()) for m in pat.finditer(folded))
+        ]
+    return cache[key]
+
+
 def choose_reading(
     doc: Doc,
     start: int,
@@ -59,22 +85,17 @@ def choose_reading(
         ("nearby", doc[near_start:near_end]),
         ("note", doc[:]),
     )
-    folded_scopes = [
-        (name, _WEIGHTS[name], span.start_char, fold(span.text)) for name, span in scopes
-    ]
+    cache = doc.user_data.setdefault(_CUE_HITS, {})
     scores: list[float] = []
     first_cue: list[tuple[str, str] | None] = []
     for r in readings:
         total = 0.0
         cue_found: tuple[str, str] | None = None
         for cue, pat in _cue_regex(r.cues):
-            for name, weight, base, text in folded_scopes:
-                hits = [
-                    m
-                    for m in pat.finditer(text)
-                    if not (m.start() + base < own[1] and m.end() + base > own[0])
-                ]
-                if hits:
+            for name, span in scopes:
+                hits = _cue_hits(cache, span, pat)
+                if any(s >= own[1] or e <= own[0] for s, e in hits):  # not the abbreviation
+                    weight = _WEIGHTS[name]
                     total += weight
                     if cue_found is None or weight > _WEIGHTS[cue_found[1]]:
                         cue_found = (cue, name)

@@ -17,6 +17,10 @@ from spacy.tokens import Doc
 from codesuggest.terms.datafiles import term_rules
 
 _SENT_END = {".", "!", "?"}
+# A "sentence" this many words long is a list or a note without punctuation: it is cut, so
+# that no later step (ConText's scopes, the Index's context) works on one endless sentence.
+# Real sentences, even long ROS lists, are far shorter.
+MAX_SENTENCE_TOKENS = 120
 
 
 @Language.component("codesuggest_sentences")
@@ -24,18 +28,21 @@ def split_sentences(doc: Doc) -> Doc:
     """Sentence starts for clinical text: new lines, list items, sentence ends, not "Dr.".
 
     A line break ends a sentence unless the text clearly runs on (the next line starts in
-    lower case, or the line ends with a joining word); a blank line always does.
+    lower case, or the line ends with a joining word); a blank line always does. No sentence
+    is longer than ``MAX_SENTENCE_TOKENS`` words.
     """
     abbreviations, continuation = _sentence_words()
     text = doc.text
     starts = numpy.full(len(doc), -1, dtype="int64")  # 1 starts a sentence, -1 does not
     prev: Any = None
+    length = 0  # words in the running sentence
     for tok in doc:
         if tok.is_space:
             continue
         if prev is None:
             starts[tok.i] = 1
             prev = tok
+            length = 1
             continue
         gap = text[prev.idx + len(prev) : tok.idx]
         start = False
@@ -59,8 +66,10 @@ def split_sentences(doc: Doc) -> Doc:
                 )
             )
             start = (first.isupper() or first.isdigit() or not first.isalnum()) and not is_abbrev
-        if start:
+        if start or length >= MAX_SENTENCE_TOKENS:
             starts[tok.i] = 1
+            length = 0
+        length += 1
         prev = tok
     if len(doc):
         starts[0] = 1

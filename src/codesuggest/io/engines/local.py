@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -129,7 +133,38 @@ def _score_in_process(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(loader: Loader | None, model: str | None, workers: int) -> None:
+# How often a worker checks that the run that started it is still there.
+PARENT_POLL_SECONDS = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the run that started it ends, however it ended.
+
+    A killed run (kill -9, the OOM killer) leaves its workers blocked on a task queue whose
+    other end they hold themselves, each with a model in memory, forever; the resource
+    tracker waits for them. Linux sends a signal at the parent's death (prctl); elsewhere, and
+    should the parent be gone already, a thread that polls the parent process id does it.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="codesuggest-parent-watch", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _init_worker(loader: Loader | None, model: str | None, workers: int, parent: int) -> None:
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
     try:
         _WORKER["suggester"] = suggester_for(loader, model)
@@ -179,7 +214,7 @@ def _score_in_pool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(loader, model, workers),
+        initargs=(loader, model, workers, os.getpid()),
     )
     source = iter(notes)
     window: deque[Future[list[dict[str, Any]]]] = deque()

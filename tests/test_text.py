@@ -1,0 +1,34 @@
+"""Text folding keeps a map back to the note as given."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codesuggest.core.text import fold, fold_with_offsets, original_span, replace_surrogates
+
+FOLDING = st.text(alphabet=st.sampled_from("aB é\nİßﬀ½Σ\u0301x.İ"), max_size=40)
+
+
+@given(FOLDING)
+def test_every_folded_character_maps_back_to_the_character_it_came_from(text):
+    folded, origin = fold_with_offsets(text)
+    if origin is None:
+        assert len(folded) == len(text)
+        return
+    assert len(origin) == len(folded) + 1
+    assert origin[-1] == len(text)
+    assert origin == sorted(origin)
+    for i, ch in enumerate(folded):
+        assert ch in fold(text[origin[i]])
+
+
+def test_a_word_found_after_a_dotted_capital_i_is_found_where_it_stands():
+    note = "İİ ﬀ pain"
+    folded, origin = fold_with_offsets(note)
+    at = folded.find("pain")
+    start, end = original_span(origin, at, at + 4)
+    assert note[start:end] == "pain"
+
+
+def test_lone_surrogates_are_replaced_one_for_one():
+    assert replace_surrogates("a\ud800b\udcff") == "a\ufffdb\ufffd"
+    assert replace_surrogates("plain") == "plain"
