@@ -148,7 +148,7 @@ def _lateral_sibling(icd: CodeSet, rec: CodeInfo, wanted: set[str]) -> str | Non
     desc = rec.description.lower()
     if "unspecified" not in desc or rec.parent is None:
         return None
-    side = next(iter(wanted & {"right", "left", "bilateral"}))
+    side = next(w for w in ("bilateral", "right", "left") if w in wanted)
     # The side is named where the unspecified one was: "..., unspecified ear" -> "..., left ear".
     cut = desc.rfind("unspecified")
     head = desc[:cut]

@@ -208,7 +208,9 @@ class AlphabeticIndex:
             for i in self._main.get(w, ()):
                 if any(alt and alt <= words for alt in self.entries[i].alternatives):
                     seen[i] = None
-        return list(seen)
+        # In book order: a frozenset's order depends on the hash seed, and ties between
+        # readings must not.
+        return sorted(seen)
 
     def lookup(self, phrase: str, context: str = "", others: Sequence[str] = ()) -> IndexHit | None:
         """The code a coder reaches for ``phrase``, reading subterms from its ``context``.

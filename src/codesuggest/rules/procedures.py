@@ -178,7 +178,7 @@ def _check_procedure_sides(run: Run, rules: Mapping[str, Any]) -> None:
             if both:
                 wanted = [side_mod["bilateral"]]
             elif documented:
-                wanted = [side_mod[next(iter(documented))]]
+                wanted = [side_mod[min(documented)]]
             else:
                 wanted = [side_mod[s] for s in SIDES]
             run.add(
