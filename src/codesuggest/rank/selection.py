@@ -33,7 +33,7 @@ from codesuggest.rank.features import PRIORITY_SECTIONS
 # Where the provider states what was diagnosed and addressed at this encounter.
 DIAGNOSTIC_SECTIONS = PRIORITY_SECTIONS | {"plan", "problem_list"}
 # Sections whose mentions are never the patient's own current condition.
-NOT_CODED_SECTIONS = frozenset({"family_history", "review_of_systems"})
+NOT_CODED_SECTIONS = frozenset({"family_history", "review_of_systems", "allergies"})
 # Assertions a code may be reported from: inpatient coders code uncertain diagnoses at
 # discharge as if established (II.H); outpatient coders code their symptoms (IV.H).
 _CODED = {
@@ -65,6 +65,12 @@ _CONTINUING = re.compile(
 _INTEGRAL = "a symptom of a diagnosis"
 _UNSTATED = "a symptom the assessment does not state"
 _NOT_ASSESSED = "not in the assessment or diagnoses"
+# Where a note lists what the patient already takes (an operative note's technique section
+# names drugs given during the procedure, not therapy).
+_ONGOING_SECTIONS = frozenset(
+    {"medications", "history_of_present_illness", "past_medical_history", "social_history", ""}
+)
+_ON_DRUG = re.compile(r"\b(?:on|takes|taking)\s+(?:\w+\s+)?$", re.IGNORECASE)
 # A drug stopped, held or discontinued is not current therapy (I.C.21.c.3).
 _STOPPED = re.compile(
     r"\b(?:stopped|discontinu\w*|d/c'?d|held|holding|no longer|off of|came off|quit)\b",
@@ -145,12 +151,14 @@ def _block_of(bounds: Sequence[tuple[int, int]], pos: int) -> int:
 
 def _long_term(text: str, cand: Candidate) -> bool:
     """Whether a drug is documented as taken already (medication list, history, "continue"),
-    not only prescribed at this visit (a prednisone taper is not long-term therapy)."""
+    not only prescribed or given at this visit (a prednisone taper, oxycodone for a stone,
+    a drug given in the operating room are not long-term therapy)."""
     for e in cand.evidence:
         if _stopped(_clause(text, e.start, e.end)):
             # "aspirin stopped 2025", "metformin was discontinued": not current therapy.
             continue
-        if e.section not in DIAGNOSTIC_SECTIONS:
+        if e.section in _ONGOING_SECTIONS or _ON_DRUG.search(text[max(0, e.start - 12) : e.start]):
+            # A medication list or history, or "on metformin" anywhere.
             return True
         line_start = text.rfind("\n", 0, e.start) + 1
         line_end = text.find("\n", e.end)
