@@ -9,7 +9,7 @@ from pathlib import Path
 
 from codesuggest.codebook.codeset import CodeInfo, CodeSet, SearchResult
 from codesuggest.codebook.cpt import load_cpt_file, load_cpt_subset
-from codesuggest.codebook.hcpcs import load_hcpcs_file
+from codesuggest.codebook.hcpcs import load_hcpcs_file, load_hcpcs_table
 from codesuggest.codebook.icd10cm import load_icd10cm
 from codesuggest.core.errors import InputError, UnknownCodeError
 from codesuggest.core.records import CPT, ICD10CM
@@ -85,7 +85,7 @@ def default_codebook(
     """The code sets a process uses, loaded once and shared.
 
     The licensed CPT and HCPCS files default to ``$CODESUGGEST_CPT_FILE`` and
-    ``$CODESUGGEST_HCPCS_FILE`` when set.
+    ``$CODESUGGEST_HCPCS_FILE`` when set; without a HCPCS file the shipped CMS table is used.
     """
     cpt_file = cpt_file or os.environ.get("CODESUGGEST_CPT_FILE") or None
     hcpcs_file = hcpcs_file or os.environ.get("CODESUGGEST_HCPCS_FILE") or None
@@ -106,4 +106,6 @@ def _codebook(
         sets.append(load_cpt_subset())
     if hcpcs_file:
         sets.append(load_hcpcs_file(hcpcs_file, version=hcpcs_version or Path(hcpcs_file).stem))
+    else:
+        sets.append(load_hcpcs_table())
     return Codebook(sets)
