@@ -202,3 +202,18 @@ def test_cli_evaluate_codes_uncertain_diagnoses_only_as_inpatient(capsys, tmp_pa
         runs[setting] = json.loads(capsys.readouterr().out)["default"]["prefix"]["MAP"]
     assert runs["outpatient"] == 0
     assert runs["inpatient"] == 1
+
+
+def test_a_drug_injected_in_the_office_is_a_hcpcs_line_with_units_and_pointers(suggester):
+    note = (
+        "PROCEDURE NOTE: RIGHT KNEE INJECTION\n\n"
+        "Indication: primary osteoarthritis of the right knee.\n\n"
+        "Procedure: The right knee was prepped. Injected 40 mg triamcinolone acetonide with "
+        "4 mL 1% lidocaine. No complications.\n"
+    )
+    d = suggester.suggest(note).to_dict()
+    (j,) = [s for s in d["suggestions"] if s["code"] == "J3301"]
+    assert j["system"] == "HCPCS" and j["selected"] and j["units"] == 4
+    assert "10 mg a unit" in j["note"]
+    assert all(p.startswith("M17") for p in j["pointers"])
+    assert validate_result_dict(d, note=note, extensions=()) == []

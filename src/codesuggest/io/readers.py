@@ -132,8 +132,6 @@ def read_notes(
 def count_notes(
     path: str | os.PathLike[str], *, input_format: str = "auto", fields: Fields | None = None
 ) -> int | None:
-
-
     """How many notes ``read_notes`` will yield (for a progress bar); None if unknown."""
     path = Path(path)
     fields = fields or Fields()

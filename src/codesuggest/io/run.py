@@ -100,7 +100,6 @@ def run_batch(
     progress: bool | None = None,
     loader: Loader | None = None,
 ) -> BatchSummary:
-
     """Score every note of ``input`` not yet in ``out`` and append the results to ``out``.
 
     Args:

@@ -200,9 +200,7 @@ class CandidateBuilder:
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
         sentence = text[term.sentence_start : term.sentence_end] if term.sentence_end else ""
-        others = [
-            t.text for t in documented if t.end <= term.start or t.start >= term.end
-        ]
+        others = [t.text for t in documented if t.end <= term.start or t.start >= term.end]
         hit = self.index.lookup(term.text, sentence, others)
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from codesuggest.core.records import CPT, Evidence, Section, Term
+from codesuggest.core.records import CPT, HCPCS, Evidence, Section, Term
+from codesuggest.rank.drugs import given_drugs
 
 RULES_FILE = "office_procedures.json"
 _SENTENCE = re.compile(r"[^.\n]+[.\n]?")
@@ -27,12 +28,18 @@ _NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4"}
 
 @dataclass(frozen=True, slots=True)
 class ProcedureLine:
-    """A procedure read as performed at this visit."""
+    """A procedure read as performed at this visit.
+
+    ``modifier`` is the side documented (RT, LT, or 50 for both), ``units`` the units of
+    service (a drug's units from its dose).
+    """
 
     code: str
     evidence: Evidence
     modifier: str
     why: str
+    units: int = 1
+    system: str = CPT
 
 
 @functools.cache
@@ -141,3 +148,11 @@ def named_procedures(note: str, terms: list[Term]) -> list[ProcedureLine]:
             ProcedureLine(term.codes[0], evidence, "", f"performed: named on {where}"),
         )
     return list(out.values())
+
+
+def drug_lines(note: str, sections: list[Section]) -> list[ProcedureLine]:
+    """HCPCS lines of the drugs given at this visit, with units from the documented dose."""
+    return [
+        ProcedureLine(d.code, d.evidence, "", d.why, units=d.units, system=HCPCS)
+        for d in given_drugs(note, sections)
+    ]

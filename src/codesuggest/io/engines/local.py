@@ -29,8 +29,6 @@ CHUNK_NOTES = 4
 TEST_DELAY_ENV = "CODESUGGEST_BATCH_TEST_DELAY"
 
 
-
-
 class WorkerError(CodesuggestError, RuntimeError):
     """A worker process died; what was written so far is kept and a rerun continues."""
 
