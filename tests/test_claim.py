@@ -83,7 +83,8 @@ def test_interpretation_only_at_a_facility():
     xray, ecg = line("71046", text="Chest x-ray"), line("93000", text="ECG")
     complete([line("99284"), xray, ecg], facility=True)
     assert [m.code for m in xray.modifiers] == ["26"]
-    assert ecg.code == "93010" and ecg.modifiers == []
+    assert ecg.code == "93010"
+    assert ecg.modifiers == []
 
 
 def test_images_sent_out_to_be_read_are_technical_only():
@@ -96,7 +97,8 @@ def test_a_repeat_of_the_same_study_takes_76():
     first = line("73100", text="Wrist x-ray obtained today.")
     again = line("73100", text="Post-reduction x-ray repeated.")
     complete([first, again])
-    assert first.modifiers == [] and [m.code for m in again.modifiers] == ["76"]
+    assert first.modifiers == []
+    assert [m.code for m in again.modifiers] == ["76"]
 
 
 def test_a_second_procedure_on_the_other_side_takes_xs():

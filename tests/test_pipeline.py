@@ -213,7 +213,9 @@ def test_a_drug_injected_in_the_office_is_a_hcpcs_line_with_units_and_pointers(s
     )
     d = suggester.suggest(note).to_dict()
     (j,) = [s for s in d["suggestions"] if s["code"] == "J3301"]
-    assert j["system"] == "HCPCS" and j["selected"] and j["units"] == 4
+    assert j["system"] == "HCPCS"
+    assert j["selected"]
+    assert j["units"] == 4
     assert "10 mg a unit" in j["note"]
     assert all(p.startswith("M17") for p in j["pointers"])
     assert validate_result_dict(d, note=note, extensions=()) == []

@@ -38,3 +38,28 @@ def test_operative_and_imaging_reports_are_not_e_m_visits():
     assert is_report("OPERATIVE REPORT\n\nProcedure: Laparoscopic cholecystectomy.")
     assert is_report("RADIOLOGY REPORT\nCHEST X-RAY")
     assert not is_report("CHIEF COMPLAINT\n\nKnee pain.")
+
+
+def test_a_joint_injected_today_is_coded_by_joint_size_with_its_side():
+    assert lines("The right knee was prepped and injected with 40 mg triamcinolone.") == [
+        ("20610", "RT")
+    ]
+    assert lines("Left wrist aspirated; 2 mL clear fluid.") == [("20605", "LT")]
+
+
+def test_ultrasound_guidance_is_coded_only_when_documented():
+    assert lines("Left shoulder injected under ultrasound guidance.") == [("20611", "LT")]
+    assert lines("Right knee injected using anatomic landmarks, no ultrasound guidance.") == [
+        ("20610", "RT")
+    ]
+
+
+def test_an_injection_discussed_planned_or_done_before_is_not_coded():
+    assert lines("Risks of a knee injection were discussed.") == []
+    assert lines("Last right knee injection 5 months ago.") == []
+    assert lines("We will schedule a shoulder injection.") == []
+
+
+def test_a_procedure_notes_title_names_the_injection_performed():
+    note = "PROCEDURE NOTE: LEFT KNEE INTRA-ARTICULAR INJECTION\n\nIndication: knee OA.\n"
+    assert [(p.code, p.modifier) for p in performed_procedures(note, [])] == [("20610", "LT")]

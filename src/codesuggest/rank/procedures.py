@@ -84,7 +84,53 @@ def performed_procedures(note: str, sections: list[Section]) -> list[ProcedureLi
         elif _words("ecg_words").search(sentence):
             code = table["ecg_code"]
             lines.setdefault(code, ProcedureLine(code, evidence, "", why))
+    for line in injections(note, sections):
+        lines.setdefault(line.code, line)
     return list(lines.values())
+
+
+def injections(note: str, sections: list[Section]) -> list[ProcedureLine]:
+    """Joint, bursa, tendon-sheath and trigger-point injections or aspirations done today.
+
+    A sentence says the site was injected or aspirated, and nothing that it was planned or
+    done before; the code follows the size of the joint named, the ultrasound-guided code
+    only when the guidance is documented.
+    """
+    table = rules()
+    out: dict[str, ProcedureLine] = {}
+    text = note.replace("\n", " ")  # a sentence may wrap over lines
+    for m in re.finditer(r"[^.]+(?:\.(?!\d)|$)", text):
+        sentence = m.group(0)
+        said = _words("injection_words").search(sentence)
+        if m.start() == 0 and is_procedure_note(note):
+            # A procedure note's title names the procedure it reports: "KNEE INJECTION".
+            sentence = text[: text.find("  ") if "  " in text else m.end()]
+            said = said or re.search(r"injection|aspiration|arthrocentesis", sentence, re.I)
+        if not said or _words("not_performed").search(sentence) or _hypothetical(sentence):
+            continue
+        site = _site(sentence, table["injection_sites"])
+        if site is None:
+            continue
+        code = table["injection_sites"][site]
+        guided = _words("ultrasound_words").search(sentence) and not _words(
+            "no_ultrasound_words"
+        ).search(sentence)
+        if guided:
+            code = table["ultrasound_guided"].get(code, code)
+        start = m.start() + len(sentence) - len(sentence.lstrip())
+        body = note[start : m.start() + len(sentence)].strip()
+        section = next((s.name for s in sections if s.start <= start < s.end), "")
+        evidence = Evidence(start, start + len(body), body, section, "present")
+        why = f"documented as performed at this visit ('{said[0]}' {site})"
+        out.setdefault(code, ProcedureLine(code, evidence, _side(sentence), why))
+    return list(out.values())
+
+
+_HYPOTHETICAL = re.compile(r"\b(?:if|consider|could|would|may|might|discussed|risks?)\b", re.I)
+
+
+def _hypothetical(sentence: str) -> bool:
+    return bool(_HYPOTHETICAL.search(sentence))
 
 
 def _site(sentence: str, sites: dict[str, str]) -> str | None:

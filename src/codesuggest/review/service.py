@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
+from codesuggest.core.codes import split_claim_code
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import Decision
 from codesuggest.output.schema import validate_result_dict
@@ -202,7 +203,7 @@ class ReviewService:
 
     def revalidate(self, review: Review) -> None:
         """Re-run the coding-rule edits over the review's final code set."""
-        codes = review.final_codes()
+        codes = review.claim_codes()
         found = self.suggester.validate(codes, **review.context) if codes else []
         review.edits = [e.to_dict() if hasattr(e, "to_dict") else dict(e) for e in found]
 
@@ -218,6 +219,7 @@ class ReviewService:
             "replace": review.replace,
             "add": review.add,
             "move": review.move,
+            "modify": review.set_line,
             "context": review.set_context,
         }
         if action not in handlers:
@@ -264,6 +266,9 @@ class ReviewService:
         """Typeahead over every code set in use; an empty or one-letter query finds nothing."""
         if len(query.strip()) < 2:
             return []
+        claim = split_claim_code(query)
+        if claim is not None:  # "99213-25": the code, whose modifiers the screen keeps
+            query = claim[0]
         return self.suggester.codebook.search(query, limit=limit)
 
     def describe(self, code: str, system: str | None = None) -> tuple[str, str, str]:

@@ -36,7 +36,7 @@ from codesuggest.core.errors import ArtifactError, InputError
 from codesuggest.core.records import Decision
 
 SCHEMA_VERSION = 1
-ACTIONS = ("accept", "reject", "replace", "add", "reorder", "context", "finalise")
+ACTIONS = ("accept", "reject", "replace", "add", "reorder", "modify", "context", "finalise")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (
