@@ -121,3 +121,48 @@ def test_pointers_name_the_diagnoses_the_line_treats():
     assert lines[3].pointers == ["M17.11"]
     assert lines[4].pointers == ["M17.11"]
     assert lines[3].units == 1
+
+
+def test_timed_codes_get_units_from_the_documented_minutes():
+    ther = Suggestion(
+        "97110",
+        CPT,
+        "Therapeutic exercise, each 15 min",
+        0.7,
+        selected=True,
+        evidence=[Evidence(0, 30, "Therapeutic exercise 38 minutes")],
+    )
+    complete([ther])
+    assert ther.units == 3  # 38 minutes: two full units and more than half of a third
+
+
+def vaccines(text: str, age: int | None) -> list[tuple[str, int]]:
+    from codesuggest.codebook.cpt import load_cpt_subset
+    from codesuggest.rank.vaccines import vaccine_lines
+
+    return [(v.code, v.units) for v in vaccine_lines(text, [], load_cpt_subset(), age=age)]
+
+
+def test_an_adult_vaccine_takes_90471():
+    assert vaccines("Tdap given today (left deltoid, IM), VIS provided.", 29) == [
+        ("90715", 1),
+        ("90471", 1),
+    ]
+
+
+def test_a_child_counselled_gets_90460_per_vaccine_and_90461_per_further_component():
+    text = "Tdap and MMR given today; mother counseled on risks and benefits."
+    assert vaccines(text, 12) == [("90715", 1), ("90707", 1), ("90460", 2), ("90461", 4)]
+
+
+def test_without_counselling_a_child_gets_90471_and_90472():
+    assert vaccines("Tdap and MMR given today.", 12) == [
+        ("90715", 1),
+        ("90707", 1),
+        ("90471", 1),
+        ("90472", 1),
+    ]
+
+
+def test_a_vaccine_offered_and_declined_is_not_coded():
+    assert vaccines("Influenza vaccine offered; declined by mother.", 3) == []

@@ -45,6 +45,7 @@ from codesuggest.rank.procedures import (
     performed_procedures,
 )
 from codesuggest.rank.selection import select
+from codesuggest.rank.vaccines import vaccine_lines
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +353,7 @@ class Suggester:
         found = [*named_procedures(note, terms), *performed_procedures(note, sections)]
         if patient.setting == "outpatient":
             found += drug_lines(note, sections)
+            found += vaccine_lines(note, sections, self.codebook.cpt, age=patient.age)
         lines = [line for line in found if self.codebook.find(line.code, line.system) is not None]
         if lines:
             codes = {line.code for line in lines}

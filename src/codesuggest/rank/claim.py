@@ -86,7 +86,7 @@ def complete_lines(
     """
     procs = [s for s in suggestions if s.selected and s.system != ICD10CM]
     for line in procs:
-        line.units = line.units or 1
+        line.units = line.units or _time_units(line) or 1
     _components(note, procs, facility=facility, known=known)
     _repeats(procs)
     _separate_sites(procs)
@@ -94,6 +94,26 @@ def complete_lines(
     dx = [s for s in suggestions if s.selected and s.system == ICD10CM]
     for line in procs:
         line.pointers = _pointers(line, dx)
+
+
+_PER_UNIT = re.compile(r"\beach (?:additional )?(\d+) min", re.IGNORECASE)
+_MINUTES = re.compile(r"\b(\d{1,3})\s*(?:minutes|mins?)\b", re.IGNORECASE)
+
+
+def _time_units(line: Suggestion) -> int | None:
+    """Units of a timed code ("each 15 min") from the minutes its evidence documents.
+
+    A unit counts once at least half of it is done (CMS's 8-minute rule for 15-minute codes:
+    8-22 minutes one unit, 23-37 two).
+    """
+    per = _PER_UNIT.search(line.description)
+    minutes = [int(m) for e in line.evidence for m in _MINUTES.findall(e.text)]
+    if per is None or not minutes:
+        return None
+    step = int(per.group(1))
+    units = (max(minutes) + (step - 1) // 2) // step
+    line.note = f"{line.note} {units} unit(s): {max(minutes)} minutes at {step} a unit.".strip()
+    return units or None
 
 
 def _separate_em(procs: list[Suggestion]) -> None:

@@ -88,7 +88,8 @@ def _unit(word: str) -> str:
     return "units"
 
 
-def _sentences(note: str, sections: list[Section]) -> Iterator[tuple[int, str, str]]:
+def sentences(note: str, sections: list[Section]) -> Iterator[tuple[int, str, str]]:
+    """``(start, text, section)`` of each sentence; a line break does not end one."""
     start = 0
     for m in [*_SENTENCE_END.finditer(note), None]:
         end = m.end() if m else len(note)
@@ -156,12 +157,19 @@ def _dose(sentence: str, at: int, drug: DrugCode, brand: str) -> tuple[float, st
     return amount, written
 
 
+def gave(sentence: str) -> str:
+    """The words saying something was given today, or "" (also when planned or refused)."""
+    said = _cue("given").search(sentence)
+    return said[0] if said and not _cue("not_given").search(sentence) else ""
+
+
 def given_drugs(note: str, sections: list[Section]) -> list[DrugLine]:
     """The HCPCS drug lines of the drugs the note documents as given at this visit."""
     lines: dict[str, DrugLine] = {}
     skip = tuple(rules()["not_separately_reported"])
-    for start, sentence, section in _sentences(note, sections):
-        if not _cue("given").search(sentence) or _cue("not_given").search(sentence):
+    for start, sentence, section in sentences(note, sections):
+        said = gave(sentence)
+        if not said:
             continue
         for at, end, name, brand in _mentions(sentence):
             if name.startswith(skip):
@@ -177,7 +185,7 @@ def given_drugs(note: str, sections: list[Section]) -> list[DrugLine]:
             per = f"{drug.amount:g} {drug.unit}"
             evidence = Evidence(start, start + len(sentence), sentence, section, "present")
             why = (
-                f"documented as given at this visit ('{_cue('given').search(sentence)[0]}'): "
+                f"documented as given at this visit ('{said}'): "
                 f"{written} of {sentence[at:end]} is {units} unit{'s' * (units != 1)} of "
                 f"{drug.code} ({per} a unit)"
             )
