@@ -167,7 +167,14 @@ def level_visit(
             + ".",
         )
     data = _data(note, sections)
-    elements = [_problems(problems, data.level >= 2), data, _risk(note, sections)]
+    plan = [s for s in sections if s.name in _PLAN]
+    workup = _in_sections("workup", note, plan)
+    surgery = _in_sections("surgery", note, plan)
+    elements = [
+        _problems(problems, data.level >= 2, workup=workup, surgery=surgery),
+        data,
+        _risk(note, sections),
+    ]
     ranked = sorted((e.level for e in elements), reverse=True)
     mdm = ranked[1]
     time_level, minutes = _time_level(note, new)
@@ -222,11 +229,34 @@ def _is_new(note: str, sections: Sequence[Section]) -> bool:
     )
 
 
-def _problems(problems: Sequence[Problem], imaging: bool) -> Element:
+def _problems(
+    problems: Sequence[Problem],
+    imaging: bool,
+    *,
+    workup: Sequence[Evidence] = (),
+    surgery: Sequence[Evidence] = (),
+) -> Element:
+    """Number and complexity of problems addressed.
+
+    Moderate also for an acute injury for which surgery is considered (an acute complicated
+    injury) and for a problem that is not chronic with a diagnostic workup ordered in the plan
+    (an undiagnosed new problem with uncertain prognosis).
+    """
     chronic = [p for p in problems if p.chronic]
     worse = [p for p in problems if p.worsening]
     new_acute = [p for p in problems if not p.chronic and p.code[:1] in "ST"]
     ev = tuple(p.evidence for p in problems[:6])
+    if new_acute and surgery:
+        return Element(
+            "problems", 2, "acute injury for which surgery is considered", (*ev, *surgery[:1])
+        )
+    if workup and any(not p.chronic for p in problems):
+        return Element(
+            "problems",
+            2,
+            "new problem with uncertain prognosis: workup ordered",
+            (*ev, *workup[:2]),
+        )
     if worse:
         return Element("problems", 2, f"{len(worse)} problem(s) worsening or not at goal", ev)
     if len(chronic) >= 2:

@@ -70,17 +70,24 @@ def performed_procedures(note: str, sections: list[Section]) -> list[ProcedureLi
     table = rules()
     lines: dict[str, ProcedureLine] = {}
     for start, sentence, section in _sentences(note, sections):
-        if not _words("performed").search(sentence) or _words("not_performed").search(sentence):
+        said = _performed(sentence)
+        if not said:
             continue
         text = sentence.rstrip()
         evidence = Evidence(start, start + len(text), text, section, "present")
-        why = f"documented as performed at this visit ('{_words('performed').search(sentence)[0]}')"
+        why = f"documented as performed at this visit ('{said}')"
         if _words("xray_words").search(sentence):
             site = _site(sentence, table["xray_sites"])
             if site is None:
                 continue
+            if said.startswith(_READ_ONLY) and not table["xray_sites"][site].startswith(
+                _MUSCULOSKELETAL
+            ):
+                # Findings alone ("chest x-ray shows ...") read as done in the office only
+                # where offices take films: the spine and limbs (orthopaedic visits).
+                continue
             code = _with_views(table["xray_sites"][site], sentence, table["views"])
-            lines.setdefault(code, ProcedureLine(code, evidence, _side(sentence), why))
+            lines.setdefault(code, ProcedureLine(code, evidence, _digit_or_side(sentence), why))
         elif _words("ecg_words").search(sentence):
             code = table["ecg_code"]
             lines.setdefault(code, ProcedureLine(code, evidence, "", why))
@@ -102,6 +109,12 @@ def injections(note: str, sections: list[Section]) -> list[ProcedureLine]:
     for m in re.finditer(r"[^.]+(?:\.(?!\d)|$)", text):
         sentence = m.group(0)
         said = _words("injection_words").search(sentence)
+        named = re.search(r"\b(?:injection|aspiration|inject)\b", sentence, re.I)
+        if named and not said:
+            # Under a PROCEDURE heading, the line naming an injection is the one performed.
+            at = m.start() + named.start()
+            if any(sec.name == "procedures" and sec.start <= at < sec.end for sec in sections):
+                said = named
         if m.start() == 0 and is_procedure_note(note):
             # A procedure note's title names the procedure it reports: "KNEE INJECTION".
             sentence = text[: text.find("  ") if "  " in text else m.end()]
@@ -122,7 +135,7 @@ def injections(note: str, sections: list[Section]) -> list[ProcedureLine]:
         section = next((s.name for s in sections if s.start <= start < s.end), "")
         evidence = Evidence(start, start + len(body), body, section, "present")
         why = f"documented as performed at this visit ('{said[0]}' {site})"
-        out.setdefault(code, ProcedureLine(code, evidence, _side(sentence), why))
+        out.setdefault(code, ProcedureLine(code, evidence, _digit_or_side(sentence), why))
     return list(out.values())
 
 
@@ -133,9 +146,40 @@ def _hypothetical(sentence: str) -> bool:
     return bool(_HYPOTHETICAL.search(sentence))
 
 
+# "X-rays of the right knee show ...": the study read at the visit, its findings stated now.
+_READ_NOW = re.compile(
+    r"^\W*(?:(?:the|an?|\w+-view|\d+-view)\s+)?(?:x-?rays?|radiographs?|films)\b[^.;]{0,80}?"
+    r"\b(shows?|reveals?|demonstrates?|were taken|was taken)\b",
+    re.IGNORECASE,
+)
+_READ_ONLY = ("show", "reveal", "demonstrate", "were taken", "was taken", "obtained today")
+_MUSCULOSKELETAL = ("72", "73")
+# "X-rays of the left shoulder were obtained and are reviewed today".
+_OBTAINED_TODAY = re.compile(r"\b(?:obtained|taken|performed|done)\b[^.;]{0,40}\btoday\b", re.I)
+# "ordered and obtained in the office today": the order was carried out at the visit.
+_ORDERED_AND_DONE = re.compile(r"\border(?:ed)? and (?:obtained|taken|performed|done)\b", re.I)
+
+
+def _performed(sentence: str) -> str:
+    """The words saying a study was done at this visit, or "" (also when ordered or outside)."""
+    said = _words("performed").search(sentence)
+    found = said[0] if said else ""
+    if not found:
+        read = _READ_NOW.search(sentence)
+        found = read.group(1) if read else ""
+    if not found and _OBTAINED_TODAY.search(sentence):
+        found = "obtained today"
+    if not found:
+        return ""
+    blocked = [m[0].lower() for m in _words("not_performed").finditer(sentence)]
+    if blocked and set(blocked) <= {"order", "ordered"} and _ORDERED_AND_DONE.search(sentence):
+        return found
+    return "" if blocked else found
+
+
 def _site(sentence: str, sites: dict[str, str]) -> str | None:
     low = sentence.lower()
-    found = [s for s in sites if re.search(rf"(?<![a-z]){re.escape(s)}(?![a-z])", low)]
+    found = [s for s in sites if re.search(rf"(?<![a-z]){re.escape(s)}(?:e?s)?(?![a-z])", low)]
     return max(found, key=len) if found else None
 
 
@@ -149,6 +193,24 @@ def _with_views(code: str, sentence: str, views: dict[str, dict[str, str]]) -> s
         return options[n]
     higher = [options[k] for k in sorted(options) if k <= n]
     return higher[-1] if higher else code
+
+
+def _digit_or_side(sentence: str) -> str:
+    """A finger or toe's own modifier (F6: right index finger) when the sentence names one
+    digit and its side, else the side modifier."""
+    side = _side(sentence)
+    low = sentence.lower()
+    if side in ("RT", "LT") and re.search(r"\b(?:finger|thumb|toe|digit)s?\b", low):
+        table = rules()["digit_modifiers"]["right" if side == "RT" else "left"]
+        found = [
+            mod
+            for word, mod in table.items()
+            if re.search(rf"\b{re.escape(word)}\b", low)
+            and ("toe" in word) == bool(re.search(r"\btoes?\b", low))
+        ]
+        if len(set(found)) == 1:
+            return found[0]
+    return side
 
 
 def _side(sentence: str) -> str:
