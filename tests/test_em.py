@@ -56,3 +56,16 @@ def test_a_referred_patient_is_new_but_a_referral_in_the_plan_is_not():
 def test_an_annual_exam_is_a_preventive_visit_by_age():
     v = visit("Routine care.", history="CHIEF COMPLAINT\n\nAnnual exam.\n\n", age=50)
     assert v.code == "99396"
+
+
+def test_a_discharge_day_is_coded_by_the_time_documented():
+    from codesuggest.rank.em import level_visit
+
+    note = "DISCHARGE SUMMARY\n\nHospital course: improved.\nTime spent on discharge: 40 minutes.\n"
+    visit = level_visit(note, [], [], setting="inpatient", age=70)
+    assert visit.code == "99239"
+    short = level_visit(
+        note.replace("40 minutes", "25 minutes"), [], [], setting="inpatient", age=70
+    )
+    assert short.code == "99238"
+    assert "more than 30 minutes" in short.next_level

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codesuggest.core.records import Section
+from codesuggest.core.records import Evidence, Section, Term
 from codesuggest.rank.procedures import is_report, performed_procedures
 
 
@@ -63,3 +63,44 @@ def test_an_injection_discussed_planned_or_done_before_is_not_coded():
 def test_a_procedure_notes_title_names_the_injection_performed():
     note = "PROCEDURE NOTE: LEFT KNEE INTRA-ARTICULAR INJECTION\n\nIndication: knee OA.\n"
     assert [(p.code, p.modifier) for p in performed_procedures(note, [])] == [("20610", "LT")]
+
+
+def sized_codes(note: str, code: str, text: str) -> list[str]:
+    from codesuggest.rank.procedures import ProcedureLine
+    from codesuggest.rank.sizes import sized
+
+    start = note.index(text)
+    line = ProcedureLine(code, Evidence(start, start + len(text), text), "", "named")
+    return [p.code for p in sized(note, [line])]
+
+
+def test_an_excision_is_coded_by_excised_diameter_with_its_layered_closure():
+    line = "Procedure: Excision of benign lesion, back, with intermediate (layered) closure"
+    note = f"{line}\nElliptical excision; excised diameter 1.6 cm. Final repair length 3.0 cm.\n"
+    assert sized_codes(note, "11400", line) == ["11402", "12032"]
+
+
+def test_a_repair_is_coded_by_the_length_repaired():
+    line = "Procedure: Simple laceration repair, left forearm, 3.5 cm"
+    assert sized_codes(line, "12001", line) == ["12002"]
+
+
+def test_a_cpt_term_done_today_is_coded_and_one_planned_is_not():
+    from codesuggest.rank.procedures import documented_today
+
+    def found(text: str) -> list[str]:
+        end = text.index("varnish") + len("varnish")
+        term = Term(
+            "Fluoride varnish",
+            text.index("Fluoride"),
+            end,
+            "procedure",
+            system="CPT",
+            sentence_start=0,
+            sentence_end=len(text),
+            codes=("99188",),
+        )
+        return [p.code for p in documented_today(text, [term])]
+
+    assert found("Fluoride varnish applied to teeth today.") == ["99188"]
+    assert found("Fluoride varnish recommended at the next visit today.") == []

@@ -39,12 +39,14 @@ from codesuggest.rank.features import feature_matrix
 from codesuggest.rank.model import Model, load_model
 from codesuggest.rank.procedures import (
     ProcedureLine,
+    documented_today,
     drug_lines,
     is_report,
     named_procedures,
     performed_procedures,
 )
 from codesuggest.rank.selection import select
+from codesuggest.rank.sizes import sized
 from codesuggest.rank.vaccines import vaccine_lines
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,10 @@ def _side_modifiers(line: ProcedureLine) -> list[Modifier]:
     if line.modifier == "50" and line.code.startswith("7"):
         return [Modifier(m, reason(m, where=where)) for m in ("RT", "LT")]
     return [Modifier(line.modifier, reason(line.modifier, where=where))]
+
+
+def _overlap(a: Evidence, b: Evidence) -> bool:
+    return a.start < b.end and b.start < a.end
 
 
 def _after_last_selected(suggestions: list[Suggestion]) -> int:
@@ -350,7 +356,14 @@ class Suggester:
         """Procedures documented as performed (a procedure note's named procedures, in-office
         imaging and tests, drugs given in the office), pre-selected after the E/M, then made
         claim lines: modifiers with their reasons, units, diagnosis pointers."""
-        found = [*named_procedures(note, terms), *performed_procedures(note, sections)]
+        read = [*named_procedures(note, terms), *performed_procedures(note, sections)]
+        # A term in a sentence already read as a procedure (an x-ray with its views) is that one.
+        read += [
+            line
+            for line in documented_today(note, terms)
+            if not any(_overlap(line.evidence, other.evidence) for other in read)
+        ]
+        found = sized(note, read)
         if patient.setting == "outpatient":
             found += drug_lines(note, sections)
             found += vaccine_lines(note, sections, self.codebook.cpt, age=patient.age)

@@ -31,6 +31,8 @@ _OFFICE_ESTABLISHED = ("99212", "99213", "99214", "99215")
 _ED = ("99282", "99283", "99284", "99285")
 _INPATIENT_INITIAL = ("99221", "99221", "99222", "99223")
 _INPATIENT_SUBSEQUENT = ("99231", "99231", "99232", "99233")
+# Hospital discharge day: 30 minutes or less, more than 30 minutes.
+_DISCHARGE, _DISCHARGE_LONG, _DISCHARGE_MINUTES = "99238", "99239", 30
 # Three problems addressed at one visit are at least a moderate number and complexity.
 MANY_PROBLEMS = 3
 # Total-time thresholds (minutes on the date of the encounter, 2021 office E/M): the lowest
@@ -152,6 +154,23 @@ def level_visit(
     if kind is None:
         return None
     new = _is_new(note, sections)
+    if kind == "inpatient" and _cue("inpatient_consult").search(note[:HEADER_CHARS]):
+        new = True  # a consultation is initial hospital care
+    if kind == "discharge":
+        minutes = max((int(m.group(1)) for m in _TIME.finditer(note)), default=0)
+        code = _DISCHARGE_LONG if minutes > _DISCHARGE_MINUTES else _DISCHARGE
+        said = f"{minutes} minutes documented" if minutes else "no time documented"
+        return VisitLevel(
+            code,
+            kind,
+            reasoning=f"Hospital discharge day management, {said}: {code}.",
+            next_level=""
+            if code == _DISCHARGE_LONG
+            else (
+                f"Document the total time on the discharge day: more than "
+                f"{_DISCHARGE_MINUTES} minutes supports {_DISCHARGE_LONG}."
+            ),
+        )
     if kind == "preventive":
         band = (
             next(b for b in _PREVENTIVE if age is None or age <= b[0])
@@ -209,7 +228,7 @@ def _visit_kind(note: str, sections: Sequence[Section], setting: str) -> str | N
     if _cue("emergency").search(head) or any(s.name.startswith("ed_") for s in sections):
         return "emergency"
     if setting == "inpatient":
-        return "inpatient"
+        return "discharge" if _cue("discharge").search(head) else "inpatient"
     if not any(s.name in _PLAN for s in sections):
         return None
     return "office"

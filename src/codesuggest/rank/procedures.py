@@ -234,10 +234,57 @@ def is_report(note: str) -> bool:
     return is_procedure_note(note) or any(t in head for t in rules()["report_titles"])
 
 
+# A date in the sentence ("performed on 01/20/2020", "in 2019") places it before the visit.
+_DATED = re.compile(r"\b(?:on|in)\s+(?:\d{1,2}/\d{1,2}/\d{2,4}|(?:19|20)\d{2})\b")
+# How far from the term ("Fluoride varnish applied to teeth today") the word saying it was
+# done may stand: a clause, not the whole sentence.
+_NEAR = 40
+
+
+def _near(m: re.Match[str], start: int, end: int) -> bool:
+    return m.start() - end <= _NEAR and start - m.end() <= _NEAR
+
+
+# Visit codes are levelled by rank/em.py, never read from a term.
+_VISIT_RANGES = (("99202", "99350"), ("99381", "99429"), ("99441", "99499"))
+
+
+def documented_today(note: str, terms: list[Term]) -> list[ProcedureLine]:
+    """CPT terms whose own sentence documents them done at this visit ("applied today")."""
+    out: dict[str, ProcedureLine] = {}
+    for term in terms:
+        if term.system != CPT or not term.codes or term.assertion != "present":
+            continue
+        code = term.codes[0]
+        if any(lo <= code <= hi for lo, hi in _VISIT_RANGES):
+            continue
+        start = term.sentence_start or term.start
+        end = term.sentence_end or term.end
+        sentence = note[start:end]
+        said = next(
+            (
+                m
+                for m in _words("term_performed").finditer(sentence)
+                if _near(m, term.start - start, term.end - start)
+            ),
+            None,
+        )
+        if not said or _words("term_not_performed").search(sentence) or _DATED.search(sentence):
+            continue
+        text = sentence.strip()
+        at = start + len(sentence) - len(sentence.lstrip())
+        evidence = Evidence(at, at + len(text), text, term.section, "present")
+        why = f"documented as done at this visit ('{said[0]}')"
+        out.setdefault(code, ProcedureLine(code, evidence, "", why))
+    return list(out.values())
+
+
+_LABEL_LINE = re.compile(r"^(?:procedures?|procedure\(s\)|procedures? performed)\s*:", re.I)
+
+
 def named_procedures(note: str, terms: list[Term]) -> list[ProcedureLine]:
-    """In a procedure note, the CPT terms on its title or on a 'Procedure:' line."""
-    if not is_procedure_note(note):
-        return []
+    """The CPT terms on a procedure note's title, or on a 'Procedure:' line of any note."""
+    procedure_note = is_procedure_note(note)
     labels = tuple(rules()["procedure_labels"])
     first = note.find(title(note)[:10].upper()) if note else 0
     out: dict[str, ProcedureLine] = {}
@@ -246,10 +293,14 @@ def named_procedures(note: str, terms: list[Term]) -> list[ProcedureLine]:
             continue
         line_start = note.rfind("\n", 0, term.start) + 1
         line = note[line_start : term.start].strip().lower()
-        on_title = line_start <= max(first, 0) + 1
-        if not (on_title or line.startswith(labels)):
+        on_title = procedure_note and line_start <= max(first, 0) + 1
+        labelled = line.startswith(labels) if procedure_note else bool(_LABEL_LINE.match(line))
+        if not (on_title or labelled):
             continue
-        evidence = Evidence(term.start, term.end, term.text, term.section, "present")
+        line_end = note.find("\n", term.end)
+        line_end = len(note) if line_end < 0 else line_end
+        text = note[line_start:line_end].rstrip()
+        evidence = Evidence(line_start, line_start + len(text), text, term.section, "present")
         where = "the note's title" if on_title else "its Procedure line"
         out.setdefault(
             term.codes[0],
