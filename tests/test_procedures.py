@@ -104,3 +104,21 @@ def test_a_cpt_term_done_today_is_coded_and_one_planned_is_not():
 
     assert found("Fluoride varnish applied to teeth today.") == ["99188"]
     assert found("Fluoride varnish recommended at the next visit today.") == []
+
+
+def test_an_imaging_report_is_coded_by_its_exam_line():
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.rank.procedures import exam_lines
+
+    book = default_codebook()
+
+    def search(q: str) -> list:
+        return [book.find(r.code, "CPT") for r in book.search(q, system="CPT")]
+
+    def exam(title: str) -> list[str]:
+        note = f"{title}\n\nINDICATION: pain.\nFINDINGS: normal.\nIMPRESSION: normal.\n"
+        return [p.code for p in exam_lines(note, search)]
+
+    assert exam("CT ABDOMEN AND PELVIS WITH IV CONTRAST") == ["74177"]
+    assert exam("RADIOLOGY REPORT\nEXAMINATION: XR CHEST PA AND LATERAL (2 VIEWS)") == ["71046"]
+    assert exam("CT HEAD WITHOUT CONTRAST") == ["70450"]

@@ -41,6 +41,7 @@ from codesuggest.rank.procedures import (
     ProcedureLine,
     documented_today,
     drug_lines,
+    exam_lines,
     is_report,
     named_procedures,
     performed_procedures,
@@ -356,7 +357,11 @@ class Suggester:
         """Procedures documented as performed (a procedure note's named procedures, in-office
         imaging and tests, drugs given in the office), pre-selected after the E/M, then made
         claim lines: modifiers with their reasons, units, diagnosis pointers."""
-        read = [*named_procedures(note, terms), *performed_procedures(note, sections)]
+        read = [
+            *named_procedures(note, terms),
+            *performed_procedures(note, sections),
+            *exam_lines(note, self._cpt_matches),
+        ]
         # A term in a sentence already read as a procedure (an x-ray with its views) is that one.
         read += [
             line
@@ -390,6 +395,11 @@ class Suggester:
             facility=facility,
             known=lambda code: self.codebook.find(code, CPT) is not None,
         )
+
+    def _cpt_matches(self, query: str) -> list[Any]:
+        """The CPT codes a search for ``query`` finds, with their synonyms."""
+        found = (self.codebook.find(r.code, CPT) for r in self.codebook.search(query, system=CPT))
+        return [info for info in found if info is not None]
 
     def _documented(
         self, code: str, system: str, evidence: list[Evidence], note: str, confidence: float

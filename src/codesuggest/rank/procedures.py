@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from codesuggest.core.records import CPT, HCPCS, Evidence, Section, Term
+from codesuggest.core.text import tokens
 from codesuggest.rank.drugs import given_drugs
 
 RULES_FILE = "office_procedures.json"
@@ -315,3 +317,68 @@ def drug_lines(note: str, sections: list[Section]) -> list[ProcedureLine]:
         ProcedureLine(d.code, d.evidence, "", d.why, units=d.units, system=HCPCS)
         for d in given_drugs(note, sections)
     ]
+
+
+# The line of an imaging report that names the study: its title, or "EXAM:" / "EXAMINATION:".
+_EXAM_LINE = re.compile(
+    r"^[ \t]*(?:exam(?:ination)?|study|procedure)[ \t]*:[ \t]*(.+)$", re.I | re.M
+)
+_IMAGING = (("70010", "79999"), ("93880", "93990"), ("93303", "93352"))
+# How many of the code search's best matches are weighed word by word.
+_EXAM_CANDIDATES = 8
+
+
+def exam_lines(note: str, search: Callable[[str], list[Any]]) -> list[ProcedureLine]:
+    """In an imaging report, the study it reports, by the CPT code its exam line describes.
+
+    ``search`` is the CPT code search; of its best matches the one whose description (and
+    synonyms) shares the most words with the exam line and no contrary contrast phase wins.
+    """
+    if not is_report(note) or is_procedure_note(note):
+        return []
+    first = next((m for m in re.finditer(r"^.*\S.*$", note, re.M)), None)
+    found = _EXAM_LINE.search(note[:600])
+    candidates = [m for m in (found, first) if m is not None]
+    for m in candidates:
+        text = (m.group(1) if m.re is _EXAM_LINE else m.group(0)).strip()
+        best = _best_exam(text, search(text))
+        if best is not None:
+            start = m.start(1) if m.re is _EXAM_LINE else m.start()
+            evidence = Evidence(start, start + len(text), text, "", "present")
+            why = "the study this report interprets (its exam line)"
+            return [ProcedureLine(best, evidence, "", why)]
+    return []
+
+
+def _contrast(words: set[str]) -> str:
+    if "without" in words and "with" in words:
+        return "both"
+    return "without" if "without" in words else "with" if "with" in words else ""
+
+
+# Adjective and noun of one structure, as reports and code descriptions mix them.
+_SAME = {"venous": "vein", "veins": "vein", "arterial": "artery", "arteries": "artery"}
+
+
+def _words_of(text: str) -> set[str]:
+    return {_SAME.get(t, t) for t in tokens(text)}
+
+
+def _best_exam(text: str, results: list[Any]) -> str | None:
+    said = _words_of(text) | {
+        w for w in re.findall(r"[a-z]+", text.lower()) if w in ("with", "without")
+    }
+    phase = _contrast(said) if "contrast" in said else ""
+    scored = []
+    for r in results[:_EXAM_CANDIDATES]:
+        if not (r.code.isdigit() and any(lo <= r.code <= hi for lo, hi in _IMAGING)):
+            continue
+        described = f"{r.description} {' '.join(getattr(r, 'synonyms', ()) or ())}"
+        theirs = _words_of(described)
+        plain = set(re.findall(r"[a-z]+", r.description.lower()))
+        theirs |= {w for w in plain if w in ("with", "without")}
+        if phase and "contrast" in plain and _contrast(plain) != phase:
+            continue
+        unsaid = _words_of(r.description) - said
+        scored.append((len(said & theirs) - 0.5 * len(unsaid), r.code))
+    return max(scored)[1] if scored else None
