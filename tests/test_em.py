@@ -69,3 +69,19 @@ def test_a_discharge_day_is_coded_by_the_time_documented():
     )
     assert short.code == "99238"
     assert "more than 30 minutes" in short.next_level
+
+
+def test_a_postoperative_visit_in_the_global_period_is_99024():
+    from codesuggest.core.records import Section
+    from codesuggest.rank.em import level_visit
+
+    note = "ORTHO FOLLOW-UP\nGlobal period: postoperative day 42 after ORIF.\nPlan: PT.\n"
+    plan = [Section("plan", "Plan", note.index("Plan"), len(note))]
+    assert level_visit(note, plan, [], setting="outpatient", age=40).code == "99024"
+    later = note.replace("day 42", "day 120")
+    assert (
+        level_visit(
+            later.replace("Global period: ", ""), plan, [], setting="outpatient", age=40
+        ).code
+        != "99024"
+    )

@@ -31,6 +31,26 @@ _OFFICE_ESTABLISHED = ("99212", "99213", "99214", "99215")
 _ED = ("99282", "99283", "99284", "99285")
 _INPATIENT_INITIAL = ("99221", "99221", "99222", "99223")
 _INPATIENT_SUBSEQUENT = ("99231", "99231", "99232", "99233")
+# A visit in a major surgery's 90-day global period is part of the surgery (99024, no fee).
+_POSTOP_VISIT, _GLOBAL_DAYS = "99024", 90
+_POSTOP_DAY = re.compile(r"\b(?:postoperative|post-?op)\s+day\s+(\d{1,3})\b", re.I)
+_GLOBAL = re.compile(r"\bglobal (?:surgical )?period\b", re.I)
+_OUTSIDE_GLOBAL = re.compile(
+    r"\b(?:outside|after|beyond|past) (?:the |its )?(?:\d+-day )?global\b", re.I
+)
+
+
+def _in_global_period(note: str) -> str:
+    """What says the visit falls in a global surgical period ("postoperative day 42"), or ""."""
+    if _OUTSIDE_GLOBAL.search(note):
+        return ""
+    day = _POSTOP_DAY.search(note)
+    if day and int(day.group(1)) <= _GLOBAL_DAYS:
+        return day.group(0)
+    found = _GLOBAL.search(note[: HEADER_CHARS * 2])
+    return found.group(0) if found else ""
+
+
 # Hospital discharge day: 30 minutes or less, more than 30 minutes.
 _DISCHARGE, _DISCHARGE_LONG, _DISCHARGE_MINUTES = "99238", "99239", 30
 # Three problems addressed at one visit are at least a moderate number and complexity.
@@ -153,6 +173,14 @@ def level_visit(
     kind = _visit_kind(note, sections, setting)
     if kind is None:
         return None
+    postop = _in_global_period(note)
+    if postop and kind == "office":
+        return VisitLevel(
+            _POSTOP_VISIT,
+            "postoperative",
+            reasoning=f"Postoperative follow-up within the global surgical period ({postop}): "
+            f"the surgery's fee covers it; report {_POSTOP_VISIT}, not an E/M level.",
+        )
     new = _is_new(note, sections)
     if kind == "inpatient" and _cue("inpatient_consult").search(note[:HEADER_CHARS]):
         new = True  # a consultation is initial hospital care
