@@ -286,3 +286,13 @@ def test_shipped_hcpcs_table_has_drugs_with_their_unit_dose():
 
 def test_default_codebook_finds_hcpcs_codes_without_a_file(book):
     assert book.system_of("J3301") == "HCPCS"
+
+
+def test_search_reads_a_code_with_modifiers_and_units_as_the_code(book):
+    assert [r.code for r in book.search("99213-25", limit=3)][:1] == ["99213"]
+    assert [r.code for r in book.search("J3301*4", limit=3)][:1] == ["J3301"]
+
+
+def test_a_dotted_code_prefix_lists_icd_codes_before_hcpcs_lookalikes(book):
+    found = [r.code for r in book.search("E11.6", limit=6)]
+    assert all(c.startswith("E11.6") for c in found)

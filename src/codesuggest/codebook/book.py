@@ -11,6 +11,7 @@ from codesuggest.codebook.codeset import CodeInfo, CodeSet, SearchResult
 from codesuggest.codebook.cpt import load_cpt_file, load_cpt_subset
 from codesuggest.codebook.hcpcs import load_hcpcs_file, load_hcpcs_table
 from codesuggest.codebook.icd10cm import load_icd10cm
+from codesuggest.core.codes import looks_like_icd, split_claim_code
 from codesuggest.core.errors import InputError, UnknownCodeError
 from codesuggest.core.records import CPT, ICD10CM
 
@@ -68,11 +69,23 @@ class Codebook:
         """Fuzzy search in one system, or in all of them merged by score."""
         if not query.strip():
             raise InputError("The search query is empty: give a description or a code.")
+        claim = split_claim_code(query)
+        if claim is not None:  # "99213-25", "J3301*4": the code is what is searched for
+            query = claim[0]
+        # A dotted code is an ICD-10-CM spelling: E11.6 means E11.6-, not the HCPCS E1160.
+        icd_first = "." in query and looks_like_icd(query)
         sets = [self._set(system)] if system else list(self.sets.values())
         results: list[SearchResult] = []
         for s in sets:
             results.extend(s.search(query, limit=limit))
-        results.sort(key=lambda r: (-round(r.score, 6), not r.billable, len(r.code)))
+        results.sort(
+            key=lambda r: (
+                icd_first and r.system != ICD10CM,
+                -round(r.score, 6),
+                not r.billable,
+                len(r.code),
+            )
+        )
         return results[:limit]
 
 
