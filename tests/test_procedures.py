@@ -122,3 +122,32 @@ def test_an_imaging_report_is_coded_by_its_exam_line():
     assert exam("CT ABDOMEN AND PELVIS WITH IV CONTRAST") == ["74177"]
     assert exam("RADIOLOGY REPORT\nEXAMINATION: XR CHEST PA AND LATERAL (2 VIEWS)") == ["71046"]
     assert exam("CT HEAD WITHOUT CONTRAST") == ["70450"]
+
+
+def test_labs_drawn_today_are_a_venipuncture_and_a_plan_to_draw_is_not():
+    from codesuggest.rank.procedures import office_services
+
+    def codes(text: str) -> list[str]:
+        return [p.code for p in office_services(text, [Section("plan", "PLAN", 0, len(text))])]
+
+    assert codes("Labs today: CBC and ferritin.") == ["36415"]
+    assert codes("Repeat liver enzyme labs today.") == []
+
+
+def test_tobacco_counselling_is_coded_by_its_minutes():
+    from codesuggest.rank.procedures import office_services
+
+    def codes(text: str) -> list[str]:
+        return [p.code for p in office_services(text, [Section("plan", "PLAN", 0, len(text))])]
+
+    assert codes("Smoker: counseled 5 minutes on cessation.") == ["99406"]
+    assert codes("Counseled on smoking cessation for 15 minutes.") == ["99407"]
+    assert codes("Advised to quit smoking.") == []
+
+
+def test_a_routine_prenatal_visit_has_no_em_level():
+    from codesuggest.rank.em import level_visit
+
+    note = "PRENATAL VISIT - OB CLINIC\nPatient at 28 weeks.\n"
+    plan = [Section("plan", "Plan", 0, len(note))]
+    assert level_visit(note, plan, [], setting="outpatient", age=31) is None

@@ -44,6 +44,7 @@ from codesuggest.rank.procedures import (
     exam_lines,
     is_report,
     named_procedures,
+    office_services,
     performed_procedures,
 )
 from codesuggest.rank.selection import select
@@ -361,6 +362,7 @@ class Suggester:
             *named_procedures(note, terms),
             *performed_procedures(note, sections),
             *exam_lines(note, self._cpt_matches),
+            *office_services(note, sections),
         ]
         # A term in a sentence already read as a procedure (an x-ray with its views) is that one.
         read += [

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from codesuggest.core.records import Evidence, Section
+from codesuggest.rank.procedures import is_routine_prenatal
 
 RULES_FILE = "em_rules.json"
 # Where a note says what kind of encounter it is (title, chief complaint).
@@ -249,6 +250,8 @@ def _codes(kind: str, new: bool) -> tuple[str, ...]:
 
 def _visit_kind(note: str, sections: Sequence[Section], setting: str) -> str | None:
     head = note[:HEADER_CHARS].lower()
+    if is_routine_prenatal(note):
+        return None  # part of the global obstetric package
     if _cue("not_a_visit").search(head) and not any(s.name in _PLAN for s in sections):
         return None
     if _cue("preventive").search(_chief_complaint(note, sections)):

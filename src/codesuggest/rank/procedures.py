@@ -221,6 +221,42 @@ def _side(sentence: str) -> str:
     return sides[0] if len(sides) == 1 else ""
 
 
+def is_routine_prenatal(note: str) -> bool:
+    """A routine antepartum visit, part of the global obstetric package."""
+    head = title(note)
+    return any(t in head for t in rules()["routine_prenatal_titles"])
+
+
+def office_services(note: str, sections: list[Section]) -> list[ProcedureLine]:
+    """A venipuncture for labs drawn today, and timed counselling coded by its minutes."""
+    table = rules()
+    out: list[ProcedureLine] = []
+    for start, sentence, section in _sentences(note, sections):
+        text = sentence.rstrip()
+        evidence = Evidence(start, start + len(text), text, section, "present")
+        drawn = _words("venipuncture_words").search(sentence)
+        if _words("term_not_performed").search(sentence):
+            drawn = None  # "repeat labs today", "labs ordered": a plan, not a draw
+        if drawn and not any(line.code == table["venipuncture_code"] for line in out):
+            why = f"blood drawn at this visit ('{drawn[0]}')"
+            out.append(ProcedureLine(table["venipuncture_code"], evidence, "", why))
+        low = sentence.lower()
+        minutes = re.search(r"\b(\d{1,3})\s*(?:minutes|mins?)\b", low)
+        for service in table["timed_counselling"]:
+            if not minutes or not re.search(r"\bcounsel", low):
+                continue
+            if not any(c in low for c in service["cues"]):
+                continue
+            m = int(minutes.group(1))
+            code = next(
+                (c for lo, hi, c in service["bands"] if m >= lo and (hi is None or m <= hi)), None
+            )
+            if code and not any(line.code == code for line in out):
+                why = f"{service['what']}, {m} minutes documented"
+                out.append(ProcedureLine(code, evidence, "", why))
+    return out
+
+
 def title(note: str) -> str:
     """The note's first non-blank line, lower-cased (OPERATIVE REPORT, RADIOLOGY REPORT...)."""
     return next((line.strip().lower() for line in note.splitlines() if line.strip()), "")
@@ -254,10 +290,15 @@ _VISIT_RANGES = (("99202", "99350"), ("99381", "99429"), ("99441", "99499"))
 def documented_today(note: str, terms: list[Term]) -> list[ProcedureLine]:
     """CPT terms whose own sentence documents them done at this visit ("applied today")."""
     out: dict[str, ProcedureLine] = {}
+    prenatal = is_routine_prenatal(note)
     for term in terms:
-        if term.system != CPT or not term.codes or term.assertion != "present":
+        if term.system != CPT or not term.codes:
             continue
         code = term.codes[0]
+        # A test "negative" is a result, not a test left undone.
+        tested = term.assertion == "negated" and code in rules()["point_of_care_tests"]
+        if term.assertion != "present" and not tested:
+            continue
         if any(lo <= code <= hi for lo, hi in _VISIT_RANGES):
             continue
         start = term.sentence_start or term.start
@@ -271,6 +312,9 @@ def documented_today(note: str, terms: list[Term]) -> list[ProcedureLine]:
             ),
             None,
         )
+        if said is None and code in rules()["point_of_care_tests"] and not prenatal:
+            # An office test with its result on the line ("Urine hCG: negative") was done here.
+            said = _words("test_results").search(sentence[term.end - start :])
         if not said or _words("term_not_performed").search(sentence) or _DATED.search(sentence):
             continue
         text = sentence.strip()
