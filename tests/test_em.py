@@ -85,3 +85,19 @@ def test_a_postoperative_visit_in_the_global_period_is_99024():
         ).code
         != "99024"
     )
+
+
+def test_tests_done_in_the_office_count_as_data_and_an_assessed_problem_counts():
+    from codesuggest.core.records import Section
+    from codesuggest.rank.em import level_visit
+
+    note = (
+        "Follow-up visit.\n"
+        "Assessment and plan: finger fracture; buddy tape. Start ibuprofen 600 mg.\n"
+    )
+    plan = [Section("assessment_and_plan", "Assessment and plan", 17, len(note))]
+    visit = level_visit(note, plan, [], setting="outpatient", age=40, tests_done=["73140", "73130"])
+    problems, data = visit.elements[0], visit.elements[1]
+    assert problems.level == 1  # assessed, though no diagnosis code was pre-selected
+    assert data.level == 1  # two studies done and reviewed at the visit
+    assert visit.code == "99213"

@@ -337,7 +337,16 @@ class Suggester:
         ]
         if is_report(note):
             return
-        visit = level_visit(note, sections, problems, setting=patient.setting, age=patient.age)
+        # Ordering a test includes reviewing its result: each in-office study counts as data.
+        tests = {line.code for line in performed_procedures(note, sections)}
+        visit = level_visit(
+            note,
+            sections,
+            problems,
+            setting=patient.setting,
+            age=patient.age,
+            tests_done=sorted(c for c in tests if c.startswith(("7", "8", "93"))),
+        )
         if visit is None:
             return
         suggestions[:] = [s for s in suggestions if not is_em_code(s.code)]

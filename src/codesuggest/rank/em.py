@@ -169,8 +169,13 @@ def level_visit(
     *,
     setting: str,
     age: int | None,
+    tests_done: Sequence[str] = (),
 ) -> VisitLevel | None:
-    """The visit's E/M code, or None for notes that are not a visit (operative, imaging)."""
+    """The visit's E/M code, or None for notes that are not a visit (operative, imaging).
+
+    ``tests_done``: the tests and studies performed at the visit (CPT codes); ordering one
+    includes reviewing its result, so each counts as a unique test in the data element.
+    """
     kind = _visit_kind(note, sections, setting)
     if kind is None:
         return None
@@ -214,12 +219,18 @@ def level_visit(
             + (f", age {age}" if age is not None else ", age not given (40-64 assumed)")
             + ".",
         )
-    data = _data(note, sections)
+    data = _data(note, sections, tests_done)
     plan = [s for s in sections if s.name in _PLAN]
     workup = _in_sections("workup", note, plan)
     surgery = _in_sections("surgery", note, plan)
     elements = [
-        _problems(problems, data.level >= 2, workup=workup, surgery=surgery),
+        _problems(
+            problems,
+            data.level >= 2,
+            workup=workup,
+            surgery=surgery,
+            assessed=any(note[p.start : p.end].strip() for p in plan),
+        ),
         data,
         _risk(note, sections),
     ]
@@ -285,6 +296,7 @@ def _problems(
     *,
     workup: Sequence[Evidence] = (),
     surgery: Sequence[Evidence] = (),
+    assessed: bool = False,
 ) -> Element:
     """Number and complexity of problems addressed.
 
@@ -317,6 +329,9 @@ def _problems(
         return Element("problems", 2, "acute injury worked up with imaging", ev)
     if problems:
         return Element("problems", 1, f"{len(problems)} problem(s), stable or uncomplicated", ev)
+    if assessed:
+        # The assessment addresses a problem even when no diagnosis code was pre-selected.
+        return Element("problems", 1, "a problem assessed in the plan (no code pre-selected)", ev)
     return Element("problems", 0, "no problem documented as addressed", ev)
 
 
@@ -324,7 +339,7 @@ def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evid
     return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
 
 
-def _data(note: str, sections: Sequence[Section]) -> Element:
+def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()) -> Element:
     plan = [s for s in sections if s.name in _PLAN]
     results = [s for s in sections if s.name in _RESULTS]
     ordered = _in_sections("tests", note, plan)
@@ -332,7 +347,7 @@ def _data(note: str, sections: Sequence[Section]) -> Element:
     interpreted = _in_sections("imaging", note, results)
     historian = _find("historian", note, 0, len(note), "")
     unique = {e.text.lower() for e in ordered} | {e.text.lower() for e in reviewed}
-    count = len(unique) + bool(historian)
+    count = len(unique | set(tests_done)) + bool(historian)
     ev = tuple((interpreted + ordered + reviewed + historian)[:6])
     if interpreted:
         return Element("data", 2, "independent interpretation of imaging or tracing", ev)
