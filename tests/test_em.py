@@ -101,3 +101,13 @@ def test_tests_done_in_the_office_count_as_data_and_an_assessed_problem_counts()
     assert problems.level == 1  # assessed, though no diagnosis code was pre-selected
     assert data.level == 1  # two studies done and reviewed at the visit
     assert visit.code == "99213"
+
+
+def test_an_office_follow_up_after_an_ed_visit_is_not_an_ed_encounter():
+    from codesuggest.core.records import Section
+    from codesuggest.rank.em import level_visit
+
+    note = "CHIEF COMPLAINT\n\nEmergency department follow up.\n\nPLAN\n\nContinue lisinopril.\n"
+    plan = [Section("plan", "PLAN", note.index("PLAN"), len(note))]
+    visit = level_visit(note, plan, [], setting="outpatient", age=60)
+    assert visit.kind == "office"

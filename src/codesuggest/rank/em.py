@@ -267,7 +267,8 @@ def _visit_kind(note: str, sections: Sequence[Section], setting: str) -> str | N
         return None
     if _cue("preventive").search(_chief_complaint(note, sections)):
         return "preventive"
-    if _cue("emergency").search(head) or any(s.name.startswith("ed_") for s in sections):
+    in_ed = _cue("emergency").search(head) and not _cue("after_emergency").search(head)
+    if in_ed or any(s.name.startswith("ed_") for s in sections):
         return "emergency"
     if setting == "inpatient":
         return "discharge" if _cue("discharge").search(head) else "inpatient"
