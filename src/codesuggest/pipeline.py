@@ -446,7 +446,12 @@ class Suggester:
     ) -> None:
         from codesuggest.rules import NoteContext, attach_edits, validate_codes
 
-        chosen = [s.claim_code for s in suggestions if s.selected]
+        # Procedures with their units spelled out: J3489 alone would read as ICD-10-CM J34.89.
+        chosen = [
+            s.code if s.system == ICD10CM else f"{s.claim_code.split('*')[0]}*{s.units or 1}"
+            for s in suggestions
+            if s.selected
+        ]
         if not chosen:
             return
         note_context = NoteContext(
