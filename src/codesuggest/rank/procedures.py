@@ -280,7 +280,16 @@ _NEAR = 40
 
 
 def _near(m: re.Match[str], start: int, end: int) -> bool:
+    """The cue stands in the term's clause; a bare "today" only after it ("ECG today"), since
+    "seen today after a positive test" dates the visit, not the test."""
+    if m.group(0).lower() == "today" and m.start() < end:
+        return False
     return m.start() - end <= _NEAR and start - m.end() <= _NEAR
+
+
+# Imaging and tracings whose sentences performed_procedures and exam_lines read: a term of them
+# needs more than "today" ("reviewed today" is a reading of someone else's study).
+_STUDIES = (("70010", "79999"), ("93000", "93010"))
 
 
 # Visit codes are levelled by rank/em.py, never read from a term.
@@ -309,6 +318,9 @@ def documented_today(note: str, terms: list[Term]) -> list[ProcedureLine]:
                 m
                 for m in _words("term_performed").finditer(sentence)
                 if _near(m, term.start - start, term.end - start)
+                and not (
+                    m.group(0).lower() == "today" and any(lo <= code <= hi for lo, hi in _STUDIES)
+                )
             ),
             None,
         )
