@@ -151,3 +151,8 @@ def test_a_routine_prenatal_visit_has_no_em_level():
     note = "PRENATAL VISIT - OB CLINIC\nPatient at 28 weeks.\n"
     plan = [Section("plan", "Plan", 0, len(note))]
     assert level_visit(note, plan, [], setting="outpatient", age=31) is None
+
+
+def test_an_xray_sentence_without_a_site_takes_the_site_just_before():
+    text = "Exam of the right shoulder: painful arc.\nX-rays were obtained and reviewed today."
+    assert lines(text) == [("73030", "RT")]

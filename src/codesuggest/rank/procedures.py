@@ -80,6 +80,13 @@ def performed_procedures(note: str, sections: list[Section]) -> list[ProcedureLi
         why = f"documented as performed at this visit ('{said}')"
         if _words("xray_words").search(sentence):
             site = _site(sentence, table["xray_sites"])
+            side_from = sentence
+            if site is None and not said.startswith(_READ_ONLY):
+                # "X-rays were obtained and reviewed today": the site is the one the visit is
+                # about, named in the sentences just before.
+                before = note[max(0, start - _SITE_CONTEXT) : start]
+                site = _last_site(before, table["xray_sites"])
+                side_from = before[-_SITE_CONTEXT // 2 :] + sentence
             if site is None:
                 continue
             if said.startswith(_READ_ONLY) and not table["xray_sites"][site].startswith(
@@ -89,7 +96,7 @@ def performed_procedures(note: str, sections: list[Section]) -> list[ProcedureLi
                 # where offices take films: the spine and limbs (orthopaedic visits).
                 continue
             code = _with_views(table["xray_sites"][site], sentence, table["views"])
-            lines.setdefault(code, ProcedureLine(code, evidence, _digit_or_side(sentence), why))
+            lines.setdefault(code, ProcedureLine(code, evidence, _digit_or_side(side_from), why))
         elif _words("ecg_words").search(sentence):
             code = table["ecg_code"]
             lines.setdefault(code, ProcedureLine(code, evidence, "", why))
@@ -177,6 +184,21 @@ def _performed(sentence: str) -> str:
     if blocked and set(blocked) <= {"order", "ordered"} and _ORDERED_AND_DONE.search(sentence):
         return found
     return "" if blocked else found
+
+
+# How far back an x-ray sentence without a site looks for the site of the visit.
+_SITE_CONTEXT = 400
+
+
+def _last_site(text: str, sites: dict[str, str]) -> str | None:
+    """The site named last in ``text`` (the longest name at that place)."""
+    low = text.lower()
+    found = [
+        (m.start(), len(s), s)
+        for s in sites
+        for m in re.finditer(rf"(?<![a-z]){re.escape(s)}(?:e?s)?(?![a-z])", low)
+    ]
+    return max(found)[2] if found else None
 
 
 def _site(sentence: str, sites: dict[str, str]) -> str | None:
