@@ -890,12 +890,14 @@ def test_modifiers_and_units_on_a_procedure_line_are_audited_and_rechecked(servi
     row = service.apply(r, "modify", em, "25 *1")
     assert row is not None
     assert row["action"] == "modify"
-    assert stub.validate_calls[-1][0] == ["99213-25"]
+    assert stub.validate_calls[-1][0] == ["99213-25*1"]
     (last,) = service.store.actions(r.review_id)[-1:]
     assert last["before"]["modifiers"] == []
     assert last["after"]["modifiers"] == ["25"]
     service.apply(r, "modify", em, "25 RT", 2)
     assert stub.validate_calls[-1][0] == ["99213-25-RT*2"]
+    service.apply(r, "add", "J3489", "HCPCS", "Injection, zoledronic acid, 1 mg")
+    assert stub.validate_calls[-1][0][-1] == "J3489*1"  # not the ICD-10-CM code J34.89
     assert r.final()["procedures"][0]["units"] == 2
     assert service.apply(r, "modify", em, "25 RT", 2) is None  # nothing changed, nothing stored
 

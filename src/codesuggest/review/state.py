@@ -209,8 +209,12 @@ class Review:
 
     def claim_codes(self) -> list[str]:
         """The final code set as the coding-rule edits take it: procedures with their
-        modifiers and units (``99213-25``, ``J3301*4``)."""
-        return [it.claim_code for it in self.final_items()]
+        modifiers and units always spelled out (``99213-25*1``, ``J3301*4``), so that a HCPCS
+        code such as J3489 is not read as the ICD-10-CM code J34.89."""
+        return [
+            it.claim_code if it.is_diagnosis else f"{it.claim_code.split('*')[0]}*{it.units or 1}"
+            for it in self.final_items()
+        ]
 
     def _final_pointers(self, it: ReviewItem) -> list[str]:
         """The line's pointers among the final diagnoses (a replaced one by its replacement)."""
