@@ -7,7 +7,9 @@ Scores the shipped (or a given) model on
 
 For each set: micro precision / recall / F1 of the pre-selected codes per system (exact code,
 modifiers ignored), ICD MAP over the ranked list, must-not violations (a must-not code
-pre-selected or in the ICD top 3), E/M level exactly right, and notes fully right.
+pre-selected or in the ICD top 3), E/M level exactly right, notes fully right, and modifiers
+exactly right on the CPT/HCPCS lines found that carry modifiers in the gold or the suggestion
+(``cpt_modifiers`` of the gold; samples without it count as no modifiers).
 
     python benchmarks/bench_us_notes.py                       # samples + test1 + test2
     python benchmarks/bench_us_notes.py --splits train valid -v   # tuning splits, with misses
@@ -45,6 +47,7 @@ def sample_cases() -> list[dict]:
                 "cpt": g.get("cpt", []),
                 "must_not": g.get("must_not", []),
                 "em": next((c for c in g.get("cpt", []) if c in EM_CODES), None),
+                **({"cpt_modifiers": g["cpt_modifiers"]} if "cpt_modifiers" in g else {}),
             }
         )
     return cases
@@ -77,6 +80,7 @@ def avg_precision(ranked: list[str], gold: set[str]) -> float:
 def score(suggester, cases: list[dict], verbose: bool) -> dict:
     tot = {k: {"tp": 0, "fp": 0, "fn": 0} for k in ("icd", "cpt")}
     aps, violations, perfect, em_right, em_total = [], 0, 0, 0, 0
+    mod_right, mod_total = 0, 0
     start = time.perf_counter()
     for c in cases:
         result = suggester.suggest(
@@ -89,6 +93,17 @@ def score(suggester, cases: list[dict], verbose: bool) -> dict:
             "cpt": {s["code"] for s in sugg if s["selected"] and s["system"] != "ICD-10-CM"},
         }
         gold = {"icd": set(c.get("icd10cm", [])), "cpt": set(c.get("cpt", []))}
+        mods = {
+            s["code"]: sorted(m["code"] for m in s.get("modifiers") or [])
+            for s in sugg
+            if s["selected"] and s["system"] != "ICD-10-CM"
+        }
+        gold_mods = {k: sorted(v) for k, v in (c.get("cpt_modifiers") or {}).items()}
+        # Only a gold that records modifiers can say a modifier is wrong.
+        for code in sel["cpt"] & gold["cpt"] if "cpt_modifiers" in c else ():
+            if mods.get(code) or gold_mods.get(code):
+                mod_total += 1
+                mod_right += int(mods.get(code, []) == gold_mods.get(code, []))
         misses = []
         for k in ("icd", "cpt"):
             tot[k]["tp"] += len(sel[k] & gold[k])
@@ -126,6 +141,8 @@ def score(suggester, cases: list[dict], verbose: bool) -> dict:
     out["icd_map"] = round(sum(aps) / max(len(aps), 1), 3)
     out["em_exact"] = round(em_right / em_total, 3) if em_total else None
     out["em_notes"] = em_total
+    out["modifiers_exact"] = round(mod_right / mod_total, 3) if mod_total else None
+    out["modifier_lines"] = mod_total
     out["notes_per_s"] = round(len(cases) / elapsed, 1) if elapsed else None
     return out
 

@@ -267,3 +267,32 @@ def test_category_named_like_its_block_has_a_finite_hierarchy(icd):
 def test_u_codes_are_codes(icd):
     assert codes.looks_like_icd("U07.1")
     assert icd.get("U07.1").billable
+
+
+def test_shipped_hcpcs_table_has_drugs_with_their_unit_dose():
+    table = hcpcs.load_hcpcs_table()
+    assert table.get("J3301").system == "HCPCS"
+    assert "triamcinolone" in table.get("J3301").description.lower()
+    by_code = {d.code: d for d in hcpcs.drug_codes()}
+    j3301 = by_code["J3301"]
+    assert (j3301.amount, j3301.unit, j3301.nos) == (10, "mg", True)
+    assert (by_code["J0696"].amount, by_code["J0696"].unit) == (250, "mg")  # "per 250 mg"
+    assert (by_code["J2550"].amount, by_code["J2550"].unit) == (50, "mg")  # "up to 50 mg"
+    assert by_code["J0702"].amount == 6  # 3 mg and 3 mg: one unit is both components
+    assert hcpcs.units_of(40, by_code["J3301"]) == 4
+    assert hcpcs.units_of(5, by_code["J3301"]) == 1  # a part of a unit is billed as one
+    assert hcpcs.hcpcs_modifiers()["RT"].lower().startswith("right side")
+
+
+def test_default_codebook_finds_hcpcs_codes_without_a_file(book):
+    assert book.system_of("J3301") == "HCPCS"
+
+
+def test_search_reads_a_code_with_modifiers_and_units_as_the_code(book):
+    assert [r.code for r in book.search("99213-25", limit=3)][:1] == ["99213"]
+    assert [r.code for r in book.search("J3301*4", limit=3)][:1] == ["J3301"]
+
+
+def test_a_dotted_code_prefix_lists_icd_codes_before_hcpcs_lookalikes(book):
+    found = [r.code for r in book.search("E11.6", limit=6)]
+    assert all(c.startswith("E11.6") for c in found)

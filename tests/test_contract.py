@@ -27,6 +27,7 @@ from codesuggest.core.records import (
     Edit,
     Evidence,
     Exclusion,
+    Modifier,
     Suggestion,
     SuggestionResult,
 )
@@ -152,7 +153,22 @@ def good_result() -> tuple[dict[str, Any], str]:
                 sources={"lookup": 0.9},
                 edits=[Edit("excludes1", "error", ("E11.9",), "m", "s", ("E11.65",))],
                 note="Check it.",
-            )
+            ),
+            Suggestion(
+                "J3301",
+                "HCPCS",
+                "Injection, triamcinolone acetonide, not otherwise specified, 10 mg",
+                0.7,
+                rank=2,
+                selected=True,
+                evidence=[Evidence(0, 15, "Type 2 diabetes", "assessment", "present")],
+                sources={"documentation": 0.7},
+                edits=[Edit("mue", "warning", ("J3301",), "m", "s")],
+                note="Units from the dose.",
+                modifiers=[Modifier("JZ", "no drug wasted")],
+                units=4,
+                pointers=["E11.9"],
+            ),
         ],
         excluded=[Exclusion("chest pain", 24, 34, "negated", ("R07.9",))],
     )
@@ -280,6 +296,7 @@ def _keys(value: Any) -> Any:
 def test_to_dict_keys_follow_the_table_in_order():
     d, _ = good_result()
     d["errors"] = [{"code": "x", "message": "y"}]
+    d["suggestions"] = d["suggestions"][1:]  # the procedure line: every optional key set
     d["codesets"] = d["suggestions"][0]["sources"] = None  # maps: free keys
     assert _keys(d) == _names(fields.RESULT)
 

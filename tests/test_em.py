@@ -56,3 +56,58 @@ def test_a_referred_patient_is_new_but_a_referral_in_the_plan_is_not():
 def test_an_annual_exam_is_a_preventive_visit_by_age():
     v = visit("Routine care.", history="CHIEF COMPLAINT\n\nAnnual exam.\n\n", age=50)
     assert v.code == "99396"
+
+
+def test_a_discharge_day_is_coded_by_the_time_documented():
+    from codesuggest.rank.em import level_visit
+
+    note = "DISCHARGE SUMMARY\n\nHospital course: improved.\nTime spent on discharge: 40 minutes.\n"
+    visit = level_visit(note, [], [], setting="inpatient", age=70)
+    assert visit.code == "99239"
+    short = level_visit(
+        note.replace("40 minutes", "25 minutes"), [], [], setting="inpatient", age=70
+    )
+    assert short.code == "99238"
+    assert "more than 30 minutes" in short.next_level
+
+
+def test_a_postoperative_visit_in_the_global_period_is_99024():
+    from codesuggest.core.records import Section
+    from codesuggest.rank.em import level_visit
+
+    note = "ORTHO FOLLOW-UP\nGlobal period: postoperative day 42 after ORIF.\nPlan: PT.\n"
+    plan = [Section("plan", "Plan", note.index("Plan"), len(note))]
+    assert level_visit(note, plan, [], setting="outpatient", age=40).code == "99024"
+    later = note.replace("day 42", "day 120")
+    assert (
+        level_visit(
+            later.replace("Global period: ", ""), plan, [], setting="outpatient", age=40
+        ).code
+        != "99024"
+    )
+
+
+def test_tests_done_in_the_office_count_as_data_and_an_assessed_problem_counts():
+    from codesuggest.core.records import Section
+    from codesuggest.rank.em import level_visit
+
+    note = (
+        "Follow-up visit.\n"
+        "Assessment and plan: finger fracture; buddy tape. Start ibuprofen 600 mg.\n"
+    )
+    plan = [Section("assessment_and_plan", "Assessment and plan", 17, len(note))]
+    visit = level_visit(note, plan, [], setting="outpatient", age=40, tests_done=["73140", "73130"])
+    problems, data = visit.elements[0], visit.elements[1]
+    assert problems.level == 1  # assessed, though no diagnosis code was pre-selected
+    assert data.level == 1  # two studies done and reviewed at the visit
+    assert visit.code == "99213"
+
+
+def test_an_office_follow_up_after_an_ed_visit_is_not_an_ed_encounter():
+    from codesuggest.core.records import Section
+    from codesuggest.rank.em import level_visit
+
+    note = "CHIEF COMPLAINT\n\nEmergency department follow up.\n\nPLAN\n\nContinue lisinopril.\n"
+    plan = [Section("plan", "PLAN", note.index("PLAN"), len(note))]
+    visit = level_visit(note, plan, [], setting="outpatient", age=60)
+    assert visit.kind == "office"

@@ -197,3 +197,76 @@ def test_a_code_system_without_a_fhir_uri_is_refused(record):
     record["review"]["final"]["procedures"][0]["system"] = "LOCAL"
     with pytest.raises(InputError, match="No FHIR code system"):
         export.to_fhir(record)
+
+
+@pytest.fixture
+def claim_record() -> dict[str, Any]:
+    """A knee injection visit: the E/M with 25, the injection with RT, the drug with units."""
+    sugg = [
+        _suggestion("M17.11", "ICD-10-CM", "Type 2 diabetes", 1),
+        _suggestion("E11.9", "ICD-10-CM", "Essential hypertension", 2),
+        _suggestion("99213", "CPT", "Colonoscopy", 3),
+        _suggestion("20610", "CPT", "Colonoscopy", 4),
+        _suggestion("J3301", "HCPCS", "Colonoscopy", 5),
+    ]
+    sugg[2].update(modifiers=[{"code": "25", "reason": "separate E/M"}], units=1)
+    sugg[2]["pointers"] = ["M17.11", "E11.9"]
+    sugg[3].update(modifiers=[{"code": "RT", "reason": "right"}], units=1, pointers=["M17.11"])
+    sugg[4].update(units=4, pointers=["M17.11"])
+    result = {
+        "id": "knee",
+        "schema": "1.1",
+        "codesets": {"ICD-10-CM": "2026", "CPT": "subset-2026.1", "HCPCS": "2026-01"},
+        "model": {"name": "m", "version": "2", "sha256": "a" * 64},
+        "context": {"setting": "outpatient", "age": 61, "sex": "F", "encounter_date": "2026-03-11"},
+        "suggestions": sugg,
+        "excluded": [],
+        "errors": [],
+    }
+    r = Review(result, note_text=NOTE, reviewer="alice", review_id="fedcba9876543210")
+    for item in range(5):
+        r.accept(item)
+    r.set_line(4, "", units=8)  # the coder corrects the units
+    r.replace(1, "E11.65", "ICD-10-CM", "Type 2 diabetes mellitus with hyperglycemia")
+    r.finalise("2026-03-12T10:00:00.000+00:00")
+    return r.to_record()
+
+
+def test_csv_carries_modifiers_units_and_pointers(claim_record):
+    rows = {r["code"]: r for r in csv.DictReader(io.StringIO(export.to_csv(claim_record)))}
+    assert (rows["99213"]["modifiers"], rows["99213"]["units"]) == ("25", "1")
+    assert rows["99213"]["pointers"] == "M17.11;E11.65"  # a replaced diagnosis by its replacement
+    assert (rows["20610"]["modifiers"], rows["20610"]["pointers"]) == ("RT", "M17.11")
+    assert rows["J3301"]["units"] == "8"
+    assert rows["M17.11"]["units"] == rows["M17.11"]["modifiers"] == ""
+
+
+def test_json_export_keeps_modifiers_with_their_reasons(claim_record):
+    d = json.loads(export.to_json(claim_record, snippets=True))
+    assert validate_result_dict(d) == []
+    (em,) = [i for i in d["review"]["items"] if i["code"] == "99213"]
+    assert em["modifiers"] == [{"code": "25", "reason": "separate E/M"}]
+    final = {p["code"]: p for p in d["review"]["final"]["procedures"]}
+    assert final["J3301"]["units"] == 8
+    assert final["20610"]["modifiers"] == ["RT"]
+
+
+def test_fhir_claim_items_carry_modifiers_quantity_and_diagnosis_pointers(claim_record):
+    bundle = export.to_fhir(claim_record)
+    (claim,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Claim"]
+    dx = {
+        d["sequence"]: d["diagnosisCodeableConcept"]["coding"][0]["code"]
+        for d in claim["diagnosis"]
+    }
+    assert dx == {1: "M17.11", 2: "E11.65"}
+    items = {i["productOrService"]["coding"][0]["code"]: i for i in claim["item"]}
+    assert items["99213"]["modifier"][0]["coding"][0] == {
+        "system": "http://www.ama-assn.org/go/cpt",
+        "code": "25",
+    }
+    assert items["20610"]["modifier"][0]["coding"][0]["code"] == "RT"
+    assert items["J3301"]["quantity"] == {"value": 8}
+    assert items["99213"]["diagnosisSequence"] == [1, 2]
+    assert items["20610"]["diagnosisSequence"] == [1]
+    assert claim["status"] == "active"
+    assert claim["use"] == "claim"

@@ -247,3 +247,60 @@ def test_cli_evaluate_codes_uncertain_diagnoses_only_as_inpatient(capsys, tmp_pa
         runs[setting] = json.loads(capsys.readouterr().out)["default"]["prefix"]["MAP"]
     assert runs["outpatient"] == 0
     assert runs["inpatient"] == 1
+
+
+def test_a_drug_injected_in_the_office_is_a_hcpcs_line_with_units_and_pointers(suggester):
+    note = (
+        "PROCEDURE NOTE: RIGHT KNEE INJECTION\n\n"
+        "Indication: primary osteoarthritis of the right knee.\n\n"
+        "Procedure: The right knee was prepped. Injected 40 mg triamcinolone acetonide with "
+        "4 mL 1% lidocaine. No complications.\n"
+    )
+    d = suggester.suggest(note).to_dict()
+    (j,) = [s for s in d["suggestions"] if s["code"] == "J3301"]
+    assert j["system"] == "HCPCS"
+    assert j["selected"]
+    assert j["units"] == 4
+    assert "10 mg a unit" in j["note"]
+    assert all(p.startswith("M17") for p in j["pointers"])
+    assert validate_result_dict(d, note=note, extensions=()) == []
+
+
+INJECTION_VISIT = (
+    "Chief complaint: right knee pain, follow-up.\n\n"
+    "History: 64 year old established patient with primary osteoarthritis of the right knee, "
+    "worse over two months despite naproxen.\n\n"
+    "Procedure: the right knee was prepped and injected with 40 mg triamcinolone acetonide "
+    "and 3 mL 1% lidocaine.\n\n"
+    "Assessment and plan:\n1. Primary osteoarthritis, right knee: injection today.\n"
+)
+
+
+def test_ncci_and_mue_tables_run_on_the_suggested_lines(suggester, tmp_path):
+    from codesuggest.rules import load_mue, load_ncci_ptp
+
+    ptp = tmp_path / "ptp.txt"
+    visits = [f"992{n:02d}" for n in (*range(2, 6), *range(12, 16))]
+    ptp.write_text(
+        "Column 1\tColumn 2\t*\tEffective\tDeletion\tModifier\tRationale\n"
+        + "".join(f"20610\t{v}\t\t20200101\t*\t1\tStandard of care\n" for v in visits)
+    )
+    mue = tmp_path / "mue.txt"
+    mue.write_text(
+        "HCPCS/CPT Code\tMUE Value\tMUE Adjudication Indicator\tRationale\n"
+        "J3301\t2\t3 Date of Service Edit: Clinical\tClinical data\n"
+    )
+    saved = suggester.cms_edits
+    suggester.cms_edits = [load_ncci_ptp(ptp), load_mue(mue)]
+    try:
+        d = suggester.suggest(INJECTION_VISIT).to_dict()
+    finally:
+        suggester.cms_edits = saved
+    by_code = {s["code"]: s for s in d["suggestions"] if s["selected"]}
+    em = next(c for c in by_code if c.startswith("992"))
+    assert [m["code"] for m in by_code[em]["modifiers"]] == ["25"]
+    ptp_edits = [e for e in by_code["20610"]["edits"] if e["rule"] == "ncci-ptp"]
+    assert ptp_edits
+    assert "bypassed by modifier 25" in ptp_edits[0]["message"]
+    (limit,) = [e for e in by_code["J3301"]["edits"] if e["rule"] == "mue"]
+    assert "4 units" in limit["message"]

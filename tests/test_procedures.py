@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codesuggest.core.records import Section
+from codesuggest.core.records import Evidence, Section, Term
 from codesuggest.rank.procedures import is_report, performed_procedures
 
 
@@ -38,3 +38,121 @@ def test_operative_and_imaging_reports_are_not_e_m_visits():
     assert is_report("OPERATIVE REPORT\n\nProcedure: Laparoscopic cholecystectomy.")
     assert is_report("RADIOLOGY REPORT\nCHEST X-RAY")
     assert not is_report("CHIEF COMPLAINT\n\nKnee pain.")
+
+
+def test_a_joint_injected_today_is_coded_by_joint_size_with_its_side():
+    assert lines("The right knee was prepped and injected with 40 mg triamcinolone.") == [
+        ("20610", "RT")
+    ]
+    assert lines("Left wrist aspirated; 2 mL clear fluid.") == [("20605", "LT")]
+
+
+def test_ultrasound_guidance_is_coded_only_when_documented():
+    assert lines("Left shoulder injected under ultrasound guidance.") == [("20611", "LT")]
+    assert lines("Right knee injected using anatomic landmarks, no ultrasound guidance.") == [
+        ("20610", "RT")
+    ]
+
+
+def test_an_injection_discussed_planned_or_done_before_is_not_coded():
+    assert lines("Risks of a knee injection were discussed.") == []
+    assert lines("Last right knee injection 5 months ago.") == []
+    assert lines("We will schedule a shoulder injection.") == []
+
+
+def test_a_procedure_notes_title_names_the_injection_performed():
+    note = "PROCEDURE NOTE: LEFT KNEE INTRA-ARTICULAR INJECTION\n\nIndication: knee OA.\n"
+    assert [(p.code, p.modifier) for p in performed_procedures(note, [])] == [("20610", "LT")]
+
+
+def sized_codes(note: str, code: str, text: str) -> list[str]:
+    from codesuggest.rank.procedures import ProcedureLine
+    from codesuggest.rank.sizes import sized
+
+    start = note.index(text)
+    line = ProcedureLine(code, Evidence(start, start + len(text), text), "", "named")
+    return [p.code for p in sized(note, [line])]
+
+
+def test_an_excision_is_coded_by_excised_diameter_with_its_layered_closure():
+    line = "Procedure: Excision of benign lesion, back, with intermediate (layered) closure"
+    note = f"{line}\nElliptical excision; excised diameter 1.6 cm. Final repair length 3.0 cm.\n"
+    assert sized_codes(note, "11400", line) == ["11402", "12032"]
+
+
+def test_a_repair_is_coded_by_the_length_repaired():
+    line = "Procedure: Simple laceration repair, left forearm, 3.5 cm"
+    assert sized_codes(line, "12001", line) == ["12002"]
+
+
+def test_a_cpt_term_done_today_is_coded_and_one_planned_is_not():
+    from codesuggest.rank.procedures import documented_today
+
+    def found(text: str) -> list[str]:
+        end = text.index("varnish") + len("varnish")
+        term = Term(
+            "Fluoride varnish",
+            text.index("Fluoride"),
+            end,
+            "procedure",
+            system="CPT",
+            sentence_start=0,
+            sentence_end=len(text),
+            codes=("99188",),
+        )
+        return [p.code for p in documented_today(text, [term])]
+
+    assert found("Fluoride varnish applied to teeth today.") == ["99188"]
+    assert found("Fluoride varnish recommended at the next visit today.") == []
+
+
+def test_an_imaging_report_is_coded_by_its_exam_line():
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.rank.procedures import exam_lines
+
+    book = default_codebook()
+
+    def search(q: str) -> list:
+        return [book.find(r.code, "CPT") for r in book.search(q, system="CPT")]
+
+    def exam(title: str) -> list[str]:
+        note = f"{title}\n\nINDICATION: pain.\nFINDINGS: normal.\nIMPRESSION: normal.\n"
+        return [p.code for p in exam_lines(note, search)]
+
+    assert exam("CT ABDOMEN AND PELVIS WITH IV CONTRAST") == ["74177"]
+    assert exam("RADIOLOGY REPORT\nEXAMINATION: XR CHEST PA AND LATERAL (2 VIEWS)") == ["71046"]
+    assert exam("CT HEAD WITHOUT CONTRAST") == ["70450"]
+
+
+def test_labs_drawn_today_are_a_venipuncture_and_a_plan_to_draw_is_not():
+    from codesuggest.rank.procedures import office_services
+
+    def codes(text: str) -> list[str]:
+        return [p.code for p in office_services(text, [Section("plan", "PLAN", 0, len(text))])]
+
+    assert codes("Labs today: CBC and ferritin.") == ["36415"]
+    assert codes("Repeat liver enzyme labs today.") == []
+
+
+def test_tobacco_counselling_is_coded_by_its_minutes():
+    from codesuggest.rank.procedures import office_services
+
+    def codes(text: str) -> list[str]:
+        return [p.code for p in office_services(text, [Section("plan", "PLAN", 0, len(text))])]
+
+    assert codes("Smoker: counseled 5 minutes on cessation.") == ["99406"]
+    assert codes("Counseled on smoking cessation for 15 minutes.") == ["99407"]
+    assert codes("Advised to quit smoking.") == []
+
+
+def test_a_routine_prenatal_visit_has_no_em_level():
+    from codesuggest.rank.em import level_visit
+
+    note = "PRENATAL VISIT - OB CLINIC\nPatient at 28 weeks.\n"
+    plan = [Section("plan", "Plan", 0, len(note))]
+    assert level_visit(note, plan, [], setting="outpatient", age=31) is None
+
+
+def test_an_xray_sentence_without_a_site_takes_the_site_just_before():
+    text = "Exam of the right shoulder: painful arc.\nX-rays were obtained and reviewed today."
+    assert lines(text) == [("73030", "RT")]

@@ -900,3 +900,33 @@ def test_a_negation_is_shown_where_evidence_and_an_exclusion_disagree():
     result["excluded"].append({**span("Essential hypertension"), "reason": "negated", "codes": []})
     out = render_note(Review(result, note_text=NOTE, reviewer="a"))
     assert '<mark class="cs-ev a-negated" title="I10 · present · assessment; not coded:' in out
+
+
+def test_modifiers_and_units_on_a_procedure_line_are_audited_and_rechecked(service, stub):
+    r = open_review(service)
+    em = item_of(r, "99213")
+    service.apply(r, "accept", em)
+    row = service.apply(r, "modify", em, "25 *1")
+    assert row is not None
+    assert row["action"] == "modify"
+    assert stub.validate_calls[-1][0] == ["99213-25*1"]
+    (last,) = service.store.actions(r.review_id)[-1:]
+    assert last["before"]["modifiers"] == []
+    assert last["after"]["modifiers"] == ["25"]
+    service.apply(r, "modify", em, "25 RT", 2)
+    assert stub.validate_calls[-1][0] == ["99213-25-RT*2"]
+    service.apply(r, "add", "J3489", "HCPCS", "Injection, zoledronic acid, 1 mg")
+    assert stub.validate_calls[-1][0][-1] == "J3489*1"  # not the ICD-10-CM code J34.89
+    assert r.final()["procedures"][0]["units"] == 2
+    assert service.apply(r, "modify", em, "25 RT", 2) is None  # nothing changed, nothing stored
+
+
+@pytest.mark.parametrize("typed", ["2X5", "RT *0", "twenty-five"])
+def test_a_modifier_that_is_not_one_is_refused_with_what_to_type(review, typed):
+    with pytest.raises(InputError, match=r"modifier|Units"):
+        review.set_line(item_of(review, "99213"), typed)
+
+
+def test_a_diagnosis_takes_no_modifiers(review):
+    with pytest.raises(InputError, match="diagnosis"):
+        review.set_line(item_of(review, "E11.9"), "25")

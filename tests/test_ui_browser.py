@@ -339,3 +339,78 @@ def test_uploaded_notes_form_a_queue_to_step_through(server, browser, tmp_path):
     browser.find_element(By.CSS_SELECTOR, "#prev-btn").click()
     _wait(browser, lambda d: "1 / 2" in progress(d))
     assert progress(browser) == first  # the same review, not a new one
+
+
+# A project-written office visit with a knee injection and the drug given (no corpus text).
+INJECTION_NOTE = """Chief complaint: right knee pain, follow-up.
+
+History: 64 year old established patient with primary osteoarthritis of the right knee, worse
+over two months despite naproxen. Type 2 diabetes on metformin.
+
+Exam: right knee effusion, medial joint line tenderness.
+
+Procedure: After consent, the right knee was prepped and injected with 40 mg triamcinolone
+acetonide and 3 mL 1% lidocaine. Tolerated well.
+
+Assessment and plan:
+1. Primary osteoarthritis, right knee: injection today; continue home exercises.
+2. Type 2 diabetes mellitus: continue metformin; watch glucose after the steroid.
+"""
+
+
+def _row_of(driver: Any, code: str) -> Any:
+    return next(r for r in _rows(driver) if r.get_attribute("data-code") == code)
+
+
+def test_modifiers_and_units_survive_suggest_edit_and_export(server, browser):
+    from selenium.webdriver.common.by import By
+
+    rows = _open_note(browser, server["url"], INJECTION_NOTE)
+    codes = [r.get_attribute("data-code") for r in rows]
+    em = next(c for c in codes if c.startswith("992"))
+    assert {"20610", "J3301"} <= set(codes)
+    assert "×4" in _row_of(browser, "J3301").text  # units from the 40 mg dose
+    assert "-25" in _row_of(browser, em).text
+    assert "-RT" in _row_of(browser, "20610").text
+
+    for code in (em, "20610", "J3301"):
+        _click_row_button(browser, _row_of(browser, code).get_attribute("data-item"), "accept")
+        _wait_status(browser, f"Accepted {code}.")
+
+    # The coder corrects the drug's units on its line.
+    _row_of(browser, "J3301").find_element(By.CSS_SELECTOR, "td.cs-c-desc").click()
+    _wait_status(browser, "Selected J3301")
+    _set_text(browser, "#line-claim textarea, #line-claim input", "*8")
+    browser.find_element(By.CSS_SELECTOR, "#set-line-btn").click()
+    _wait_status(browser, "J3301*8 recorded.")
+
+    # ... and adds a second injection typed with its modifier, as the edits spell it.
+    search = browser.find_element(By.CSS_SELECTOR, "#code-search textarea, #code-search input")
+    search.send_keys("20605-LT")
+    _wait(
+        browser,
+        lambda d: d.find_element(By.CSS_SELECTOR, '#search-results input[value="CPT|20605|LT"]'),
+    ).click()
+    browser.find_element(By.CSS_SELECTOR, "#add-btn").click()
+    _wait_status(browser, "Added 20605 with 20605-LT.")
+
+    browser.find_element(By.CSS_SELECTOR, "#finalise-btn").click()
+    _wait_status(browser, "Finalised")
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#dl-json").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#dl-json").click()
+    exported = _wait(
+        browser,
+        lambda d: next(
+            (p for p in d.downloads.glob("*.json") if not p.name.endswith(".crdownload")), None
+        ),
+    )
+    time.sleep(0.2)
+    data = json.loads(exported.read_text(encoding="utf-8"))
+    assert validate_result_dict(data) == []
+    final = {p["code"]: p for p in data["review"]["final"]["procedures"]}
+    assert final[em]["modifiers"] == ["25"]
+    assert final["20610"]["modifiers"] == ["RT"]
+    assert final["J3301"]["units"] == 8
+    assert final["20605"]["modifiers"] == ["LT"]
+    assert all(p.startswith("M17") for p in final["J3301"]["pointers"])
+    assert "modify" in [d["action"] for d in data["review"]["decisions"]]

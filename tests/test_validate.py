@@ -726,3 +726,11 @@ def test_cli_validate_reads_ncci_files(capsys):
 def test_cli_validate_usage_errors_exit_2(capsys, args):
     assert main(args) == 2
     assert "codesuggest:" in capsys.readouterr().err
+
+
+def test_a_code_written_with_units_is_a_procedure_even_when_it_spells_an_icd_code():
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.rules.engine import _parse
+
+    (line,) = _parse(["J3489*2"], default_codebook())  # J34.89 is also an ICD-10-CM code
+    assert (line.code, line.dx, line.units) == ("J3489", False, 2)

@@ -26,6 +26,7 @@ from codesuggest.core.records import (
     Edit,
     Evidence,
     Exclusion,
+    Modifier,
     Section,
     Suggestion,
     SuggestionResult,
@@ -41,11 +42,23 @@ from codesuggest.core.text import (
     tokens,
 )
 from codesuggest.rank.candidates import CandidateBuilder
+from codesuggest.rank.claim import complete_lines, reason
 from codesuggest.rank.em import Problem, is_chronic, is_em_code, level_visit, worsening
 from codesuggest.rank.features import feature_matrix
 from codesuggest.rank.model import Model, load_model
-from codesuggest.rank.procedures import is_report, named_procedures, performed_procedures
+from codesuggest.rank.procedures import (
+    ProcedureLine,
+    documented_today,
+    drug_lines,
+    exam_lines,
+    is_report,
+    named_procedures,
+    office_services,
+    performed_procedures,
+)
 from codesuggest.rank.selection import select
+from codesuggest.rank.sizes import sized
+from codesuggest.rank.vaccines import vaccine_lines
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +155,25 @@ def check_note(
     return text, []
 
 
+# Emergency department visits: the physician there reads images and tracings the hospital makes.
+ED_VISITS = frozenset({"99281", "99282", "99283", "99284", "99285"})
+
+
+def _side_modifiers(line: ProcedureLine) -> list[Modifier]:
+    """RT, LT or 50 for the side the note documents; both sides of an imaging study are
+    reported as RT and LT (50 is a surgical modifier)."""
+    if not line.modifier:
+        return []
+    where = line.evidence.text[:80]
+    if line.modifier == "50" and line.code.startswith("7"):
+        return [Modifier(m, reason(m, where=where)) for m in ("RT", "LT")]
+    return [Modifier(line.modifier, reason(line.modifier, where=where))]
+
+
+def _overlap(a: Evidence, b: Evidence) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
 def _after_last_selected(suggestions: list[Suggestion]) -> int:
     """Where a pre-selected procedure line goes: after the last pre-selected line."""
     return max((i + 1 for i, s in enumerate(suggestions) if s.selected), default=0)
@@ -196,6 +228,7 @@ class Suggester:
         codebook: Codebook,
         extractor: Any,
         index: AlphabeticIndex | None = None,
+        cms_edits: Iterable[Any] = (),
     ) -> None:
         self.model = model
         self.codebook = codebook
@@ -204,6 +237,8 @@ class Suggester:
             codebook, model.priors, index=index, **model.candidate_options
         )
         self.max_chars = int(os.environ.get("CODESUGGEST_MAX_NOTE_CHARS", MAX_NOTE_CHARS))
+        # NCCI PTP and MUE tables (rules.load_ncci_ptp / load_mue) run on every suggested set.
+        self.cms_edits: list[Any] = list(cms_edits)
 
     @property
     def model_info(self) -> dict[str, str]:
@@ -296,7 +331,7 @@ class Suggester:
                     )
                 )
         self._add_visit_level(note, sections, suggestions, patient)
-        self._add_procedures(note, sections, terms, suggestions)
+        self._add_procedures(note, sections, terms, suggestions, patient)
         return suggestions, cset.excluded
 
     def _add_visit_level(
@@ -320,13 +355,23 @@ class Suggester:
         ]
         if is_report(note):
             return
-        visit = level_visit(note, sections, problems, setting=patient.setting, age=patient.age)
+        # Ordering a test includes reviewing its result: each in-office study counts as data.
+        tests = {line.code for line in performed_procedures(note, sections)}
+        visit = level_visit(
+            note,
+            sections,
+            problems,
+            setting=patient.setting,
+            age=patient.age,
+            tests_done=sorted(c for c in tests if c.startswith(("7", "8", "93"))),
+        )
         if visit is None:
             return
         suggestions[:] = [s for s in suggestions if not is_em_code(s.code)]
         note_text = " ".join(x for x in (visit.reasoning, visit.next_level) if x)
         self._insert_documented(
-            suggestions, [(visit.code, visit.evidence, note_text)], EM_CONFIDENCE
+            suggestions,
+            [self._documented(visit.code, CPT, visit.evidence, note_text, EM_CONFIDENCE)],
         )
 
     def _add_procedures(
@@ -335,50 +380,78 @@ class Suggester:
         sections: list[Section],
         terms: list[Term],
         suggestions: list[Suggestion],
+        patient: PatientContext,
     ) -> None:
         """Procedures documented as performed (a procedure note's named procedures, in-office
-        imaging and tests), pre-selected after the E/M."""
-        lines = [
-            line
-            for line in [*named_procedures(note, terms), *performed_procedures(note, sections)]
-            if self.codebook.find(line.code, CPT) is not None
+        imaging and tests, drugs given in the office), pre-selected after the E/M, then made
+        claim lines: modifiers with their reasons, units, diagnosis pointers."""
+        read = [
+            *named_procedures(note, terms),
+            *performed_procedures(note, sections),
+            *exam_lines(note, self._cpt_matches),
+            *office_services(note, sections),
         ]
-        if not lines:
-            return
-        codes = {line.code for line in lines}
-        suggestions[:] = [s for s in suggestions if s.code not in codes]
-        rows = []
-        for line in lines:
-            modifier = f" Modifier {line.modifier} (side documented)." if line.modifier else ""
-            why = f"{line.why[:1].upper()}{line.why[1:]}.{modifier}"
-            rows.append((line.code, [line.evidence], why))
-        self._insert_documented(suggestions, rows, PROCEDURE_CONFIDENCE)
+        # A term in a sentence already read as a procedure (an x-ray with its views) is that one.
+        read += [
+            line
+            for line in documented_today(note, terms)
+            if not any(_overlap(line.evidence, other.evidence) for other in read)
+        ]
+        found = sized(note, read)
+        if patient.setting == "outpatient":
+            found += drug_lines(note, sections)
+            found += vaccine_lines(note, sections, self.codebook.cpt, age=patient.age)
+        lines = [line for line in found if self.codebook.find(line.code, line.system) is not None]
+        if lines:
+            codes = {line.code for line in lines}
+            suggestions[:] = [s for s in suggestions if s.code not in codes]
+            rows = []
+            for line in lines:
+                why = f"{line.why[:1].upper()}{line.why[1:]}."
+                row = self._documented(
+                    line.code, line.system, [line.evidence], why, PROCEDURE_CONFIDENCE
+                )
+                row.units = line.units
+                row.modifiers = _side_modifiers(line)
+                rows.append(row)
+            self._insert_documented(suggestions, rows)
+        facility = patient.setting == "inpatient" or any(
+            s.selected and s.code in ED_VISITS for s in suggestions
+        )
+        complete_lines(
+            note,
+            suggestions,
+            facility=facility,
+            known=lambda code: self.codebook.find(code, CPT) is not None,
+        )
 
-    def _insert_documented(
-        self,
-        suggestions: list[Suggestion],
-        rows: list[tuple[str, list[Evidence], str]],
-        confidence: float,
-    ) -> None:
-        """Pre-selected CPT lines read from the documentation (code, evidence, note), placed
-        after the last pre-selected line, with ranks renumbered."""
+    def _cpt_matches(self, query: str) -> list[Any]:
+        """The CPT codes a search for ``query`` finds, with their synonyms."""
+        found = (self.codebook.find(r.code, CPT) for r in self.codebook.search(query, system=CPT))
+        return [info for info in found if info is not None]
+
+    def _documented(
+        self, code: str, system: str, evidence: list[Evidence], note: str, confidence: float
+    ) -> Suggestion:
+        """A pre-selected procedure line read from the documentation."""
+        rec = self.codebook.find(code, system)
+        return Suggestion(
+            code=code,
+            system=system,
+            description=rec.description if rec else "",
+            score=confidence,
+            rank=0,
+            selected=True,
+            evidence=evidence,
+            sources={"documentation": confidence},
+            note=note,
+        )
+
+    def _insert_documented(self, suggestions: list[Suggestion], rows: list[Suggestion]) -> None:
+        """Pre-selected lines read from the documentation, placed after the last pre-selected
+        line, with ranks renumbered."""
         at = _after_last_selected(suggestions)
-        for code, evidence, note in reversed(rows):
-            rec = self.codebook.find(code, CPT)
-            suggestions.insert(
-                at,
-                Suggestion(
-                    code=code,
-                    system=CPT,
-                    description=rec.description if rec else "",
-                    score=confidence,
-                    rank=0,
-                    selected=True,
-                    evidence=evidence,
-                    sources={"documentation": confidence},
-                    note=note,
-                ),
-            )
+        suggestions[at:at] = rows
         for rank, sug in enumerate(suggestions, start=1):
             sug.rank = rank
 
@@ -391,7 +464,12 @@ class Suggester:
     ) -> None:
         from codesuggest.rules import NoteContext, attach_edits, validate_codes
 
-        chosen = [s.code for s in suggestions if s.selected]
+        # Procedures with their units spelled out: J3489 alone would read as ICD-10-CM J34.89.
+        chosen = [
+            s.code if s.system == ICD10CM else f"{s.claim_code.split('*')[0]}*{s.units or 1}"
+            for s in suggestions
+            if s.selected
+        ]
         if not chosen:
             return
         note_context = NoteContext(
@@ -425,6 +503,7 @@ class Suggester:
             encounter_date=date,
             context=note_context,
             codebook=self.codebook,
+            cms_edits=self.cms_edits,
         )
         attach_edits(suggestions, edits)
 
@@ -485,8 +564,23 @@ def _load(model_dir: str | None) -> Suggester:
 
     _limit_openmp()
     return Suggester(
-        load_model(model_dir), default_codebook(), TermExtractor.default(), load_index()
+        load_model(model_dir),
+        default_codebook(),
+        TermExtractor.default(),
+        load_index(),
+        cms_edits=_cms_edits_from_environment(),
     )
+
+
+def _cms_edits_from_environment() -> list[Any]:
+    """NCCI tables named by ``$CODESUGGEST_NCCI_PTP`` and ``$CODESUGGEST_MUE`` (paths
+    separated by ``os.pathsep``): CMS licenses no copy with the package, so none ships."""
+    from codesuggest.rules import load_mue, load_ncci_ptp
+
+    tables: list[Any] = []
+    for var, loader in (("CODESUGGEST_NCCI_PTP", load_ncci_ptp), ("CODESUGGEST_MUE", load_mue)):
+        tables += [loader(p) for p in os.environ.get(var, "").split(os.pathsep) if p]
+    return tables
 
 
 def load(model: str | os.PathLike[str] | None = None) -> Suggester:

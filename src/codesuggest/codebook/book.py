@@ -9,8 +9,9 @@ from pathlib import Path
 
 from codesuggest.codebook.codeset import CodeInfo, CodeSet, SearchResult
 from codesuggest.codebook.cpt import load_cpt_file, load_cpt_subset
-from codesuggest.codebook.hcpcs import load_hcpcs_file
+from codesuggest.codebook.hcpcs import load_hcpcs_file, load_hcpcs_table
 from codesuggest.codebook.icd10cm import load_icd10cm
+from codesuggest.core.codes import looks_like_icd, split_claim_code
 from codesuggest.core.errors import InputError, UnknownCodeError
 from codesuggest.core.records import CPT, ICD10CM
 
@@ -68,11 +69,23 @@ class Codebook:
         """Fuzzy search in one system, or in all of them merged by score."""
         if not query.strip():
             raise InputError("The search query is empty: give a description or a code.")
+        claim = split_claim_code(query)
+        if claim is not None:  # "99213-25", "J3301*4": the code is what is searched for
+            query = claim[0]
+        # A dotted code is an ICD-10-CM spelling: E11.6 means E11.6-, not the HCPCS E1160.
+        icd_first = "." in query and looks_like_icd(query)
         sets = [self._set(system)] if system else list(self.sets.values())
         results: list[SearchResult] = []
         for s in sets:
             results.extend(s.search(query, limit=limit))
-        results.sort(key=lambda r: (-round(r.score, 6), not r.billable, len(r.code)))
+        results.sort(
+            key=lambda r: (
+                icd_first and r.system != ICD10CM,
+                -round(r.score, 6),
+                not r.billable,
+                len(r.code),
+            )
+        )
         return results[:limit]
 
 
@@ -85,7 +98,7 @@ def default_codebook(
     """The code sets a process uses, loaded once and shared.
 
     The licensed CPT and HCPCS files default to ``$CODESUGGEST_CPT_FILE`` and
-    ``$CODESUGGEST_HCPCS_FILE`` when set.
+    ``$CODESUGGEST_HCPCS_FILE`` when set; without a HCPCS file the shipped CMS table is used.
     """
     cpt_file = cpt_file or os.environ.get("CODESUGGEST_CPT_FILE") or None
     hcpcs_file = hcpcs_file or os.environ.get("CODESUGGEST_HCPCS_FILE") or None
@@ -106,4 +119,6 @@ def _codebook(
         sets.append(load_cpt_subset())
     if hcpcs_file:
         sets.append(load_hcpcs_file(hcpcs_file, version=hcpcs_version or Path(hcpcs_file).stem))
+    else:
+        sets.append(load_hcpcs_table())
     return Codebook(sets)

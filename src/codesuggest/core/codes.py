@@ -17,6 +17,53 @@ _ICD_REF = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
 _CODE_REF = re.compile(rf"\b({_ICD_REF})(?:\s*-\s*({_ICD_REF})|\.?-)?")
 
 
+# A procedure line as coders write it: "99213-25", "20610-RT-59", "J3301*4", "97110 x3".
+_CLAIM_CODE = re.compile(
+    r"^\s*([0-9]{4}[0-9AFTMU]|[A-V][0-9]{4})((?:\s*-\s*[0-9A-Z]{2})*)\s*(?:[*x×]\s*([0-9]{1,4}))?\s*$",
+    re.IGNORECASE,
+)
+_MODIFIER = re.compile(r"^[0-9A-Z]{2}$")
+
+
+def split_claim_code(text: str) -> tuple[str, tuple[str, ...], int | None] | None:
+    """``"99213-25"`` -> ``("99213", ("25",), None)``; ``"J3301*4"`` -> ``("J3301", (), 4)``.
+
+    None when ``text`` is not a procedure code with optional modifiers and units.
+    """
+    m = _CLAIM_CODE.match(text)
+    if m is None:
+        return None
+    modifiers = tuple(x.strip().upper() for x in m.group(2).split("-") if x.strip())
+    return m.group(1).upper(), modifiers, int(m.group(3)) if m.group(3) else None
+
+
+def parse_modifiers(text: str) -> tuple[tuple[str, ...], int | None]:
+    """Modifiers and units as a coder types them for a line: ``"25"``, ``"RT 59"``,
+    ``"-RT-LT *2"``, ``"*3"``.
+
+    Raises:
+        ValueError: a part is neither a two-character modifier nor ``*units``.
+    """
+    units = None
+    mods: list[str] = []
+    for part in re.split(r"[\s,;-]+", text.strip().upper()):
+        if not part:
+            continue
+        if part[1:].isdigit() and (part[0] in "*×" or (part[0] == "X" and len(part) > 2)):
+            units = int(part[1:])
+        elif _MODIFIER.match(part):
+            if part not in mods:
+                mods.append(part)
+        else:
+            raise ValueError(
+                f"{part!r} is not a modifier (two letters or digits, e.g. 25, RT, 59) "
+                "or units (*2)."
+            )
+    if units is not None and units < 1:
+        raise ValueError("Units must be 1 or more.")
+    return tuple(mods), units
+
+
 def normalize_icd(code: str) -> str:
     """Canonical ICD-10-CM spelling: uppercase, dot after the third character."""
     c = code.strip().upper().replace(" ", "")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codesuggest.core.records import ASSERTIONS, SCHEMA_VERSION, SETTINGS, SEVERITIES, SYSTEMS
+from codesuggest.core.records import ASSERTIONS, SCHEMA_VERSIONS, SETTINGS, SEVERITIES, SYSTEMS
 
 STRING, INT, FLOAT, BOOL = "string", "int", "float", "bool"
 SCALARS = (STRING, INT, FLOAT, BOOL)
@@ -163,6 +163,18 @@ EDIT = Struct(
     )
 )
 
+MODIFIER = Struct(
+    (
+        Field(
+            "code",
+            STRING,
+            "The modifier: two letters or digits (25, 59, XS, RT, LT, 50, 26, TC, 76, 77...).",
+            pattern=r"[0-9A-Z]{2}",
+        ),
+        Field("reason", STRING, "Why it applies, for a coder (what the note documents)."),
+    )
+)
+
 SUGGESTION = Struct(
     (
         Field("code", STRING, "The suggested code as its code set spells it."),
@@ -192,6 +204,26 @@ SUGGESTION = Struct(
             "note",
             STRING,
             "A word to the coder (e.g. the condition is documented only as history).",
+            optional=True,
+        ),
+        Field(
+            "modifiers",
+            ListOf(MODIFIER),
+            "A procedure line's CPT/HCPCS modifiers in claim order, each with its reason.",
+            optional=True,
+        ),
+        Field(
+            "units",
+            INT,
+            "A procedure line's units of service (drug units from the dose, minutes, lesions).",
+            optional=True,
+            minimum=1,
+        ),
+        Field(
+            "pointers",
+            ListOf(STRING),
+            "Diagnosis pointers: the ICD-10-CM codes of this result that support the "
+            "procedure line's medical necessity, most relevant first (a claim takes four).",
             optional=True,
         ),
     )
@@ -240,7 +272,7 @@ ERROR = Struct(
 RESULT = Struct(
     (
         Field("id", STRING, "The note's id, as given.", nullable=True),
-        Field("schema", STRING, "Version of this schema.", enum=(SCHEMA_VERSION,)),
+        Field("schema", STRING, "Version of this schema.", enum=SCHEMA_VERSIONS),
         Field("codesets", MapOf(STRING), "Version of each code set used, by code set name."),
         Field("model", MODEL, "The model that scored the note."),
         Field("context", CONTEXT, "The patient context the note was scored with."),

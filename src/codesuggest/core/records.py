@@ -57,7 +57,10 @@ ASSESSMENT_SECTIONS = frozenset(
 )
 
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+# Versions a reader accepts: 1.1 added a procedure line's modifiers, units and diagnosis
+# pointers, all optional, so a 1.0 result is still a valid result.
+SCHEMA_VERSIONS: tuple[str, ...] = ("1.0", SCHEMA_VERSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +170,27 @@ class Candidate:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Modifier:
+    """A CPT/HCPCS modifier on a procedure line (``25``, ``RT``, ``59``...) and why it applies."""
+
+    code: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        from codesuggest.core import fields
+
+        return fields.to_dict(self, fields.MODIFIER)
+
+
 @dataclass(slots=True)
 class Suggestion:
-    """A ranked code suggestion with its evidence, score breakdown and rule findings."""
+    """A ranked code suggestion with its evidence, score breakdown and rule findings.
+
+    A procedure line (CPT or HCPCS) also carries its ``modifiers``, ``units`` and
+    ``pointers``: the ICD-10-CM codes of the same result that support its medical necessity,
+    in claim order. A diagnosis leaves them empty.
+    """
 
     code: str
     system: str
@@ -181,6 +202,15 @@ class Suggestion:
     sources: dict[str, float] = field(default_factory=dict)
     edits: list[Edit] = field(default_factory=list)
     note: str = ""
+    modifiers: list[Modifier] = field(default_factory=list)
+    units: int | None = None
+    pointers: list[str] = field(default_factory=list)
+
+    @property
+    def claim_code(self) -> str:
+        """The line as a claim scrubber reads it: ``20610-RT``, ``J3301*4``, ``E11.9``."""
+        text = "-".join([self.code, *(m.code for m in self.modifiers)])
+        return f"{text}*{self.units}" if self.units and self.units > 1 else text
 
     def to_dict(self) -> dict[str, Any]:
         from codesuggest.core import fields

@@ -206,6 +206,17 @@ CSV_VIEW: tuple[CsvColumn, ...] = (
         _of_suggestion(lambda r, s: "true" if s["selected"] else "false"),
     ),
     CsvColumn(
+        "modifiers",
+        "suggestions.modifiers",
+        _of_suggestion(lambda r, s: ";".join(m["code"] for m in s.get("modifiers") or [])),
+    ),
+    CsvColumn("units", "suggestions.units", _of_suggestion(lambda r, s: str(s.get("units") or ""))),
+    CsvColumn(
+        "pointers",
+        "suggestions.pointers",
+        _of_suggestion(lambda r, s: ";".join(s.get("pointers") or [])),
+    ),
+    CsvColumn(
         "evidence",
         "suggestions.evidence",
         _of_suggestion(

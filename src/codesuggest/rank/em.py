@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from codesuggest.core.records import Evidence, Section
+from codesuggest.rank.procedures import is_routine_prenatal
 
 RULES_FILE = "em_rules.json"
 # Where a note says what kind of encounter it is (title, chief complaint).
@@ -31,6 +32,28 @@ _OFFICE_ESTABLISHED = ("99212", "99213", "99214", "99215")
 _ED = ("99282", "99283", "99284", "99285")
 _INPATIENT_INITIAL = ("99221", "99221", "99222", "99223")
 _INPATIENT_SUBSEQUENT = ("99231", "99231", "99232", "99233")
+# A visit in a major surgery's 90-day global period is part of the surgery (99024, no fee).
+_POSTOP_VISIT, _GLOBAL_DAYS = "99024", 90
+_POSTOP_DAY = re.compile(r"\b(?:postoperative|post-?op)\s+day\s+(\d{1,3})\b", re.I)
+_GLOBAL = re.compile(r"\bglobal (?:surgical )?period\b", re.I)
+_OUTSIDE_GLOBAL = re.compile(
+    r"\b(?:outside|after|beyond|past) (?:the |its )?(?:\d+-day )?global\b", re.I
+)
+
+
+def _in_global_period(note: str) -> str:
+    """What says the visit falls in a global surgical period ("postoperative day 42"), or ""."""
+    if _OUTSIDE_GLOBAL.search(note):
+        return ""
+    day = _POSTOP_DAY.search(note)
+    if day and int(day.group(1)) <= _GLOBAL_DAYS:
+        return day.group(0)
+    found = _GLOBAL.search(note[: HEADER_CHARS * 2])
+    return found.group(0) if found else ""
+
+
+# Hospital discharge day: 30 minutes or less, more than 30 minutes.
+_DISCHARGE, _DISCHARGE_LONG, _DISCHARGE_MINUTES = "99238", "99239", 30
 # Three problems addressed at one visit are at least a moderate number and complexity.
 MANY_PROBLEMS = 3
 # Total-time thresholds (minutes on the date of the encounter, 2021 office E/M): the lowest
@@ -146,12 +169,42 @@ def level_visit(
     *,
     setting: str,
     age: int | None,
+    tests_done: Sequence[str] = (),
 ) -> VisitLevel | None:
-    """The visit's E/M code, or None for notes that are not a visit (operative, imaging)."""
+    """The visit's E/M code, or None for notes that are not a visit (operative, imaging).
+
+    ``tests_done``: the tests and studies performed at the visit (CPT codes); ordering one
+    includes reviewing its result, so each counts as a unique test in the data element.
+    """
     kind = _visit_kind(note, sections, setting)
     if kind is None:
         return None
+    postop = _in_global_period(note)
+    if postop and kind == "office":
+        return VisitLevel(
+            _POSTOP_VISIT,
+            "postoperative",
+            reasoning=f"Postoperative follow-up within the global surgical period ({postop}): "
+            f"the surgery's fee covers it; report {_POSTOP_VISIT}, not an E/M level.",
+        )
     new = _is_new(note, sections)
+    if kind == "inpatient" and _cue("inpatient_consult").search(note[:HEADER_CHARS]):
+        new = True  # a consultation is initial hospital care
+    if kind == "discharge":
+        minutes = max((int(m.group(1)) for m in _TIME.finditer(note)), default=0)
+        code = _DISCHARGE_LONG if minutes > _DISCHARGE_MINUTES else _DISCHARGE
+        said = f"{minutes} minutes documented" if minutes else "no time documented"
+        return VisitLevel(
+            code,
+            kind,
+            reasoning=f"Hospital discharge day management, {said}: {code}.",
+            next_level=""
+            if code == _DISCHARGE_LONG
+            else (
+                f"Document the total time on the discharge day: more than "
+                f"{_DISCHARGE_MINUTES} minutes supports {_DISCHARGE_LONG}."
+            ),
+        )
     if kind == "preventive":
         band = (
             next(b for b in _PREVENTIVE if age is None or age <= b[0])
@@ -166,8 +219,21 @@ def level_visit(
             + (f", age {age}" if age is not None else ", age not given (40-64 assumed)")
             + ".",
         )
-    data = _data(note, sections)
-    elements = [_problems(problems, data.level >= 2), data, _risk(note, sections)]
+    data = _data(note, sections, tests_done)
+    plan = [s for s in sections if s.name in _PLAN]
+    workup = _in_sections("workup", note, plan)
+    surgery = _in_sections("surgery", note, plan)
+    elements = [
+        _problems(
+            problems,
+            data.level >= 2,
+            workup=workup,
+            surgery=surgery,
+            assessed=any(note[p.start : p.end].strip() for p in plan),
+        ),
+        data,
+        _risk(note, sections),
+    ]
     ranked = sorted((e.level for e in elements), reverse=True)
     mdm = ranked[1]
     time_level, minutes = _time_level(note, new)
@@ -195,14 +261,17 @@ def _codes(kind: str, new: bool) -> tuple[str, ...]:
 
 def _visit_kind(note: str, sections: Sequence[Section], setting: str) -> str | None:
     head = note[:HEADER_CHARS].lower()
+    if is_routine_prenatal(note):
+        return None  # part of the global obstetric package
     if _cue("not_a_visit").search(head) and not any(s.name in _PLAN for s in sections):
         return None
     if _cue("preventive").search(_chief_complaint(note, sections)):
         return "preventive"
-    if _cue("emergency").search(head) or any(s.name.startswith("ed_") for s in sections):
+    in_ed = _cue("emergency").search(head) and not _cue("after_emergency").search(head)
+    if in_ed or any(s.name.startswith("ed_") for s in sections):
         return "emergency"
     if setting == "inpatient":
-        return "inpatient"
+        return "discharge" if _cue("discharge").search(head) else "inpatient"
     if not any(s.name in _PLAN for s in sections):
         return None
     return "office"
@@ -222,11 +291,35 @@ def _is_new(note: str, sections: Sequence[Section]) -> bool:
     )
 
 
-def _problems(problems: Sequence[Problem], imaging: bool) -> Element:
+def _problems(
+    problems: Sequence[Problem],
+    imaging: bool,
+    *,
+    workup: Sequence[Evidence] = (),
+    surgery: Sequence[Evidence] = (),
+    assessed: bool = False,
+) -> Element:
+    """Number and complexity of problems addressed.
+
+    Moderate also for an acute injury for which surgery is considered (an acute complicated
+    injury) and for a problem that is not chronic with a diagnostic workup ordered in the plan
+    (an undiagnosed new problem with uncertain prognosis).
+    """
     chronic = [p for p in problems if p.chronic]
     worse = [p for p in problems if p.worsening]
     new_acute = [p for p in problems if not p.chronic and p.code[:1] in "ST"]
     ev = tuple(p.evidence for p in problems[:6])
+    if new_acute and surgery:
+        return Element(
+            "problems", 2, "acute injury for which surgery is considered", (*ev, *surgery[:1])
+        )
+    if workup and any(not p.chronic for p in problems):
+        return Element(
+            "problems",
+            2,
+            "new problem with uncertain prognosis: workup ordered",
+            (*ev, *workup[:2]),
+        )
     if worse:
         return Element("problems", 2, f"{len(worse)} problem(s) worsening or not at goal", ev)
     if len(chronic) >= 2:
@@ -237,6 +330,9 @@ def _problems(problems: Sequence[Problem], imaging: bool) -> Element:
         return Element("problems", 2, "acute injury worked up with imaging", ev)
     if problems:
         return Element("problems", 1, f"{len(problems)} problem(s), stable or uncomplicated", ev)
+    if assessed:
+        # The assessment addresses a problem even when no diagnosis code was pre-selected.
+        return Element("problems", 1, "a problem assessed in the plan (no code pre-selected)", ev)
     return Element("problems", 0, "no problem documented as addressed", ev)
 
 
@@ -244,7 +340,7 @@ def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evid
     return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
 
 
-def _data(note: str, sections: Sequence[Section]) -> Element:
+def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()) -> Element:
     plan = [s for s in sections if s.name in _PLAN]
     results = [s for s in sections if s.name in _RESULTS]
     ordered = _in_sections("tests", note, plan)
@@ -252,7 +348,7 @@ def _data(note: str, sections: Sequence[Section]) -> Element:
     interpreted = _in_sections("imaging", note, results)
     historian = _find("historian", note, 0, len(note), "")
     unique = {e.text.lower() for e in ordered} | {e.text.lower() for e in reviewed}
-    count = len(unique) + bool(historian)
+    count = len(unique | set(tests_done)) + bool(historian)
     ev = tuple((interpreted + ordered + reviewed + historian)[:6])
     if interpreted:
         return Element("data", 2, "independent interpretation of imaging or tracing", ev)

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from codesuggest.core.codes import split_claim_code
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import SETTINGS
 from codesuggest.review.files import PrivateFolder
@@ -290,8 +291,21 @@ class _Screen:
         """``(code, system, description)`` of the chosen search result."""
         if not choice or "|" not in choice:
             raise InputError("Pick a code from the search results first.")
-        system, code = choice.split("|", 1)
+        system, code = choice.split("|", 2)[:2]
         return self.service.describe(code, system)
+
+    @staticmethod
+    def claim_suffix(choice: str | None) -> str:
+        """The modifiers and units typed with the code searched for (``25`` of ``99213-25``)."""
+        parts = (choice or "").split("|")
+        return parts[2] if len(parts) > 2 else ""
+
+    def apply_suffix(self, review: Review, item: int, suffix: str) -> str:
+        """Put the searched-for modifiers and units on a line; the words for the message."""
+        if not suffix or review.item(item).is_diagnosis:
+            return ""
+        self.service.apply(review, "modify", item, suffix)
+        return f" with {review.item(item).claim_code}"
 
     # ------------------------------------------------------------ opening notes
 
@@ -418,7 +432,11 @@ class _Screen:
             results = self.service.search(query or "")
         except InputError:
             results = []
-        return self.gr.update(choices=search_choices(results), value=None)
+        claim = split_claim_code(query or "")
+        suffix = ""
+        if claim is not None and (claim[1] or claim[2]):
+            suffix = " ".join([*claim[1], *([f"*{claim[2]}"] if claim[2] else [])])
+        return self.gr.update(choices=search_choices(results, suffix), value=None)
 
     @_calm(_VIEWS + 2)
     def on_replace(self, session: Session | None, choice: str | None) -> tuple[Any, ...]:
@@ -430,7 +448,8 @@ class _Screen:
             code, system, description = self.picked(choice)
             old = review.item(session.selected)
             row = self.service.apply(review, "replace", session.selected, code, system, description)
-            return f"Replaced {old.code} with {code}." if row else ""
+            extra = self.apply_suffix(review, session.selected, self.claim_suffix(choice))
+            return f"Replaced {old.code} with {code}{extra}." if row or extra else ""
 
         return (*self.act(session, run), *self.search_cleared())
 
@@ -445,9 +464,23 @@ class _Screen:
         def run(review: Review) -> str:
             code, system, description = self.picked(choice)
             self.service.apply(review, "add", code, system, description)
+            added = max(it.item_id for it in review.items)
             if session is not None:
-                session.selected = max(it.item_id for it in review.items)
-            return f"Added {code}."
+                session.selected = added
+            extra = self.apply_suffix(review, added, self.claim_suffix(choice))
+            return f"Added {code}{extra}."
+
+        return self.act(session, run)
+
+    def on_set_line(self, session: Session | None, typed: str | None) -> tuple[Any, ...]:
+        """Set the selected CPT/HCPCS line's modifiers and units as typed (``25``, ``RT *2``)."""
+
+        def run(review: Review) -> str:
+            if session is None or session.selected is None:
+                raise InputError("Select the procedure line first (click it in the table).")
+            row = self.service.apply(review, "modify", session.selected, typed or "")
+            it = review.item(session.selected)
+            return f"{it.claim_code} recorded." if row else f"{it.claim_code} is unchanged."
 
         return (*self.act(session, run), *self.search_cleared())
 
@@ -629,6 +662,8 @@ class _Ui:
     results: Any = None
     replace_btn: Any = None
     add_btn: Any = None
+    line_in: Any = None
+    line_btn: Any = None
     edits_view: Any = None
     snippets_in: Any = None
     finalise_btn: Any = None
@@ -794,7 +829,7 @@ def _layout_codes(gr: ModuleType, ui: _Ui) -> None:
             "Accept all ★ pre-selected", size="sm", elem_id="accept-preselected-btn"
         )
     ui.search_in = gr.Textbox(
-        label="Find a code (ICD-10-CM, CPT): words or a code",
+        label="Find a code (ICD-10-CM, CPT, HCPCS): words or a code, e.g. 99213-25",
         elem_id="code-search",
         placeholder="e.g. type 2 diabetes with hyperglycemia, E11.6",
     )
@@ -804,6 +839,14 @@ def _layout_codes(gr: ModuleType, ui: _Ui) -> None:
             "Replace the selected row with this code", size="sm", elem_id="replace-btn"
         )
         ui.add_btn = gr.Button("Add this code", size="sm", elem_id="add-btn")
+    with gr.Row(equal_height=True):
+        ui.line_in = gr.Textbox(
+            label="Modifiers and units of the selected CPT/HCPCS line",
+            elem_id="line-claim",
+            placeholder="e.g. 25, or RT 59, units as *4 (empty clears the modifiers)",
+            scale=3,
+        )
+        ui.line_btn = gr.Button("Set modifiers / units", size="sm", elem_id="set-line-btn", scale=1)
     ui.edits_view = gr.HTML(
         render_edits(None), js_on_load=None, apply_default_css=False, elem_id="edits"
     )
@@ -976,6 +1019,8 @@ def _wire_codes(ui: _Ui, screen: _Screen) -> None:
     found = [*ui.view_out, ui.search_in, ui.results]
     ui.replace_btn.click(screen.on_replace, [ui.state, ui.results], found, **_REVIEWING)
     ui.add_btn.click(screen.on_add, [ui.state, ui.results], found, **_REVIEWING)
+    ui.line_btn.click(screen.on_set_line, [ui.state, ui.line_in], ui.view_out, **_REVIEWING)
+    ui.line_in.submit(screen.on_set_line, [ui.state, ui.line_in], ui.view_out, **_REVIEWING)
     ui.accept_pre_btn.click(screen.on_accept_preselected, [ui.state], ui.view_out, **_REVIEWING)
 
 

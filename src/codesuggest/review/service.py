@@ -8,13 +8,13 @@ One ``ReviewService`` serves every browser session; all per-note state lives in 
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
+from codesuggest.core.codes import split_claim_code
 from codesuggest.core.errors import InputError
 from codesuggest.core.note_context import ReadValue, read_context
 from codesuggest.core.records import ICD10CM, Decision
@@ -39,8 +39,6 @@ from codesuggest.store.productivity import (
 from codesuggest.store.queries import ProviderQuery, QueryStore, build_query, query_json, query_text
 
 NOTE_SUFFIXES = (".txt", ".text")
-# A CPT / HCPCS code with one or more two-character modifiers: "99213-25", "27447-RT-59".
-_CODE_MODIFIER = re.compile(r"([0-9A-Za-z]{5})(?:-[0-9A-Za-z]{2})+")
 # The patient context a note can state for itself (the setting it cannot: the screen's).
 NOTE_CONTEXT_FIELDS = ("age", "sex", "encounter_date")
 
@@ -271,7 +269,7 @@ class ReviewService:
     def revalidate(self, review: Review) -> None:
         """Re-run the coding-rule edits over the final code set, and for each undecided row
         over the final set with that row's code added (what accepting it would bring)."""
-        codes = review.final_codes()
+        codes = review.claim_codes()
         review.row_edits = {
             it.item_id: [
                 e for e in self._edits([*codes, it.code], review.context) if it.code in e["codes"]
@@ -299,6 +297,7 @@ class ReviewService:
             "replace": review.replace,
             "add": review.add,
             "move": review.move,
+            "modify": review.set_line,
             "context": review.set_context,
         }
         if action not in handlers:
@@ -416,9 +415,9 @@ class ReviewService:
         """
         if len(query.strip()) < 2:
             return []
-        with_modifier = _CODE_MODIFIER.fullmatch(query.strip())
-        if with_modifier:
-            query = with_modifier.group(1)
+        claim = split_claim_code(query)
+        if claim is not None:  # "99213-25": the code, whose modifiers the screen keeps
+            query = claim[0]
         return self.suggester.codebook.search(query, limit=limit)
 
     def describe(self, code: str, system: str | None = None) -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 
+from codesuggest.core.codes import parse_modifiers
 from codesuggest.core.context import PatientContext
 from codesuggest.core.errors import InputError
 from codesuggest.core.records import ICD10CM, SEVERITIES, Decision
@@ -55,6 +56,22 @@ class ReviewItem:
     replaced_by_description: str | None = None
     # The suggestion's note (what the documentation lacks, why not pre-selected); not stored.
     note: str = ""
+    modifiers: list[dict[str, str]] = field(default_factory=list)
+    units: int | None = None
+    pointers: list[str] = field(default_factory=list)
+
+    @property
+    def modifier_codes(self) -> list[str]:
+        """The line's modifiers, in claim order."""
+        return [m["code"] for m in self.modifiers]
+
+    @property
+    def claim_code(self) -> str:
+        """The final code as a claim scrubber reads it: ``99213-25``, ``J3301*4``."""
+        if self.is_diagnosis:
+            return self.final_code
+        text = "-".join([self.final_code, *self.modifier_codes])
+        return f"{text}*{self.units}" if self.units and self.units > 1 else text
 
     @property
     def in_final(self) -> bool:
@@ -84,6 +101,10 @@ class ReviewItem:
         if self.status == "replaced":
             d["replaced_by"] = self.replaced_by
             d["replaced_by_system"] = self.replaced_by_system
+        if not self.is_diagnosis:
+            d["modifiers"] = self.modifier_codes
+            d["units"] = self.units
+            d["pointers"] = list(self.pointers)
         return d
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +123,9 @@ class ReviewItem:
             "replaced_by": self.replaced_by,
             "replaced_by_system": self.replaced_by_system,
             "replaced_by_description": self.replaced_by_description,
+            "modifiers": [dict(m) for m in self.modifiers],
+            "units": self.units,
+            "pointers": list(self.pointers),
         }
 
 
@@ -157,6 +181,9 @@ class Review:
                 evidence=[dict(e) for e in s.get("evidence") or []],
                 suggested_edits=[dict(e) for e in s.get("edits") or []],
                 note=str(s.get("note") or ""),
+                modifiers=[dict(m) for m in s.get("modifiers") or []],
+                units=s.get("units"),
+                pointers=list(s.get("pointers") or []),
             )
             for i, s in enumerate(result.get("suggestions") or [])
         ]
@@ -187,8 +214,23 @@ class Review:
         return [it for it in self.items if it.in_final]
 
     def final_codes(self) -> list[str]:
-        """The final code set in coding order, as the coding-rule edits take it."""
+        """The final code set in coding order."""
         return [it.final_code for it in self.final_items()]
+
+    def claim_codes(self) -> list[str]:
+        """The final code set as the coding-rule edits take it: procedures with their
+        modifiers and units always spelled out (``99213-25*1``, ``J3301*4``), so that a HCPCS
+        code such as J3489 is not read as the ICD-10-CM code J34.89."""
+        return [
+            it.claim_code if it.is_diagnosis else f"{it.claim_code.split('*')[0]}*{it.units or 1}"
+            for it in self.final_items()
+        ]
+
+    def _final_pointers(self, it: ReviewItem) -> list[str]:
+        """The line's pointers among the final diagnoses (a replaced one by its replacement)."""
+        final_dx = {x.code: x.final_code for x in self.final_items() if x.is_diagnosis}
+        final_dx.update({x.final_code: x.final_code for x in self.final_items() if x.is_diagnosis})
+        return list(dict.fromkeys(final_dx[p] for p in it.pointers if p in final_dx))
 
     def final(self) -> dict[str, list[dict[str, Any]]]:
         """The final code set by kind, each entry numbered in coding order."""
@@ -210,6 +252,12 @@ class Review:
                     "score": None if replaced else it.score,
                 }
             )
+            if not it.is_diagnosis:
+                group[-1].update(
+                    modifiers=it.modifier_codes,
+                    units=it.units or 1,
+                    pointers=self._final_pointers(it),
+                )
         return out
 
     def edits_for(self, item: ReviewItem) -> list[dict[str, Any]]:
@@ -325,6 +373,42 @@ class Review:
         self.items.append(it)
         self._group()
         return self._decision("add", code, system, None, it.state())
+
+    def set_line(
+        self,
+        item_id: int,
+        modifiers: str | Sequence[str],
+        units: int | None = None,
+        pointers: Sequence[str] | None = None,
+    ) -> Decision | None:
+        """Record a procedure line's modifiers (replacing them), units and diagnosis pointers.
+
+        ``modifiers`` as the coder types them (``"25"``, ``"RT 59 *2"``: units after ``*``
+        count too) or a list; a modifier the tool suggested keeps its reason.
+        """
+        it = self.item(item_id)
+        if it.is_diagnosis:
+            raise InputError(
+                f"{it.final_code} is a diagnosis: modifiers and units go on CPT/HCPCS lines."
+            )
+        try:
+            codes, typed_units = parse_modifiers(
+                modifiers if isinstance(modifiers, str) else " ".join(modifiers)
+            )
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        units = typed_units if units is None else units
+        if units is not None and (isinstance(units, bool) or int(units) < 1):
+            raise InputError("Units must be a whole number, 1 or more.")
+        reasons = {m["code"]: m.get("reason", "") for m in it.modifiers}
+        new_mods = [{"code": c, "reason": reasons.get(c) or "entered by the coder"} for c in codes]
+        new_units = int(units) if units is not None else it.units
+        new_pointers = list(pointers) if pointers is not None else list(it.pointers)
+        if (new_mods, new_units, new_pointers) == (it.modifiers, it.units, it.pointers):
+            return None
+        before = it.state()
+        it.modifiers, it.units, it.pointers = new_mods, new_units, new_pointers
+        return self._decision("modify", it.final_code, it.final_system, before, it.state())
 
     def move(self, item_id: int, offset: int) -> Decision | None:
         """Move a row up (``-1``) or down (``+1``) among the rows of its kind.

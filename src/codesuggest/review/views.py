@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from codesuggest.core.records import ASSERTIONS
+from codesuggest.core.records import ASSERTIONS, ICD10CM
 from codesuggest.review.state import Review, ReviewItem, Session, by_severity
 
 ASSERTION_LABELS = {
@@ -431,21 +431,31 @@ def render_progress(session: Session | None) -> str:
     return " · ".join(bits)
 
 
-def search_choices(results: Iterable[Any]) -> list[tuple[str, str]]:
+def search_choices(results: Iterable[Any], suffix: str = "") -> list[tuple[str, str]]:
     """Code-search results as ``(label, "system|code")`` choices for the results list.
 
     Args:
         results: ``CodeInfo``-like records with ``code``, ``system``, ``description`` and
             ``billable``.
+        suffix: modifiers and units typed with the code (``"25"`` of ``99213-25``); a
+            procedure code's choice carries them as ``"system|code|suffix"``.
     """
-    return [
-        (
-            f"{r.code} · {r.description} "
-            f"({r.system}{'' if r.billable else ', header: not billable'})",
-            f"{r.system}|{r.code}",
+    mods = [p for p in suffix.split() if not p.startswith("*")]
+    units = next((p[1:] for p in suffix.split() if p.startswith("*")), "")
+    out = []
+    for r in results:
+        procedure = bool(suffix) and r.system != ICD10CM
+        shown = r.code
+        if procedure:
+            shown = "-".join([r.code, *mods]) + (f" ×{units}" if units else "")
+        out.append(
+            (
+                f"{shown} · {r.description} "
+                f"({r.system}{'' if r.billable else ', header: not billable'})",
+                f"{r.system}|{r.code}|{suffix}" if procedure else f"{r.system}|{r.code}",
+            )
         )
-        for r in results
-    ]
+    return out
 
 
 def _pct(x: float | None) -> str:

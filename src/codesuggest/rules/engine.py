@@ -125,10 +125,12 @@ def _parse_token(token: str, book: Codebook) -> Line:
     """One token as a line: ICD-10-CM when it has that shape, else CPT/HCPCS.
 
     An undotted token that is procedure-shaped and not an ICD-10-CM code (the HCPCS code
-    G0008: there is no G00.08) is read as a procedure, with its modifiers and units.
+    G0008: there is no G00.08) is read as a procedure, with its modifiers and units; so is one
+    written with units, since a diagnosis has none (J3489*1 is the HCPCS drug, not J34.89).
     """
     units = 1
     m = _UNITS.match(token)
+    with_units = m is not None
     if m:
         token, units = m.group(1), int(m.group(2))
         if units < 1:
@@ -137,7 +139,7 @@ def _parse_token(token: str, book: Codebook) -> Line:
     if icd is not None and ("." in token or icd_shaped(token)):
         info = icd.find(token)
         procedure_shaped = "." not in token and looks_like_cpt(token)
-        if info is not None or not procedure_shaped:
+        if (info is not None and not (with_units and procedure_shaped)) or not procedure_shaped:
             if units != 1:
                 raise InputError(
                     f"{token}*{units}: units apply to procedure codes; list a diagnosis once."

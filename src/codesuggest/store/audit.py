@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # 2: actions carry prev_sha256 and sha256 (the hash chain); INSERT OR REPLACE is refused.
 SCHEMA_VERSION = 2
-ACTIONS = ("accept", "reject", "replace", "add", "reorder", "context", "finalise")
+ACTIONS = ("accept", "reject", "replace", "add", "reorder", "modify", "context", "finalise")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (

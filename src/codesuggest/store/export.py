@@ -10,10 +10,11 @@ context, plus a ``review`` object (``Review.to_record`` in ``review.py`` builds 
 
 ``final`` lists the final code set in billing order: diagnoses first-listed (principal) first,
 then procedures; each entry has ``sequence``, ``code``, ``system``, ``description``,
-``origin`` (suggested or added), ``status`` and ``replaces`` (the suggested code it corrected).
-No export contains the note text. Evidence and exclusion spans keep their offsets, section
-and assertion; their ``text`` (words of the note: PHI) is in the JSON only when asked for
-(``snippets=True``).
+``origin`` (suggested or added), ``status`` and ``replaces`` (the suggested code it corrected);
+a procedure entry also has ``modifiers``, ``units`` and ``pointers`` (the diagnosis codes that
+support it). No export contains the note text. Evidence and exclusion spans keep their
+offsets, section and assertion; their ``text`` (words of the note: PHI) is in the JSON only
+when asked for (``snippets=True``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ CSV_COLUMNS = (
     "origin",
     "status",
     "replaces",
+    "modifiers",
+    "units",
+    "pointers",
     "score",
     "reviewer",
     "finalised_at",
@@ -95,6 +99,9 @@ def final_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "origin": e.get("origin", ""),
                     "status": e.get("status", ""),
                     "replaces": e.get("replaces") or "",
+                    "modifiers": ";".join(e.get("modifiers") or []),
+                    "units": "" if kind == "diagnosis" else e.get("units") or 1,
+                    "pointers": ";".join(e.get("pointers") or []),
                     "score": "" if e.get("score") is None else e["score"],
                     "reviewer": review.get("reviewer", ""),
                     "finalised_at": review.get("finalised_at") or "",
@@ -159,7 +166,9 @@ def to_fhir(record: Mapping[str, Any]) -> dict[str, Any]:
     It holds a ``Patient`` (sex only: the tool knows no identity), an ``Encounter`` (class
     from the setting, period from the encounter date) whose ``diagnosis`` list ranks the
     ``Condition`` resources in coding order (rank 1 is the principal / first-listed
-    diagnosis), and a ``Procedure`` per CPT or HCPCS code.
+    diagnosis), a ``Procedure`` per CPT or HCPCS code, and a ``Claim`` (professional) whose
+    items carry each procedure code with its modifiers, quantity (units) and the sequence
+    numbers of the diagnoses that support it (``diagnosisSequence``).
     """
     review = _review(record)
     codesets = record.get("codesets") or {}
@@ -265,6 +274,16 @@ def to_fhir(record: Mapping[str, Any]) -> dict[str, Any]:
         if context.get("encounter_date"):
             procedure["performedDateTime"] = str(context["encounter_date"])
         entries.append({"fullUrl": url, "resource": procedure})
+    if review["final"]["procedures"]:
+        claim_url = urn(rid, "claim")
+        entries.append(
+            {
+                "fullUrl": claim_url,
+                "resource": _claim(
+                    claim_url[9:], review, codesets, patient_url, encounter_url, context
+                ),
+            }
+        )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid5(_NAMESPACE, f"{rid}/bundle")),
@@ -275,6 +294,91 @@ def to_fhir(record: Mapping[str, Any]) -> dict[str, Any]:
     if review.get("finalised_at"):
         bundle["timestamp"] = review["finalised_at"]
     return bundle
+
+
+def _modifier_coding(modifier: str) -> dict[str, Any]:
+    """A modifier's coding: two digits are CPT modifiers, letters HCPCS Level II ones."""
+    system = CPT if modifier.isdigit() else HCPCS
+    return {"coding": [{"system": CODE_SYSTEM_URIS[system], "code": modifier}]}
+
+
+def _claim(
+    claim_id: str,
+    review: Mapping[str, Any],
+    codesets: Mapping[str, str],
+    patient_url: str,
+    encounter_url: str,
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A FHIR R4 ``Claim`` of the final code set: diagnoses in order, one item per procedure.
+
+    The tool knows neither the provider nor the coverage, so those references carry only a
+    display text; the claim is for the coder's system to complete.
+    """
+    diagnoses = review["final"]["diagnoses"]
+    sequence_of = {d["code"]: d["sequence"] for d in diagnoses}
+    items = []
+    for p in review["final"]["procedures"]:
+        item: dict[str, Any] = {
+            "sequence": p["sequence"],
+            "productOrService": {
+                "coding": [_coding(p, codesets)],
+                "text": p.get("description") or p["code"],
+            },
+            "quantity": {"value": int(p.get("units") or 1)},
+            "encounter": [{"reference": encounter_url}],
+        }
+        if p.get("modifiers"):
+            item["modifier"] = [_modifier_coding(m) for m in p["modifiers"]]
+        pointed = [sequence_of[c] for c in p.get("pointers") or [] if c in sequence_of]
+        if pointed:
+            item["diagnosisSequence"] = pointed
+        if context.get("encounter_date"):
+            item["servicedDate"] = str(context["encounter_date"])
+        items.append(item)
+    created = review.get("finalised_at") or context.get("encounter_date") or ""
+    claim: dict[str, Any] = {
+        "resourceType": "Claim",
+        "id": claim_id,
+        "status": "draft" if review.get("status") != "finalised" else "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
+        "use": "claim",
+        "patient": {"reference": patient_url},
+        "created": str(created)[:10] if created else "",
+        "provider": {"display": "the rendering provider (not known to codesuggest)"},
+        "priority": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                    "code": "normal",
+                }
+            ]
+        },
+        "insurance": [
+            {"sequence": 1, "focal": True, "coverage": {"display": "not known to codesuggest"}}
+        ],
+        "diagnosis": [
+            {
+                "sequence": d["sequence"],
+                "diagnosisCodeableConcept": {
+                    "coding": [_coding(d, codesets)],
+                    "text": d.get("description") or d["code"],
+                },
+            }
+            for d in diagnoses
+        ],
+        "item": items,
+    }
+    if not claim["created"]:
+        del claim["created"]
+    return claim
 
 
 def file_stem(record: Mapping[str, Any]) -> str:
