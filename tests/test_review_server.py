@@ -174,6 +174,27 @@ def _dependency(config: dict[str, Any], elem_id: str, event: str) -> tuple[int, 
     raise AssertionError(f"no {event} handler on #{elem_id}")
 
 
+def _inputs(config: dict[str, Any], fn_index: int, typed: dict[str, Any]) -> list[Any]:
+    """What the browser sends to handler ``fn_index``: each input as the screen opens with it,
+    but those named in ``typed`` (by ``elem_id``) set to the value given.
+
+    Read from the handler's inputs in the config, so the test calls the handler the screen has
+    even after its wiring changes. A ``gr.State`` goes as null, as from the browser: the server
+    keeps its value.
+    """
+    components = {c["id"]: c for c in config["components"]}
+    inputs = [components[cid] for cid in config["dependencies"][fn_index]["inputs"]]
+    missing = set(typed) - {c["props"].get("elem_id") for c in inputs}
+    assert not missing, f"handler {fn_index} has no input {sorted(missing)}"
+
+    def value(component: dict[str, Any]) -> Any:
+        if component["props"].get("elem_id") in typed:
+            return typed[component["props"]["elem_id"]]
+        return None if component["type"] == "state" else component["props"].get("value")
+
+    return [value(c) for c in inputs]
+
+
 def _run(client: Client, fn_index: int, trigger: int, data: list[Any]) -> list[dict[str, Any]]:
     """Run a handler through the queue as the browser does; returns the queue's messages."""
     session = "test-session"
@@ -191,7 +212,7 @@ def test_a_file_input_given_a_url_makes_no_outbound_request(server):
     fn_index, trigger = _dependency(server["config"], "files-input", "upload")
     url = "http://example.com/note.txt"
     note = {"path": url, "url": url, "orig_name": "note.txt", "meta": {"_type": "gradio.FileData"}}
-    data = [[note], "", "unknown", "outpatient", ""]
+    data = _inputs(server["config"], fn_index, {"files-input": [note]})
     messages = _run(Client(server["url"]).sign_in(), fn_index, trigger, data)
     done = [m for m in messages if m.get("msg") == "process_completed"]
     assert done
@@ -233,7 +254,8 @@ def test_every_route_but_the_login_page_needs_a_login(server):
     fn_index, trigger = _dependency(server["config"], "suggest-btn", "click")
     anyone = Client(server["url"])
     assert anyone.request("/")[0] == 200  # the login page
-    call = {"data": ["Type 2 diabetes.", "", "unknown", "outpatient", ""], "fn_index": fn_index}
+    data = _inputs(server["config"], fn_index, {"note-input": "Type 2 diabetes."})
+    call = {"data": data, "fn_index": fn_index}
     for path, data in [
         ("/config", None),
         ("/gradio_api/queue/join", {**call, "session_hash": "s", "trigger_id": trigger}),
@@ -251,9 +273,10 @@ def test_a_hidden_handler_runs_by_fn_index_only_after_signing_in(server):
     from test_review import NOTE
 
     fn_index, trigger = _dependency(server["config"], "suggest-btn", "click")
-    messages = _run(
-        Client(server["url"]).sign_in(), fn_index, trigger, [NOTE, "", "unknown", "outpatient", ""]
-    )
+    data = _inputs(server["config"], fn_index, {"note-input": NOTE})
+    join = {"data": data, "fn_index": fn_index, "trigger_id": trigger, "session_hash": "anyone"}
+    assert Client(server["url"]).request("/gradio_api/queue/join", join)[0] == 401
+    messages = _run(Client(server["url"]).sign_in(), fn_index, trigger, data)
     assert [m["success"] for m in messages if m.get("msg") == "process_completed"] == [True]
 
 

@@ -125,9 +125,18 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def _wait(driver: Any, condition: Any, timeout: float = 30) -> Any:
+    """Poll ``condition(driver)`` until it is truthy.
+
+    A condition that read an element Gradio has since re-rendered (a table or a radio list
+    redrawn by a reply) is asked again rather than failing the test.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+    wait = WebDriverWait(
+        driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+    )
+    return wait.until(condition)
 
 
 def _status(driver: Any) -> str:

@@ -62,14 +62,26 @@ def _search_results(driver: Any) -> list[Any]:
     return driver.find_elements(_by().CSS_SELECTOR, "#search-results input[type=radio]")
 
 
+def _search_box(driver: Any) -> Any:
+    return driver.find_element(_by().CSS_SELECTOR, SEARCH)
+
+
 def _search_and_pick(driver: Any, code: str) -> None:
-    By = _by()
-    box = driver.find_element(By.CSS_SELECTOR, SEARCH)
-    box.send_keys(code)
-    _wait(
-        driver,
-        lambda d: d.find_element(By.CSS_SELECTOR, f'#search-results input[value$="|{code}"]'),
-    ).click()
+    """Search for ``code`` and choose it among the results.
+
+    The code goes in as one input event, as a paste does, so one search answers it: typed key
+    by key, each keystroke's answer redraws the results, and a choice made on an earlier
+    answer is lost to a later one.
+    """
+    _set_text(driver, SEARCH, code)
+
+    def chosen(d: Any) -> bool:
+        radio = d.find_element(_by().CSS_SELECTOR, f'#search-results input[value$="|{code}"]')
+        if not radio.is_selected():
+            radio.click()
+        return radio.is_selected()
+
+    _wait(driver, chosen)
 
 
 def _add(driver: Any, code: str) -> None:
@@ -87,13 +99,15 @@ def _item_of(driver: Any, code: str) -> str:
 
 def test_undecided_rows_edits_follow_a_replacement_and_the_search_starts_afresh(server, browser):
     _open(browser, server["url"], SAMPLE.read_text(encoding="utf-8"))
+    By, row = _row(browser, "E11.8")  # ranked low for the sample, neither starred nor decided
+    assert "st-pending" in row.get_attribute("class")
+    assert not row.find_elements(By.CSS_SELECTOR, ".cs-star")
     _add(browser, "E13.22")
     # E11.8 is undecided: it shows what accepting it beside E13.22 would bring.
     _wait(browser, lambda d: "E13.22" in _row_edits(d, "E11.8"))
     added = _item_of(browser, "E13.22")
 
-    box = browser.find_element(_by().CSS_SELECTOR, SEARCH)
-    _wait(browser, lambda d: box.get_attribute("value") == "" and not _search_results(d))
+    _wait(browser, lambda d: _search_box(d).get_attribute("value") == "" and not _search_results(d))
     _click_row_button(browser, added, "replace")
     _wait_status(browser, "in place of E13.22")
     _search_and_pick(browser, "E11.22")
@@ -101,14 +115,14 @@ def test_undecided_rows_edits_follow_a_replacement_and_the_search_starts_afresh(
     _wait_status(browser, "Replaced E13.22 with E11.22.")
     assert "E13.22" not in _row_edits(browser, "E11.8")
     # The search box and its results were cleared: the next query is not appended to the old.
-    assert box.get_attribute("value") == ""
+    assert _search_box(browser).get_attribute("value") == ""
     assert not _search_results(browser)
 
-    box.send_keys("hypert")
+    _search_box(browser).send_keys("hypert")
     _wait(browser, lambda d: _search_results(d))
     from selenium.webdriver.common.keys import Keys
 
-    box.send_keys(Keys.BACKSPACE * 6)
+    _search_box(browser).send_keys(Keys.BACKSPACE * 6)
     _wait(browser, lambda d: not _search_results(d), timeout=5)
 
 
