@@ -303,3 +303,12 @@ def test_a_bilateral_term_gives_one_line_per_side_and_terminates(book):
     term = _term("lung cancer", 10, ["C34.90"], attributes={"laterality": "bilateral"})
     codes = {c.code for c in CandidateBuilder(book, Priors()).build(note, [term], {}).candidates}
     assert {"C34.91", "C34.92"} <= codes
+
+
+def test_a_negated_code_is_not_brought_back_by_another_terms_association(book):
+    fever = _term("fever", 7, ["R50.9"], "negated")
+    hematuria = _term("hematuria", 20, ["R31.9"])
+    priors = Priors.from_notes([([hematuria], ["R31.9", "R50.9"])] * 3, book.icd)
+    note = "Denies fever. Gross hematuria."
+    cset = CandidateBuilder(book, priors, assoc_min=0.1).build(note, [fever, hematuria], {})
+    assert "R50.9" not in {c.code for c in cset.candidates}

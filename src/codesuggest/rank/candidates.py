@@ -169,6 +169,9 @@ class CandidateBuilder:
         # After every lookup, so that a code a term names keeps that term as its evidence, and
         # a code known only by association shows the term most strongly tied to it.
         for share, _, term, code in sorted(note.associated, key=lambda a: (-a[0], a[1])):
+            if code in note.blocked and (ICD10CM, code) not in note.by_code:
+                # "Denies fever": an association of another term does not bring R50.9 back.
+                continue
             self._add_association(note.by_code, term, code, share, note.n_chars)
         self._add_document_codes(note, doc_scores)
         self._absorb(note.by_code, note.combinations)

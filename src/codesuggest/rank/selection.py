@@ -65,6 +65,7 @@ _CONTINUING = re.compile(
 _INTEGRAL = "a symptom of a diagnosis"
 _UNSTATED = "a symptom the assessment does not state"
 _NOT_ASSESSED = "not in the assessment or diagnoses"
+_UNREAD = "no documented term reads as this code"
 # Where a note lists what the patient already takes (an operative note's technique section
 # names drugs given during the procedure, not therapy).
 _ONGOING_SECTIONS = frozenset(
@@ -125,11 +126,10 @@ class Selection:
         diagnosis when the note states its assessment; in a narrative without one it keeps
         its place by score (it stays unselected either way)."""
 
-        def key(i: int) -> tuple[int, float, int]:
-            demoted = i in self.demoted and (
-                self.assessed or not self.reasons.get(i, "").startswith(_INTEGRAL)
-            )
-            tier = 0 if self.assessed and i in self.selected else (2 if demoted else 1)
+        def key(i: int) -> tuple[float, float, int]:
+            why = self.reasons.get(i, "")
+            demoted = i in self.demoted and (self.assessed or not why.startswith(_INTEGRAL))
+            tier = 0.0 if self.assessed and i in self.selected else (2.0 if demoted else 1.0)
             return tier, -float(scores[i]), i
 
         ranked = sorted(range(len(scores)), key=key)[:limit]
@@ -199,7 +199,7 @@ def _managed(text: str, e: Evidence) -> bool:
 def _documented(cand: Candidate, has_diagnoses: bool, setting: str, text: str = "") -> str:
     """Why a candidate cannot be reported from its documentation ('' when it can)."""
     if not cand.features.get(PRIMARY):
-        return "no documented term reads as this code"
+        return _UNREAD
     if cand.features.get(ABSORBED):
         return "included in a combination code"
     family_code = cand.code.startswith(_FAMILY_HISTORY)
