@@ -230,7 +230,11 @@ class AlphabeticIndex:
         best: tuple[tuple[int, int, int, int], IndexHit] | None = None
         for i in self.main_terms(own):
             main_words = max((a for a in self.entries[i].alternatives if a <= own), key=len)
-            hit = self._walk(i, own, near, linked, len(main_words))
+            # A main term counts the words the note wrote: one reached through a synonym
+            # ("fracture" -> Fracture, traumatic) counts once, so that "pathological fracture"
+            # reads as Fracture, pathological.
+            written = max(len(main_words & words_of(phrase)), 1)
+            hit = self._walk(i, own, near, linked, written)
             if hit is None:
                 continue
             hit = replace(hit, words=len(words_of(phrase) - _SIDE_WORDS))
