@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +27,9 @@ import simple_icd_10_cm as cm
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "codesuggest" / "data" / "icd10cm_index.tsv"
 COLUMNS = ("level", "term", "see", "see_also", "nonessential", "code")
+
+
+_INFIX = re.compile(r"\([a-z]\)")
 
 
 def fy2026(code: str) -> tuple[str, str]:
@@ -51,7 +55,17 @@ def main() -> int:
     counts = {"kept": 0, "remapped": 0, "dropped": 0}
     examples: dict[str, list[str]] = {"remapped": [], "dropped": []}
     rows = []
+    titles: set[str] = set()
+    repaired = 0
     for row in csv.DictReader(data.decode("utf-8-sig").splitlines()):
+        term, nonessential = row["Term"].strip(), (row["NonEssModif"] or "").strip()
+        if row["Level"] == "0" and term in titles and _INFIX.fullmatch(nonessential):
+            # A flattening loss: "Cancer(o)phobia" became main term "Cancer" with "(o)" and
+            # F45.29, so every "cancer" read as a phobia. The rest of the word is gone.
+            repaired += 1
+            continue
+        if row["Level"] == "0":
+            titles.add(term)
         code = (row["Code"] or "").strip()
         if code:
             new, what = fy2026(code)
@@ -89,7 +103,8 @@ def main() -> int:
         "`python training/build_icd_index.py`: "
         f"{counts['kept']} codes kept, {counts['remapped']} no longer in FY2026 mapped to their "
         f"nearest FY2026 header with a dash (completed from the Tabular at lookup), "
-        f"{counts['dropped']} dropped.\n"
+        f"{counts['dropped']} dropped; {repaired} flattened compound main term(s) such as "
+        "'Cancer(o)phobia' read as 'Cancer' removed.\n"
         "- Remapped, e.g.: " + "; ".join(examples["remapped"]) + "\n"
         "- Dropped, e.g.: " + ("; ".join(examples["dropped"]) or "none") + "\n"
         "- **Known losses of the flattening** (see the shared README): bracketed manifestation "
