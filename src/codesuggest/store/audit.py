@@ -183,6 +183,14 @@ def redact_result(result: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def connect(path: str | PathLike[str]) -> sqlite3.Connection:
+    """The audit database as every store of it opens it: autocommit (transactions are
+    explicit), shared across the server's threads behind each store's lock, rows by name."""
+    db = sqlite3.connect(Path(path), isolation_level=None, check_same_thread=False, timeout=10.0)
+    db.row_factory = sqlite3.Row
+    return db
+
+
 class AuditStore:
     """The SQLite audit store of review actions.
 
@@ -200,10 +208,7 @@ class AuditStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self._db.row_factory = sqlite3.Row
+            self._db = connect(self.path)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ArtifactError(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from codesuggest.core.errors import InputError
+from codesuggest.store.audit import connect
 
 PRODUCTIVITY_COLUMNS = (
     "reviewer",
@@ -54,9 +55,7 @@ CREATE TABLE IF NOT EXISTS qa_reviews (
 
 
 def _connect(path: str | PathLike[str]) -> sqlite3.Connection:
-    db = sqlite3.connect(Path(path), isolation_level=None, check_same_thread=False, timeout=10.0)
-    db.row_factory = sqlite3.Row
-    return db
+    return connect(path)
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from codesuggest.core.errors import ArtifactError, InputError
+from codesuggest.store.audit import connect
 
 STATUSES = ("open", "answered", "closed")
 OTHER = "Other (please specify)"
@@ -298,10 +299,7 @@ class QueryStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self._db.row_factory = sqlite3.Row
+            self._db = connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
