@@ -296,3 +296,13 @@ def test_search_reads_a_code_with_modifiers_and_units_as_the_code(book):
 def test_a_dotted_code_prefix_lists_icd_codes_before_hcpcs_lookalikes(book):
     found = [r.code for r in book.search("E11.6", limit=6)]
     assert all(c.startswith("E11.6") for c in found)
+
+
+def test_search_reads_a_condition_through_the_index_first(book):
+    assert book.search("COPD exacerbation")[0].code == "J44.1"
+    assert book.search("right knee osteoarthritis")[0].code == "M17.11"
+    assert book.search("old MI")[0].code == "I25.2"
+    assert book.search("family history colon cancer")[0].code == "Z80.0"
+    assert book.search("history of kidney stones")[0].code == "Z87.442"
+    first = book.search("COPD exacerbation")[0]
+    assert first.matched.startswith("Index: ")

@@ -11,6 +11,7 @@ from codesuggest.codebook.codeset import CodeInfo, CodeSet, SearchResult
 from codesuggest.codebook.cpt import load_cpt_file, load_cpt_subset
 from codesuggest.codebook.hcpcs import load_hcpcs_file, load_hcpcs_table
 from codesuggest.codebook.icd10cm import load_icd10cm
+from codesuggest.codebook.index_search import index_results
 from codesuggest.core.codes import looks_like_icd, split_claim_code
 from codesuggest.core.errors import InputError, UnknownCodeError
 from codesuggest.core.records import CPT, ICD10CM
@@ -64,9 +65,11 @@ class Codebook:
         raise InputError(f"Unknown code system {system!r}; choose one of {sorted(self.sets)}.")
 
     def search(
-        self, query: str, *, system: str | None = None, limit: int = 10
+        self, query: str, *, system: str | None = None, limit: int = 10, index: bool = True
     ) -> list[SearchResult]:
-        """Fuzzy search in one system, or in all of them merged by score."""
+        """Search one system, or all of them merged by score. With ``index``, a condition
+        written in words is first looked up as a coder does (Alphabetic Index, then Tabular:
+        ``codebook.index_search``), and those codes lead."""
         if not query.strip():
             raise InputError("The search query is empty: give a description or a code.")
         claim = split_claim_code(query)
@@ -78,6 +81,7 @@ class Codebook:
         results: list[SearchResult] = []
         for s in sets:
             results.extend(s.search(query, limit=limit))
+        walked = index_results(self.icd, query) if self.icd in sets and index else []
         results.sort(
             key=lambda r: (
                 icd_first and r.system != ICD10CM,
@@ -86,7 +90,9 @@ class Codebook:
                 len(r.code),
             )
         )
-        return results[:limit]
+        # The Index's reading leads, as a coder's lookup does; the fuzzy matches follow.
+        first = {r.code for r in walked}
+        return [*walked, *(r for r in results if r.code not in first)][:limit]
 
 
 def default_codebook(
