@@ -99,3 +99,52 @@ def test_loosely_written_see_references_are_resolved():
     resolved = [e for e in index.entries if e.see and not e.code]
     share = sum(index.follow(e.see) is not None for e in resolved[:3000]) / 3000
     assert share > 0.7  # the rest name the Neoplasm Table, the Drug Table or code ranges
+
+
+def test_a_bmi_value_reads_as_its_adult_z68_code():
+    from codesuggest.terms.measurements import bmi_code, bmi_terms
+
+    assert [bmi_code(v) for v in (18.5, 24.9, 33.4, 41, 47.2, 55, 72)] == [
+        "Z68.1",
+        "Z68.24",
+        "Z68.33",
+        "Z68.41",
+        "Z68.42",
+        "Z68.43",
+        "Z68.45",
+    ]
+    terms = bmi_terms("PMH: obesity (BMI 33.4). BMI percentile 97th.", [])
+    assert [(t.text, t.codes) for t in terms] == [("BMI 33.4", ("Z68.33",))]
+    assert bmi_terms("BMI 33.4", [], age=15) == []
+
+
+def test_a_bmi_is_selected_only_with_a_weight_diagnosis(icd):
+    from codesuggest.core.records import ICD10CM, Candidate, Evidence
+    from codesuggest.rank.candidates import PRIMARY
+    from codesuggest.rank.selection import select
+
+    note = "PMH: obesity (BMI 33.4).\n\nASSESSMENT:\nKnee sprain. Obesity.\n"
+
+    def at(code, text, section):
+        start = note.rfind(text)
+        ev = Evidence(start, start + len(text), text, section, "present")
+        return Candidate(
+            code=code,
+            system=ICD10CM,
+            evidence=[ev],
+            features={PRIMARY: 1.0},
+            sources={"lookup": 1.0, "index": 1.0},
+        )
+
+    cands = [
+        at("S83.91XA", "Knee sprain", "assessment"),
+        at("E66.9", "Obesity", "assessment"),
+        at("Z68.33", "BMI 33.4", "past_medical_history"),
+    ]
+    assert {cands[i].code for i in select(note, cands, [0.9] * 3, icd).selected} == {
+        "S83.91XA",
+        "E66.9",
+        "Z68.33",
+    }
+    without = [cands[0], cands[2]]
+    assert {without[i].code for i in select(note, without, [0.9] * 2, icd).selected} == {"S83.91XA"}

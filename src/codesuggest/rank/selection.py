@@ -48,6 +48,9 @@ _ANY_SECTION = ("Z79", "Z8", "Z9", "F17", "Z72.0")
 # Family history codes (Z80-Z84) are read from the family history section.
 _FAMILY_HISTORY = ("Z80", "Z81", "Z82", "Z83", "Z84")
 _FAMILY_CANCER = "Z80"
+# BMI codes and the weight diagnoses they are reported with (I.B.14).
+_BMI = "Z68"
+_WEIGHT_DIAGNOSES = ("E66", "E40", "E41", "E42", "E43", "E44", "E45", "E46", "R63.4", "R63.6")
 # Encounters for screening: a family history is their reason.
 _SCREENING = ("Z12", "Z13")
 # Words of history and neoplasm descriptions that name no organ.
@@ -256,6 +259,7 @@ def select(
     kept = _drop_integral_symptoms(text, candidates, chosen, reasons, has_diagnoses, icd)
     kept = _drop_conflicts(candidates, kept, reasons, icd)
     kept = _drop_unrelated_family_history(candidates, kept, reasons, icd)
+    kept = _bmi_with_weight_diagnosis(candidates, kept, reasons)
     if has_diagnoses:
         _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
@@ -277,6 +281,25 @@ def _mark_unstated_symptoms(
         cand = candidates[i]
         if cand.system == ICD10CM and why.startswith(_NOT_ASSESSED) and is_symptom(icd, cand.code):
             reasons[i] = f"{_UNSTATED}: integral to the diagnoses it states, or not addressed"
+
+
+def _bmi_with_weight_diagnosis(
+    candidates: Sequence[Candidate], kept: list[int], reasons: dict[int, str]
+) -> list[int]:
+    """A BMI (Z68) is reported only beside an associated weight diagnosis the provider
+    documents (obesity, overweight, malnutrition, underweight: I.B.14), from any section."""
+    weight = any(candidates[i].code.startswith(_WEIGHT_DIAGNOSES) for i in kept)
+    out = [i for i in kept if weight or not candidates[i].code.startswith(_BMI)]
+    for i, cand in enumerate(candidates):
+        if not cand.code.startswith(_BMI) or i in out:
+            continue
+        usable = any(e.assertion == "present" for e in cand.evidence)
+        if weight and usable and cand.features.get(PRIMARY):
+            out.append(i)
+            reasons.pop(i, None)
+        elif not weight:
+            reasons[i] = "a BMI is reported only with a weight diagnosis (guideline I.B.14)"
+    return out
 
 
 def _drop_unrelated_family_history(

@@ -40,6 +40,7 @@ from codesuggest.terms.assertion import (
     token_section,
 )
 from codesuggest.terms.matcher import SPAN_EXTENSION
+from codesuggest.terms.measurements import bmi_terms
 from codesuggest.terms.problems import problem_terms
 from codesuggest.terms.records import NoteTerms
 from codesuggest.terms.sentences import sentence_bounds, sentence_of
@@ -201,6 +202,10 @@ class TermExtractor:
                 note.add(doc, offset)
             result = note.result
             result.terms.extend(problem_terms(text, result.sections, result.terms))
+            known = {(t.start, t.end) for t in result.terms}
+            result.terms.extend(
+                t for t in bmi_terms(text, result.sections) if (t.start, t.end) not in known
+            )
             result.terms.sort(key=lambda t: (t.start, -t.end))
             yield result
 
