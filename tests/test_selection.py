@@ -133,3 +133,13 @@ def test_a_chronic_condition_treated_per_the_history_is_selected_beside_the_asse
     )
     sel = select(untreated, cands, [0.9, 0.9], icd)
     assert {cands[i].code for i in sel.selected} == {"S83.91XA"}
+
+
+def test_cancer_of_unspecified_site_is_not_selected_beside_a_cancer_with_its_site(icd):
+    cands = [
+        cand("C56.9", "Diabetes type 2", "assessment"),
+        cand("C80.1", "Acute lumbar strain", "assessment"),
+    ]
+    sel = select(NOTE, cands, [0.9, 0.9], icd)
+    assert {cands[i].code for i in sel.selected} == {"C56.9"}
+    assert sel.reasons[1].startswith("less specific")

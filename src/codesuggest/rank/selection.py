@@ -60,6 +60,8 @@ _GENERIC_WORDS = words_of(
 )
 # Injury of an unspecified body region says less than any injury code with a site.
 _NO_SITE_INJURY = "T14"
+# Malignant neoplasm without specification of site says less than any cancer with its site.
+_NO_SITE_CANCER = "C80"
 _CONTINUING = re.compile(
     r"\b(?:continue[sd]?|taking|takes|remains? on|been on|is on|currently|current|refill\w*"
     r"|increas\w*|decreas\w*|adjust\w*|titrat\w*|resum\w*|restart\w*)\b",
@@ -396,10 +398,17 @@ def _drop_conflicts(
     sibling in the same category."""
     kept: list[int] = []
     sited_injury = any(candidates[i].code.startswith("S") for i in chosen)
+    sited_cancer = any(
+        candidates[i].code[:1] == "C" and not candidates[i].code.startswith(_NO_SITE_CANCER)
+        for i in chosen
+    )
     for i in chosen:
         code = candidates[i].code
         if code.startswith(_NO_SITE_INJURY) and sited_injury:
             reasons[i] = "an injury of unspecified body region beside an injury with its site"
+            continue
+        if code.startswith(_NO_SITE_CANCER) and sited_cancer:
+            reasons[i] = "less specific than the malignant neoplasm with its site"
             continue
         clash = next((j for j in kept if _excludes1(icd, code, candidates[j].code)), None)
         if clash is not None:
