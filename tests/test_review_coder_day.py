@@ -268,6 +268,38 @@ def test_searching_a_code_with_its_modifier_finds_the_code(service, query, code)
     assert service.search(query)[0].code == code
 
 
+def test_adding_a_searched_code_answers_every_output_and_clears_the_search(service):
+    """Add, like Replace, is wired to the views plus the search box and its results: a reply
+    short of those two left the screen as it was, with no "Added" message."""
+    import gradio as gr
+
+    from codesuggest.review.app import _VIEWS, _Screen
+
+    screen = _Screen(service, gr)
+    session = screen.on_paste(NOTE, None, "", "unknown", "outpatient", "", None)[0]
+    out = screen.on_add(session, "ICD-10-CM|E13.22")
+    assert len(out) == _VIEWS + 2
+    assert "Added E13.22." in out[5]
+    assert out[-2] == ""
+    assert out[-1].get("choices") == []
+    assert out[-1].get("value") is None
+    assert len(screen.on_add(session, None)) == _VIEWS + 2  # the calm reply, too
+
+
+def test_setting_a_lines_modifiers_answers_exactly_the_views_it_is_wired_to(service):
+    import gradio as gr
+
+    from codesuggest.review.app import _VIEWS, _Screen
+
+    screen = _Screen(service, gr)
+    session = screen.on_paste(NOTE, None, "", "unknown", "outpatient", "", None)[0]
+    code, system, _ = service.describe("99213")
+    assert "Added 99213" in screen.on_add(session, f"{system}|{code}")[5]
+    out = screen.on_set_line(session, "25")
+    assert len(out) == _VIEWS
+    assert "99213-25 recorded." in out[5]
+
+
 # --------------------------------------------------------------------------- item 13
 
 

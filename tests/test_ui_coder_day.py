@@ -224,9 +224,11 @@ def test_a_coder_raises_a_provider_query_and_records_the_answer(server, browser)
         encoding="utf-8"
     )
     _open(browser, server["url"], note)
-    _, row = _row(browser, "S52.502A")  # "the note does not document more specific ..."
+    # The Colles' fracture is coded as such (S52.532A); the hypothyroidism is not: "Unspecified
+    # code: the note does not document more specific documentation".
+    _, row = _row(browser, "E03.9")
     row.find_element(By.CSS_SELECTOR, "td.cs-c-desc").click()
-    _wait_status(browser, "Selected S52.502A")
+    _wait_status(browser, "Selected E03.9")
     browser.find_element(By.XPATH, "//*[@id='queries']//button[contains(., 'Provider')]").click()
     _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#query-btn").is_displayed())
     browser.find_element(By.CSS_SELECTOR, "#query-btn").click()
@@ -234,16 +236,16 @@ def test_a_coder_raises_a_provider_query_and_records_the_answer(server, browser)
     view = browser.find_element(By.CSS_SELECTOR, "#query-view").text
     assert "Unable to determine" in view
     assert "characters" in view
-    assert "S52.502A" in view
+    assert "E03.9" in view
     _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#dl-query-txt").is_displayed())
 
-    _set_text(browser, "#query-answer textarea, #query-answer input", "Displaced Colles fracture")
+    _set_text(browser, "#query-answer textarea, #query-answer input", "Hashimoto thyroiditis")
     browser.find_element(By.CSS_SELECTOR, "#query-answered-btn").click()
     _wait_status(browser, "is answered")
     db = sqlite3.connect(server["db"])
     rows = db.execute("SELECT code, status, answer FROM provider_queries").fetchall()
     db.close()
-    assert ("S52.502A", "answered", "Displaced Colles fracture") in rows
+    assert ("E03.9", "answered", "Hashimoto thyroiditis") in rows
 
 
 # --------------------------------------------------------------------------- 16.14

@@ -470,7 +470,7 @@ class _Screen:
             extra = self.apply_suffix(review, added, self.claim_suffix(choice))
             return f"Added {code}{extra}."
 
-        return self.act(session, run)
+        return (*self.act(session, run), *self.search_cleared())
 
     def on_set_line(self, session: Session | None, typed: str | None) -> tuple[Any, ...]:
         """Set the selected CPT/HCPCS line's modifiers and units as typed (``25``, ``RT *2``)."""
@@ -482,7 +482,7 @@ class _Screen:
             it = review.item(session.selected)
             return f"{it.claim_code} recorded." if row else f"{it.claim_code} is unchanged."
 
-        return (*self.act(session, run), *self.search_cleared())
+        return self.act(session, run)
 
     @_calm(_VIEWS)
     def on_accept_preselected(self, session: Session | None) -> tuple[Any, ...]:
