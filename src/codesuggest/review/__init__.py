@@ -2,8 +2,8 @@
 each action written to the audit store.
 
 ``state`` holds the review logic, ``service`` the suggester, audit store and work queues,
-``views`` the screen's HTML and ``app`` the Gradio app; none of them imports Gradio at import
-time.
+``views`` the screen's HTML, ``layout`` and ``screen`` the Gradio components and event handlers,
+and ``app`` the Gradio app that wires them; none of them imports Gradio at import time.
 """
 
 from codesuggest.review.app import build_app, serve

@@ -1,5 +1,5 @@
 // gr.HTML js_on_load of the suggestions table: `element` is the table's component and
-// `trigger` sends Python the click (app.py on_table) with the row and the action.
+// `trigger` sends Python the click (screen.py _Screen.on_table) with the row and the action.
 element.addEventListener('click', (ev) => {
   const button = ev.target.closest('button[data-action]');
   if (button) {
