@@ -273,7 +273,7 @@ def test_adding_a_searched_code_answers_every_output_and_clears_the_search(servi
     short of those two left the screen as it was, with no "Added" message."""
     import gradio as gr
 
-    from codesuggest.review.app import _VIEWS, _Screen
+    from codesuggest.review.screen import _VIEWS, _Screen
 
     screen = _Screen(service, gr)
     session = screen.on_paste(NOTE, None, "", "unknown", "outpatient", "", None)[0]
@@ -289,7 +289,7 @@ def test_adding_a_searched_code_answers_every_output_and_clears_the_search(servi
 def test_setting_a_lines_modifiers_answers_exactly_the_views_it_is_wired_to(service):
     import gradio as gr
 
-    from codesuggest.review.app import _VIEWS, _Screen
+    from codesuggest.review.screen import _VIEWS, _Screen
 
     screen = _Screen(service, gr)
     session = screen.on_paste(NOTE, None, "", "unknown", "outpatient", "", None)[0]
