@@ -111,3 +111,28 @@ def test_an_office_follow_up_after_an_ed_visit_is_not_an_ed_encounter():
     plan = [Section("plan", "PLAN", note.index("PLAN"), len(note))]
     visit = level_visit(note, plan, [], setting="outpatient", age=60)
     assert visit.kind == "office"
+
+
+def test_an_evaluation_service_named_in_the_title_replaces_the_em_level():
+    plan = "Major depressive disorder. Start sertraline 50 mg daily.\n"
+    intake = level_visit(
+        "PSYCHIATRIC INTAKE EVALUATION\n\n" + HISTORY + "ASSESSMENT AND PLAN\n\n" + plan,
+        [],
+        [],
+        setting="outpatient",
+        age=34,
+    )
+    assert intake.code == "90791"
+    assert intake.kind == "evaluation"
+    assert "not an E/M level" in intake.reasoning
+
+
+def test_a_therapy_evaluation_takes_the_complexity_documented_else_low():
+    body = "\n\nAssessment: deficits in gait; presentation supports {} complexity.\nPlan: PT 2x/wk."
+    pt = "PHYSICAL THERAPY INITIAL EVALUATION" + body
+    assert level_visit(pt.format("moderate"), [], [], setting="outpatient", age=47).code == "97162"
+    low = level_visit(pt.replace("{} complexity", "care"), [], [], setting="outpatient", age=47)
+    assert low.code == "97161"
+    assert "complexity" in low.next_level
+    ot = "OCCUPATIONAL THERAPY EVALUATION" + body.format("high")
+    assert level_visit(ot, [], [], setting="outpatient", age=47).code == "97167"

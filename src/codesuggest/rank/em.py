@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from codesuggest.core.records import Evidence, Section
 from codesuggest.rank.procedures import is_routine_prenatal
@@ -104,7 +105,7 @@ class VisitLevel:
 
 
 @functools.cache
-def em_rules() -> dict[str, list[str]]:
+def em_rules() -> dict[str, Any]:
     """The cue words of each MDM element (project-written from the AMA 2021 MDM table)."""
     text = resources.files("codesuggest.data").joinpath(RULES_FILE).read_text("utf-8")
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
@@ -176,6 +177,9 @@ def level_visit(
     ``tests_done``: the tests and studies performed at the visit (CPT codes); ordering one
     includes reviewing its result, so each counts as a unique test in the data element.
     """
+    service = evaluation_service(note)
+    if service is not None:
+        return service
     kind = _visit_kind(note, sections, setting)
     if kind is None:
         return None
@@ -249,6 +253,45 @@ def level_visit(
         + "."
     )
     return VisitLevel(code, kind, elements, reasoning, _next_level(elements, level, codes))
+
+
+# "moderate complexity" in a therapist's assessment; the nearest level word before it counts.
+_COMPLEXITY = re.compile(r"\b(low|moderate|high)\s+complexity\b", re.I)
+
+
+def evaluation_service(note: str) -> VisitLevel | None:
+    """The code of an evaluation the note's title names (psychiatric diagnostic evaluation,
+    PT / OT evaluation), which is reported instead of an E/M level; None for other notes."""
+    head = note.lstrip()[:HEADER_CHARS].split("\n", 1)[0].lower()
+    for service in em_rules()["evaluation_services"]:
+        said = next((t for t in service["titles"] if t in head), None)
+        if said is None:
+            continue
+        code, why = service["code"], f"the note's title names a {service['what']} ('{said}')"
+        if "with medical services" in head and service.get("with_medical_services"):
+            code = service["with_medical_services"]
+            why += ", with medical services"
+        levels = service.get("by_complexity")
+        level = "high"  # a service without levels has no next one
+        if levels:
+            found = _COMPLEXITY.search(note)
+            level = found.group(1).lower() if found else "low"
+            code = levels[level]
+            why += (
+                f", {level} complexity documented"
+                if found
+                else ", no complexity documented (low assumed)"
+            )
+        return VisitLevel(
+            code,
+            "evaluation",
+            reasoning=f"{why[:1].upper()}{why[1:]}: {code}, not an E/M level.",
+            next_level=""
+            if level == "high"
+            else "Document the evaluation's complexity (history, examination, clinical "
+            "presentation, decision making) to support a higher level.",
+        )
+    return None
 
 
 def _codes(kind: str, new: bool) -> tuple[str, ...]:
