@@ -104,6 +104,7 @@ def test_a_cpt_term_done_today_is_coded_and_one_planned_is_not():
 
     assert found("Fluoride varnish applied to teeth today.") == ["99188"]
     assert found("Fluoride varnish recommended at the next visit today.") == []
+    assert found("Fluoride varnish was not performed today.") == []
 
 
 def test_an_imaging_report_is_coded_by_its_exam_line():
@@ -156,3 +157,20 @@ def test_a_routine_prenatal_visit_has_no_em_level():
 def test_an_xray_sentence_without_a_site_takes_the_site_just_before():
     text = "Exam of the right shoulder: painful arc.\nX-rays were obtained and reviewed today."
     assert lines(text) == [("73030", "RT")]
+
+
+def test_a_procedure_notes_documented_technique_sets_the_code_and_a_negated_one_does_not():
+    from codesuggest.rank.procedures import ProcedureLine, with_techniques
+
+    def coded(code: str, body: str) -> list[str]:
+        note = f"PROCEDURE NOTE\n\nProcedure: colonoscopy.\n\nFindings:\n{body}\n"
+        ev = Evidence(16, 38, "Procedure: colonoscopy.", "", "present")
+        return [p.code for p in with_techniques(note, [ProcedureLine(code, ev, "", "named")])]
+
+    assert coded("45378", "- A 9 mm polyp removed with cold snare\n  and retrieved.") == ["45385"]
+    assert coded("45378", "- Normal mucosa. No biopsies taken.") == ["45378"]
+    assert coded("47563", "Intraoperative cholangiogram was not performed.") == ["47562"]
+    assert coded("47563", "An intraoperative cholangiogram showed no filling defect.") == ["47563"]
+    office = "Colonoscopy with snare polypectomy last year."
+    ev = Evidence(0, 10, office[:10], "", "present")
+    assert with_techniques(office, [ProcedureLine("45378", ev, "", "x")])[0].code == "45378"

@@ -55,6 +55,7 @@ from codesuggest.rank.procedures import (
     named_procedures,
     office_services,
     performed_procedures,
+    with_techniques,
 )
 from codesuggest.rank.selection import select
 from codesuggest.rank.sizes import sized
@@ -386,7 +387,7 @@ class Suggester:
         imaging and tests, drugs given in the office), pre-selected after the E/M, then made
         claim lines: modifiers with their reasons, units, diagnosis pointers."""
         read = [
-            *named_procedures(note, terms),
+            *with_techniques(note, named_procedures(note, terms)),
             *performed_procedures(note, sections),
             *exam_lines(note, self._cpt_matches),
             *office_services(note, sections),

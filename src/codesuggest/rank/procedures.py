@@ -460,3 +460,71 @@ def _best_exam(text: str, results: list[Any]) -> str | None:
         unsaid = _words_of(r.description) - said
         scored.append((len(said & theirs) - 0.5 * len(unsaid), r.code))
     return max(scored)[1] if scored else None
+
+
+# Words that undo a technique: before it ("no biopsies", "without snare") or after it
+# ("cholangiogram was not performed"); "showed no filling defect" is a finding, not a negation.
+_NEGATION_BEFORE = re.compile(r"\b(?:no|not|without|deferred|declined|unable)\b", re.I)
+_NEGATION_AFTER = re.compile(
+    r"\b(?:(?:was|were) not|not (?:performed|done|obtained|needed)|deferred|declined)\b", re.I
+)
+
+
+def with_techniques(note: str, lines: list[ProcedureLine]) -> list[ProcedureLine]:
+    """A procedure note's lines with the technique its body documents: the snare polypectomy
+    of a colonoscopy (45385, not 45378), a lap chole without the cholangiogram it names (47562).
+
+    Families and their words are in ``data/office_procedures.json`` (``techniques``).
+    """
+    if not is_procedure_note(note):
+        return lines
+    out: list[ProcedureLine] = []
+    for line in lines:
+        family = next(
+            (
+                f
+                for f in rules()["techniques"]
+                if line.code == f["base"] or any(v["code"] == line.code for v in f["variants"])
+            ),
+            None,
+        )
+        if family is None:
+            out.append(line)
+            continue
+        found = _techniques_done(note, family["variants"])
+        if not found:
+            base = family["base"]
+            why = "no technique documented beyond the base procedure"
+            out.append(ProcedureLine(base, line.evidence, line.modifier, f"{line.why}; {why}"))
+        out += [
+            ProcedureLine(code, evidence, line.modifier, f"technique documented ('{said}')")
+            for code, (evidence, said) in found.items()
+        ]
+    unique: dict[str, ProcedureLine] = {}
+    for line in out:
+        unique.setdefault(line.code, line)
+    return list(unique.values())
+
+
+def _techniques_done(note: str, variants: list[dict]) -> dict[str, tuple[Evidence, str]]:
+    """The variant codes a sentence of the note documents as done, with that sentence."""
+    found: dict[str, tuple[Evidence, str]] = {}
+    text = note.replace("\n", " ")  # a finding may wrap over lines
+    for m in re.finditer(r"[^.]+(?:\.(?!\d)|$)", text):
+        sentence = m.group(0)
+        for variant in variants:
+            if variant["code"] in found:
+                continue
+            for said in _pattern(tuple(variant["words"])).finditer(sentence):
+                before = sentence[max(0, said.start() - _NEAR) : said.start()]
+                after = sentence[said.end() : said.end() + _NEAR]
+                if _NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after):
+                    continue
+                start = m.start() + len(sentence) - len(sentence.lstrip())
+                body = note[start : m.end()].strip()
+                found[variant["code"]] = (
+                    Evidence(start, start + len(body), body, "", "present"),
+                    said.group(0),
+                )
+                break
+    return found
