@@ -136,3 +136,40 @@ def test_a_therapy_evaluation_takes_the_complexity_documented_else_low():
     assert "complexity" in low.next_level
     ot = "OCCUPATIONAL THERAPY EVALUATION" + body.format("high")
     assert level_visit(ot, [], [], setting="outpatient", age=47).code == "97167"
+
+
+def ed_visit(course: str, diagnoses: str, extra: str = "") -> object:
+    head = "ED PROVIDER NOTE\n\nCC: injury.\n\n"
+    course_at = len(head)
+    note = head + f"ED Course: {course}\n\n"
+    dx_at = len(note)
+    note += f"Diagnosis:\n{diagnoses}\n\n"
+    plan_at = len(note)
+    note += f"Disposition: {extra or 'Discharged home.'}\n"
+    sections = [
+        Section("hospital_course", "ED Course", course_at, dx_at),
+        Section("diagnoses", "Diagnosis", dx_at, plan_at),
+        Section("plan", "Disposition", plan_at, len(note)),
+    ]
+    ev = Evidence(dx_at, dx_at + 5, note[dx_at : dx_at + 5], "diagnoses", "present")
+    return level_visit(
+        note, sections, [Problem("S93.401A", False, False, ev)], setting="outpatient", age=22
+    )
+
+
+def test_an_otc_drug_given_in_the_ed_course_is_low_risk_not_prescription_management():
+    v = ed_visit("Ankle placed in a brace; ibuprofen 600 mg PO.", "1. Sprain of right ankle")
+    assert v.code == "99283"
+    assert v.elements[2].level == 1
+
+
+def test_a_threat_to_life_with_extensive_data_and_admission_is_a_high_ed_level():
+    v = ed_visit(
+        "Blood cultures x2, lactate, CBC, CMP. Discussed with Dr. Lee of medicine.",
+        "1. Concern for sepsis, likely urinary source",
+        "Admit to medicine.",
+    )
+    assert v.elements[0].level == 3
+    assert v.code == "99285"
+    ruled_out = ed_visit("CBC.", "1. Chest pain; no sepsis", "Discharged home.")
+    assert ruled_out.elements[0].level < 3

@@ -227,6 +227,7 @@ def level_visit(
     plan = [s for s in sections if s.name in _PLAN]
     workup = _in_sections("workup", note, plan)
     surgery = _in_sections("surgery", note, plan)
+    threat = _threats(note, sections) if kind in ("emergency", "inpatient") else []
     elements = [
         _problems(
             problems,
@@ -234,6 +235,7 @@ def level_visit(
             workup=workup,
             surgery=surgery,
             assessed=any(note[p.start : p.end].strip() for p in plan),
+            threat=threat,
         ),
         data,
         _risk(note, sections),
@@ -341,6 +343,7 @@ def _problems(
     workup: Sequence[Evidence] = (),
     surgery: Sequence[Evidence] = (),
     assessed: bool = False,
+    threat: Sequence[Evidence] = (),
 ) -> Element:
     """Number and complexity of problems addressed.
 
@@ -352,6 +355,13 @@ def _problems(
     worse = [p for p in problems if p.worsening]
     new_acute = [p for p in problems if not p.chronic and p.code[:1] in "ST"]
     ev = tuple(p.evidence for p in problems[:6])
+    if threat:
+        return Element(
+            "problems",
+            3,
+            "acute illness posing a threat to life or bodily function",
+            (*threat[:2],),
+        )
     if new_acute and surgery:
         return Element(
             "problems", 2, "acute injury for which surgery is considered", (*ev, *surgery[:1])
@@ -379,6 +389,24 @@ def _problems(
     return Element("problems", 0, "no problem documented as addressed", ev)
 
 
+# Where an encounter's problems are named; a negation or "history of" before a cue undoes it.
+_ASSESSED = _PLAN | {"diagnoses", "diagnosis"}
+_NOT_NOW = re.compile(
+    r"\b(?:no|not|without|denies|history of|hx of|ruled out|r/o)\W+(?:\w+\W+){0,3}$", re.I
+)
+
+
+def _threats(note: str, sections: Sequence[Section]) -> list[Evidence]:
+    """Problems in the assessment posing a threat to life or bodily function ("concern for
+    sepsis"), as an emergency or hospital encounter documents them."""
+    assessed = [s for s in sections if s.name in _ASSESSED]
+    return [
+        e
+        for e in _in_sections("threat_to_life", note, assessed)
+        if not _NOT_NOW.search(note[max(0, e.start - 40) : e.start])
+    ]
+
+
 def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evidence]:
     return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
 
@@ -389,10 +417,18 @@ def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()
     ordered = _in_sections("tests", note, plan)
     reviewed = _in_sections("tests", note, results)
     interpreted = _in_sections("imaging", note, results)
+    discussed = _find("external_discussion", note, 0, len(note), "")
     historian = _find("historian", note, 0, len(note), "")
     unique = {e.text.lower() for e in ordered} | {e.text.lower() for e in reviewed}
     count = len(unique | set(tests_done)) + bool(historian)
-    ev = tuple((interpreted + ordered + reviewed + historian)[:6])
+    ev = tuple((interpreted + discussed + ordered + reviewed + historian)[:6])
+    # Extensive data: two of the three categories (tests / documents / historian, independent
+    # interpretation, discussion with an external physician).
+    categories = (count >= 3) + bool(interpreted) + bool(discussed)
+    if categories >= 2:
+        return Element("data", 3, "two categories of data (tests, interpretation, discussion)", ev)
+    if discussed:
+        return Element("data", 2, "management discussed with an external physician", ev)
     if interpreted:
         return Element("data", 2, "independent interpretation of imaging or tracing", ev)
     if count >= 3:
@@ -421,12 +457,22 @@ def _drug_management(note: str, sections: Sequence[Section]) -> list[Evidence]:
     ]
 
 
+# What was done in the ED or on the ward is management too ("ED Course: ibuprofen 600 mg PO").
+_COURSE = frozenset({"hospital_course", "ed_course"})
+
+
 def _risk(note: str, sections: Sequence[Section]) -> Element:
     plan = [s for s in sections if s.name in _PLAN] or list(sections)
+    course = [s for s in sections if s.name in _COURSE]
     found = {
         name: [e for s in plan for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
         for name in ("high_risk", "prescription", "surgery", "otc")
     }
+    # A drug given in the course is not a prescription; only its low and high risk count.
+    for name in ("high_risk", "otc"):
+        found[name] += [
+            e for s in course for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)
+        ]
     found["prescription"] += _drug_management(note, plan)
     if found["high_risk"]:
         return Element(
