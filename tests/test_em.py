@@ -173,3 +173,17 @@ def test_a_threat_to_life_with_extensive_data_and_admission_is_a_high_ed_level()
     assert v.code == "99285"
     ruled_out = ed_visit("CBC.", "1. Chest pain; no sepsis", "Discharged home.")
     assert ruled_out.elements[0].level < 3
+
+
+def test_an_annual_exam_whose_plan_changes_a_drug_is_levelled_as_a_problem_visit():
+    annual = "CHIEF COMPLAINT\n\nAnnual exam.\n\n"
+    changed = visit(
+        "Hypertension, not at goal. Increase her lisinopril to 40 mg daily.",
+        history=annual,
+        age=50,
+        I10=True,
+    )
+    assert changed.kind == "office"
+    assert changed.code.startswith("9921")
+    stable = visit("Hypertension. Continue lisinopril 20 mg; refill given.", history=annual, age=50)
+    assert stable.code == "99396"

@@ -311,7 +311,10 @@ def _visit_kind(note: str, sections: Sequence[Section], setting: str) -> str | N
     if _cue("not_a_visit").search(head) and not any(s.name in _PLAN for s in sections):
         return None
     if _cue("preventive").search(_chief_complaint(note, sections)):
-        return "preventive"
+        if not _changes_drugs(note, sections):
+            return "preventive"
+        if any(s.name in _PLAN for s in sections):
+            return "office"
     in_ed = _cue("emergency").search(head) and not _cue("after_emergency").search(head)
     if in_ed or any(s.name.startswith("ed_") for s in sections):
         return "emergency"
@@ -447,6 +450,23 @@ def _drug_action() -> re.Pattern[str]:
         rf"\b(?:{verbs})\b(?:\W+\w+){{0,4}}?\W+(?:\w*(?:{stems})\b|\d+(?:\.\d+)?\s?mg\b)",
         re.IGNORECASE,
     )
+
+
+@functools.cache
+def _drug_change() -> re.Pattern[str]:
+    rules = em_rules()
+    verbs = "|".join(re.escape(v) for v in rules["management_change_verbs"])
+    stems = "|".join(re.escape(s) for s in rules["drug_suffixes"])
+    return re.compile(
+        rf"\b(?:{verbs})\b(?:\W+\w+){{0,4}}?\W+(?:\w*(?:{stems})\b|\d+(?:\.\d+)?\s?mg\b)",
+        re.IGNORECASE,
+    )
+
+
+def _changes_drugs(note: str, sections: Sequence[Section]) -> bool:
+    """Whether the plan changes a drug ("increase her lisinopril to 40 mg"): problem-oriented
+    management, which a preventive visit's plan (continue, refill) does not have."""
+    return any(_drug_change().search(note[s.start : s.end]) for s in sections if s.name in _PLAN)
 
 
 def _drug_management(note: str, sections: Sequence[Section]) -> list[Evidence]:
