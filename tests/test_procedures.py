@@ -174,3 +174,34 @@ def test_a_procedure_notes_documented_technique_sets_the_code_and_a_negated_one_
     office = "Colonoscopy with snare polypectomy last year."
     ev = Evidence(0, 10, office[:10], "", "present")
     assert with_techniques(office, [ProcedureLine("45378", ev, "", "x")])[0].code == "45378"
+
+
+def test_fracture_care_takes_the_site_and_manipulation_documented_and_includes_the_visit():
+    from codesuggest.rank.procedures import includes_visit, treatments
+
+    note = (
+        "Assessment: Closed Colles fracture of left distal radius.\n\n"
+        "Plan:\n- Closed treatment without manipulation; short arm cast applied today.\n"
+    )
+    lines_ = treatments(note)
+    assert [line.code for line in lines_] == ["25600"]
+    assert includes_visit(lines_)
+    reduced = note.replace("without manipulation", "with manipulation under hematoma block")
+    assert [line.code for line in treatments(reduced)] == ["25605"]
+    planned = note.replace("- Closed treatment", "- If it displaces, consider closed treatment")
+    assert treatments(planned) == []
+
+
+def test_excisional_debridement_is_coded_by_the_deepest_tissue_removed():
+    from codesuggest.rank.procedures import treatments
+
+    def coded(depth: str) -> list[str]:
+        note = (
+            "Procedure: Excisional debridement, left heel ulcer\n"
+            f"Nonviable tissue excised down to {depth}. Total area 4.3 sq cm.\n\nPlan: offload.\n"
+        )
+        return [line.code for line in treatments(note)]
+
+    assert coded("subcutaneous tissue") == ["11042"]
+    assert coded("muscle and fascia") == ["11043"]
+    assert coded("bone") == ["11044"]

@@ -528,3 +528,64 @@ def _techniques_done(note: str, variants: list[dict]) -> dict[str, tuple[Evidenc
                 )
                 break
     return found
+
+
+def treatments(note: str) -> list[ProcedureLine]:
+    """Fracture care and excisional debridement documented as done at this visit.
+
+    Fracture care takes the code of the fracture site the note names, with manipulation only
+    when a reduction is documented; debridement the deepest tissue its paragraph says was
+    removed. Families and words are in ``data/office_procedures.json`` (``treatments``).
+    """
+    out: dict[str, ProcedureLine] = {}
+    text = note.replace("\n", " ")
+    low = text.lower()
+    for family in rules()["treatments"]:
+        for m in re.finditer(r"[^.]+(?:\.(?!\d)|$)", text):
+            sentence = m.group(0)
+            said = _pattern(tuple(family["words"])).search(sentence)
+            if not said or _words("not_performed").search(sentence) or _hypothetical(sentence):
+                continue
+            code = _treatment_code(family, sentence, low, note, m.start())
+            if code is None:
+                continue
+            start = m.start() + len(sentence) - len(sentence.lstrip())
+            body = note[start : m.end()].strip()
+            evidence = Evidence(start, start + len(body), body, "", "present")
+            why = f"{family['what']} documented as done at this visit ('{said[0]}')"
+            out.setdefault(code, ProcedureLine(code, evidence, _side(sentence), why))
+            break
+    return list(out.values())
+
+
+def _treatment_code(family: dict, sentence: str, low: str, note: str, at: int) -> str | None:
+    if "sites" in family:
+        site = _site(sentence, family["sites"]) or _site(low, family["sites"])
+        if site is None:
+            return None
+        reduced = _pattern(tuple(family["with_words"])).search(sentence) and not _pattern(
+            tuple(family["without_words"])
+        ).search(sentence)
+        options = family["sites"][site]
+        return options.get("with") if reduced else options["without"]
+    end = note.find("\n\n", at)
+    paragraph = note[at : end if end >= 0 else len(note)].lower()
+    return next(
+        (code for tissue, code in family["depths"] if re.search(rf"\b{tissue}\b", paragraph)),
+        family["default"],
+    )
+
+
+def includes_visit(lines: list[ProcedureLine]) -> bool:
+    """Whether a read treatment includes the evaluation that decided on it (no E/M level)."""
+    codes = {
+        code
+        for family in rules()["treatments"]
+        if family.get("includes_visit")
+        for code in (
+            [c for options in family.get("sites", {}).values() for c in options.values()]
+            + [c for _, c in family.get("depths", [])]
+            + [family.get("default", "")]
+        )
+    }
+    return any(line.code in codes for line in lines)
