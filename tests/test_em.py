@@ -187,3 +187,12 @@ def test_an_annual_exam_whose_plan_changes_a_drug_is_levelled_as_a_problem_visit
     assert changed.code.startswith("9921")
     stable = visit("Hypertension. Continue lisinopril 20 mg; refill given.", history=annual, age=50)
     assert stable.code == "99396"
+
+
+def test_managing_an_over_the_counter_drug_is_low_risk_not_prescription_management():
+    v = visit(
+        "Ankle sprain. She should continue taking ibuprofen as needed.", **{"S93.401A": False}
+    )
+    assert v.elements[2].level == 1
+    rx = visit("Ankle sprain. Continue taking meloxicam 15 mg daily.", **{"S93.401A": False})
+    assert rx.elements[2].level == 2

@@ -481,6 +481,17 @@ def _drug_management(note: str, sections: Sequence[Section]) -> list[Evidence]:
 _COURSE = frozenset({"hospital_course", "ed_course"})
 
 
+# How far after a management cue its drug is named ("continue taking ibuprofen").
+_DRUG_REACH = 30
+
+
+def _otc_drug(note: str, cue: Evidence) -> bool:
+    """Whether the drug a management cue acts on is an over-the-counter one."""
+    after = note[cue.start : cue.end + _DRUG_REACH].split(".")[0]
+    drugs = _cue("otc").findall(after)
+    return any(d.lower() in em_rules()["otc_drugs"] for d in drugs)
+
+
 def _risk(note: str, sections: Sequence[Section]) -> Element:
     plan = [s for s in sections if s.name in _PLAN] or list(sections)
     course = [s for s in sections if s.name in _COURSE]
@@ -494,6 +505,10 @@ def _risk(note: str, sections: Sequence[Section]) -> Element:
             e for s in course for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)
         ]
     found["prescription"] += _drug_management(note, plan)
+    # "Continue taking ibuprofen as needed": managing an over-the-counter drug is low risk.
+    otc = [e for e in found["prescription"] if _otc_drug(note, e)]
+    found["prescription"] = [e for e in found["prescription"] if e not in otc]
+    found["otc"] += otc
     if found["high_risk"]:
         return Element(
             "risk",
