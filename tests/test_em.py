@@ -196,3 +196,11 @@ def test_managing_an_over_the_counter_drug_is_low_risk_not_prescription_manageme
     assert v.elements[2].level == 1
     rx = visit("Ankle sprain. Continue taking meloxicam 15 mg daily.", **{"S93.401A": False})
     assert rx.elements[2].level == 2
+
+
+def test_a_new_fracture_is_an_acute_complicated_injury_but_a_healing_one_is_not():
+    new = visit("Humerus fracture. Sling. Prescribe Lortab 5 mg.", **{"S42.201A": False})
+    assert new.elements[0].level == 2
+    assert new.code == "99214"
+    healing = visit("Humerus fracture, healing. Sling.", **{"S42.201D": False})
+    assert healing.elements[0].level == 1

@@ -365,6 +365,9 @@ def _problems(
             "acute illness posing a threat to life or bodily function",
             (*threat[:2],),
         )
+    fractures = [p for p in new_acute if _is_new_fracture(p.code)]
+    if fractures:
+        return Element("problems", 2, "acute complicated injury: a new fracture", ev)
     if new_acute and surgery:
         return Element(
             "problems", 2, "acute injury for which surgery is considered", (*ev, *surgery[:1])
@@ -408,6 +411,12 @@ def _threats(note: str, sections: Sequence[Section]) -> list[Evidence]:
         for e in _in_sections("threat_to_life", note, assessed)
         if not _NOT_NOW.search(note[max(0, e.start - 40) : e.start])
     ]
+
+
+def _is_new_fracture(code: str) -> bool:
+    """An injury code of a fracture (S?2 categories) at its initial encounter (A or B)."""
+    plain = code.replace(".", "")
+    return plain[:1] == "S" and plain[2:3] == "2" and len(plain) == 7 and plain[-1] in "AB"
 
 
 def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evidence]:
