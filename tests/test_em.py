@@ -204,3 +204,12 @@ def test_a_new_fracture_is_an_acute_complicated_injury_but_a_healing_one_is_not(
     assert new.code == "99214"
     healing = visit("Humerus fracture, healing. Sling.", **{"S42.201D": False})
     assert healing.elements[0].level == 1
+
+
+def test_nsaids_rice_and_a_brace_are_low_risk_management():
+    v = visit(
+        "Ankle sprain. Continue the RICE protocol and NSAIDs as needed; Aircast and crutches.",
+        **{"S93.402A": False},
+    )
+    assert v.elements[2].level == 1
+    assert v.code == "99213"
