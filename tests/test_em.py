@@ -213,3 +213,10 @@ def test_nsaids_rice_and_a_brace_are_low_risk_management():
     )
     assert v.elements[2].level == 1
     assert v.code == "99213"
+
+
+def test_a_diagnostic_test_ordered_in_the_plan_is_low_risk():
+    v = visit("Breast lump. We will order a mammogram.", **{"N63.10": False})
+    assert v.elements[2].level == 1
+    assert "diagnostic testing" in v.elements[2].why
+    assert visit("Breast lump. Reassured.", **{"N63.10": False}).elements[2].level == 0

@@ -532,6 +532,10 @@ def _risk(note: str, sections: Sequence[Section]) -> Element:
         return Element(
             "risk", 1, "over-the-counter drugs or low-risk management", tuple(found["otc"][:3])
         )
+    # Low risk of morbidity from additional diagnostic testing: a test ordered in the plan.
+    tests = [e for s in plan for e in _find("tests", note[s.start : s.end], s.start, s.end, s.name)]
+    if tests and any(s.name in _PLAN for s in plan):
+        return Element("risk", 1, "diagnostic testing ordered (low risk)", tuple(tests[:3]))
     return Element("risk", 0, "minimal risk", ())
 
 
