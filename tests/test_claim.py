@@ -73,6 +73,13 @@ def test_an_em_with_a_joint_injection_takes_modifier_25_with_its_reason():
     assert [m.code for m in inj.modifiers] == ["RT"]
 
 
+def test_an_em_with_tobacco_cessation_counselling_takes_modifier_25():
+    em = line("99214")
+    complete([em, line("99406", text="Counseled on smoking cessation for 5 minutes.")])
+    assert [m.code for m in em.modifiers] == ["25"]
+    assert "99406" in em.modifiers[0].reason
+
+
 def test_an_xray_alone_does_not_need_modifier_25():
     em = line("99213")
     complete([em, line("73560")])

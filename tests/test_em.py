@@ -111,3 +111,112 @@ def test_an_office_follow_up_after_an_ed_visit_is_not_an_ed_encounter():
     plan = [Section("plan", "PLAN", note.index("PLAN"), len(note))]
     visit = level_visit(note, plan, [], setting="outpatient", age=60)
     assert visit.kind == "office"
+
+
+def test_an_evaluation_service_named_in_the_title_replaces_the_em_level():
+    plan = "Major depressive disorder. Start sertraline 50 mg daily.\n"
+    intake = level_visit(
+        "PSYCHIATRIC INTAKE EVALUATION\n\n" + HISTORY + "ASSESSMENT AND PLAN\n\n" + plan,
+        [],
+        [],
+        setting="outpatient",
+        age=34,
+    )
+    assert intake.code == "90791"
+    assert intake.kind == "evaluation"
+    assert "not an E/M level" in intake.reasoning
+
+
+def test_a_therapy_evaluation_takes_the_complexity_documented_else_low():
+    body = "\n\nAssessment: deficits in gait; presentation supports {} complexity.\nPlan: PT 2x/wk."
+    pt = "PHYSICAL THERAPY INITIAL EVALUATION" + body
+    assert level_visit(pt.format("moderate"), [], [], setting="outpatient", age=47).code == "97162"
+    low = level_visit(pt.replace("{} complexity", "care"), [], [], setting="outpatient", age=47)
+    assert low.code == "97161"
+    assert "complexity" in low.next_level
+    ot = "OCCUPATIONAL THERAPY EVALUATION" + body.format("high")
+    assert level_visit(ot, [], [], setting="outpatient", age=47).code == "97167"
+
+
+def ed_visit(course: str, diagnoses: str, extra: str = "") -> object:
+    head = "ED PROVIDER NOTE\n\nCC: injury.\n\n"
+    course_at = len(head)
+    note = head + f"ED Course: {course}\n\n"
+    dx_at = len(note)
+    note += f"Diagnosis:\n{diagnoses}\n\n"
+    plan_at = len(note)
+    note += f"Disposition: {extra or 'Discharged home.'}\n"
+    sections = [
+        Section("hospital_course", "ED Course", course_at, dx_at),
+        Section("diagnoses", "Diagnosis", dx_at, plan_at),
+        Section("plan", "Disposition", plan_at, len(note)),
+    ]
+    ev = Evidence(dx_at, dx_at + 5, note[dx_at : dx_at + 5], "diagnoses", "present")
+    return level_visit(
+        note, sections, [Problem("S93.401A", False, False, ev)], setting="outpatient", age=22
+    )
+
+
+def test_an_otc_drug_given_in_the_ed_course_is_low_risk_not_prescription_management():
+    v = ed_visit("Ankle placed in a brace; ibuprofen 600 mg PO.", "1. Sprain of right ankle")
+    assert v.code == "99283"
+    assert v.elements[2].level == 1
+
+
+def test_a_threat_to_life_with_extensive_data_and_admission_is_a_high_ed_level():
+    v = ed_visit(
+        "Blood cultures x2, lactate, CBC, CMP. Discussed with Dr. Lee of medicine.",
+        "1. Concern for sepsis, likely urinary source",
+        "Admit to medicine.",
+    )
+    assert v.elements[0].level == 3
+    assert v.code == "99285"
+    ruled_out = ed_visit("CBC.", "1. Chest pain; no sepsis", "Discharged home.")
+    assert ruled_out.elements[0].level < 3
+
+
+def test_an_annual_exam_whose_plan_changes_a_drug_is_levelled_as_a_problem_visit():
+    annual = "CHIEF COMPLAINT\n\nAnnual exam.\n\n"
+    changed = visit(
+        "Hypertension, not at goal. Increase her lisinopril to 40 mg daily.",
+        history=annual,
+        age=50,
+        I10=True,
+    )
+    assert changed.kind == "office"
+    assert changed.code.startswith("9921")
+    stable = visit("Hypertension. Continue lisinopril 20 mg; refill given.", history=annual, age=50)
+    assert stable.code == "99396"
+
+
+def test_managing_an_over_the_counter_drug_is_low_risk_not_prescription_management():
+    v = visit(
+        "Ankle sprain. She should continue taking ibuprofen as needed.", **{"S93.401A": False}
+    )
+    assert v.elements[2].level == 1
+    rx = visit("Ankle sprain. Continue taking meloxicam 15 mg daily.", **{"S93.401A": False})
+    assert rx.elements[2].level == 2
+
+
+def test_a_new_fracture_is_an_acute_complicated_injury_but_a_healing_one_is_not():
+    new = visit("Humerus fracture. Sling. Prescribe Lortab 5 mg.", **{"S42.201A": False})
+    assert new.elements[0].level == 2
+    assert new.code == "99214"
+    healing = visit("Humerus fracture, healing. Sling.", **{"S42.201D": False})
+    assert healing.elements[0].level == 1
+
+
+def test_nsaids_rice_and_a_brace_are_low_risk_management():
+    v = visit(
+        "Ankle sprain. He will follow the RICE protocol and take NSAIDs as needed. Aircast.",
+        **{"S93.402A": False},
+    )
+    assert v.elements[2].level == 1
+    assert v.code == "99213"
+
+
+def test_a_diagnostic_test_ordered_in_the_plan_is_low_risk():
+    v = visit("Breast lump. We will order a mammogram.", **{"N63.10": False})
+    assert v.elements[2].level == 1
+    assert "diagnostic testing" in v.elements[2].why
+    assert visit("Breast lump. Reassured.", **{"N63.10": False}).elements[2].level == 0

@@ -104,6 +104,7 @@ def test_a_cpt_term_done_today_is_coded_and_one_planned_is_not():
 
     assert found("Fluoride varnish applied to teeth today.") == ["99188"]
     assert found("Fluoride varnish recommended at the next visit today.") == []
+    assert found("Fluoride varnish was not performed today.") == []
 
 
 def test_an_imaging_report_is_coded_by_its_exam_line():
@@ -156,3 +157,51 @@ def test_a_routine_prenatal_visit_has_no_em_level():
 def test_an_xray_sentence_without_a_site_takes_the_site_just_before():
     text = "Exam of the right shoulder: painful arc.\nX-rays were obtained and reviewed today."
     assert lines(text) == [("73030", "RT")]
+
+
+def test_a_procedure_notes_documented_technique_sets_the_code_and_a_negated_one_does_not():
+    from codesuggest.rank.procedures import ProcedureLine, with_techniques
+
+    def coded(code: str, body: str) -> list[str]:
+        note = f"PROCEDURE NOTE\n\nProcedure: colonoscopy.\n\nFindings:\n{body}\n"
+        ev = Evidence(16, 38, "Procedure: colonoscopy.", "", "present")
+        return [p.code for p in with_techniques(note, [ProcedureLine(code, ev, "", "named")])]
+
+    assert coded("45378", "- A 9 mm polyp removed with cold snare\n  and retrieved.") == ["45385"]
+    assert coded("45378", "- Normal mucosa. No biopsies taken.") == ["45378"]
+    assert coded("47563", "Intraoperative cholangiogram was not performed.") == ["47562"]
+    assert coded("47563", "An intraoperative cholangiogram showed no filling defect.") == ["47563"]
+    office = "Colonoscopy with snare polypectomy last year."
+    ev = Evidence(0, 10, office[:10], "", "present")
+    assert with_techniques(office, [ProcedureLine("45378", ev, "", "x")])[0].code == "45378"
+
+
+def test_fracture_care_takes_the_site_and_manipulation_documented_and_includes_the_visit():
+    from codesuggest.rank.procedures import includes_visit, treatments
+
+    note = (
+        "Assessment: Closed Colles fracture of left distal radius.\n\n"
+        "Plan:\n- Closed treatment without manipulation; short arm cast applied today.\n"
+    )
+    lines_ = treatments(note)
+    assert [line.code for line in lines_] == ["25600"]
+    assert includes_visit(lines_)
+    reduced = note.replace("without manipulation", "with manipulation under hematoma block")
+    assert [line.code for line in treatments(reduced)] == ["25605"]
+    planned = note.replace("- Closed treatment", "- If it displaces, consider closed treatment")
+    assert treatments(planned) == []
+
+
+def test_excisional_debridement_is_coded_by_the_deepest_tissue_removed():
+    from codesuggest.rank.procedures import treatments
+
+    def coded(depth: str) -> list[str]:
+        note = (
+            "Procedure: Excisional debridement, left heel ulcer\n"
+            f"Nonviable tissue excised down to {depth}. Total area 4.3 sq cm.\n\nPlan: offload.\n"
+        )
+        return [line.code for line in treatments(note)]
+
+    assert coded("subcutaneous tissue") == ["11042"]
+    assert coded("muscle and fascia") == ["11043"]
+    assert coded("bone") == ["11044"]

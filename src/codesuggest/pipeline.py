@@ -51,10 +51,13 @@ from codesuggest.rank.procedures import (
     documented_today,
     drug_lines,
     exam_lines,
+    includes_visit,
     is_report,
     named_procedures,
     office_services,
     performed_procedures,
+    treatments,
+    with_techniques,
 )
 from codesuggest.rank.selection import select
 from codesuggest.rank.sizes import sized
@@ -355,6 +358,10 @@ class Suggester:
         ]
         if is_report(note):
             return
+        if includes_visit(treatments(note)):
+            # Fracture care and debridement include the evaluation that decided on them.
+            suggestions[:] = [s for s in suggestions if not is_em_code(s.code)]
+            return
         # Ordering a test includes reviewing its result: each in-office study counts as data.
         tests = {line.code for line in performed_procedures(note, sections)}
         visit = level_visit(
@@ -386,10 +393,11 @@ class Suggester:
         imaging and tests, drugs given in the office), pre-selected after the E/M, then made
         claim lines: modifiers with their reasons, units, diagnosis pointers."""
         read = [
-            *named_procedures(note, terms),
+            *with_techniques(note, named_procedures(note, terms)),
             *performed_procedures(note, sections),
             *exam_lines(note, self._cpt_matches),
             *office_services(note, sections),
+            *treatments(note),
         ]
         # A term in a sentence already read as a procedure (an x-ray with its views) is that one.
         read += [

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from codesuggest.core.records import Evidence, Section
 from codesuggest.rank.procedures import is_routine_prenatal
@@ -104,7 +105,7 @@ class VisitLevel:
 
 
 @functools.cache
-def em_rules() -> dict[str, list[str]]:
+def em_rules() -> dict[str, Any]:
     """The cue words of each MDM element (project-written from the AMA 2021 MDM table)."""
     text = resources.files("codesuggest.data").joinpath(RULES_FILE).read_text("utf-8")
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
@@ -176,6 +177,9 @@ def level_visit(
     ``tests_done``: the tests and studies performed at the visit (CPT codes); ordering one
     includes reviewing its result, so each counts as a unique test in the data element.
     """
+    service = evaluation_service(note)
+    if service is not None:
+        return service
     kind = _visit_kind(note, sections, setting)
     if kind is None:
         return None
@@ -223,6 +227,7 @@ def level_visit(
     plan = [s for s in sections if s.name in _PLAN]
     workup = _in_sections("workup", note, plan)
     surgery = _in_sections("surgery", note, plan)
+    threat = _threats(note, sections) if kind in ("emergency", "inpatient") else []
     elements = [
         _problems(
             problems,
@@ -230,6 +235,7 @@ def level_visit(
             workup=workup,
             surgery=surgery,
             assessed=any(note[p.start : p.end].strip() for p in plan),
+            threat=threat,
         ),
         data,
         _risk(note, sections),
@@ -251,6 +257,45 @@ def level_visit(
     return VisitLevel(code, kind, elements, reasoning, _next_level(elements, level, codes))
 
 
+# "moderate complexity" in a therapist's assessment; the nearest level word before it counts.
+_COMPLEXITY = re.compile(r"\b(low|moderate|high)\s+complexity\b", re.I)
+
+
+def evaluation_service(note: str) -> VisitLevel | None:
+    """The code of an evaluation the note's title names (psychiatric diagnostic evaluation,
+    PT / OT evaluation), which is reported instead of an E/M level; None for other notes."""
+    head = note.lstrip()[:HEADER_CHARS].split("\n", 1)[0].lower()
+    for service in em_rules()["evaluation_services"]:
+        said = next((t for t in service["titles"] if t in head), None)
+        if said is None:
+            continue
+        code, why = service["code"], f"the note's title names a {service['what']} ('{said}')"
+        if "with medical services" in head and service.get("with_medical_services"):
+            code = service["with_medical_services"]
+            why += ", with medical services"
+        levels = service.get("by_complexity")
+        level = "high"  # a service without levels has no next one
+        if levels:
+            found = _COMPLEXITY.search(note)
+            level = found.group(1).lower() if found else "low"
+            code = levels[level]
+            why += (
+                f", {level} complexity documented"
+                if found
+                else ", no complexity documented (low assumed)"
+            )
+        return VisitLevel(
+            code,
+            "evaluation",
+            reasoning=f"{why[:1].upper()}{why[1:]}: {code}, not an E/M level.",
+            next_level=""
+            if level == "high"
+            else "Document the evaluation's complexity (history, examination, clinical "
+            "presentation, decision making) to support a higher level.",
+        )
+    return None
+
+
 def _codes(kind: str, new: bool) -> tuple[str, ...]:
     if kind == "emergency":
         return _ED
@@ -266,7 +311,10 @@ def _visit_kind(note: str, sections: Sequence[Section], setting: str) -> str | N
     if _cue("not_a_visit").search(head) and not any(s.name in _PLAN for s in sections):
         return None
     if _cue("preventive").search(_chief_complaint(note, sections)):
-        return "preventive"
+        if not _changes_drugs(note, sections):
+            return "preventive"
+        if any(s.name in _PLAN for s in sections):
+            return "office"
     in_ed = _cue("emergency").search(head) and not _cue("after_emergency").search(head)
     if in_ed or any(s.name.startswith("ed_") for s in sections):
         return "emergency"
@@ -298,6 +346,7 @@ def _problems(
     workup: Sequence[Evidence] = (),
     surgery: Sequence[Evidence] = (),
     assessed: bool = False,
+    threat: Sequence[Evidence] = (),
 ) -> Element:
     """Number and complexity of problems addressed.
 
@@ -309,6 +358,16 @@ def _problems(
     worse = [p for p in problems if p.worsening]
     new_acute = [p for p in problems if not p.chronic and p.code[:1] in "ST"]
     ev = tuple(p.evidence for p in problems[:6])
+    if threat:
+        return Element(
+            "problems",
+            3,
+            "acute illness posing a threat to life or bodily function",
+            (*threat[:2],),
+        )
+    fractures = [p for p in new_acute if _is_new_fracture(p.code)]
+    if fractures:
+        return Element("problems", 2, "acute complicated injury: a new fracture", ev)
     if new_acute and surgery:
         return Element(
             "problems", 2, "acute injury for which surgery is considered", (*ev, *surgery[:1])
@@ -336,6 +395,30 @@ def _problems(
     return Element("problems", 0, "no problem documented as addressed", ev)
 
 
+# Where an encounter's problems are named; a negation or "history of" before a cue undoes it.
+_ASSESSED = _PLAN | {"diagnoses", "diagnosis"}
+_NOT_NOW = re.compile(
+    r"\b(?:no|not|without|denies|history of|hx of|ruled out|r/o)\W+(?:\w+\W+){0,3}$", re.I
+)
+
+
+def _threats(note: str, sections: Sequence[Section]) -> list[Evidence]:
+    """Problems in the assessment posing a threat to life or bodily function ("concern for
+    sepsis"), as an emergency or hospital encounter documents them."""
+    assessed = [s for s in sections if s.name in _ASSESSED]
+    return [
+        e
+        for e in _in_sections("threat_to_life", note, assessed)
+        if not _NOT_NOW.search(note[max(0, e.start - 40) : e.start])
+    ]
+
+
+def _is_new_fracture(code: str) -> bool:
+    """An injury code of a fracture (S?2 categories) at its initial encounter (A or B)."""
+    plain = code.replace(".", "")
+    return plain[:1] == "S" and plain[2:3] == "2" and len(plain) == 7 and plain[-1] in "AB"
+
+
 def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evidence]:
     return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
 
@@ -346,10 +429,18 @@ def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()
     ordered = _in_sections("tests", note, plan)
     reviewed = _in_sections("tests", note, results)
     interpreted = _in_sections("imaging", note, results)
+    discussed = _find("external_discussion", note, 0, len(note), "")
     historian = _find("historian", note, 0, len(note), "")
     unique = {e.text.lower() for e in ordered} | {e.text.lower() for e in reviewed}
     count = len(unique | set(tests_done)) + bool(historian)
-    ev = tuple((interpreted + ordered + reviewed + historian)[:6])
+    ev = tuple((interpreted + discussed + ordered + reviewed + historian)[:6])
+    # Extensive data: two of the three categories (tests / documents / historian, independent
+    # interpretation, discussion with an external physician).
+    categories = (count >= 3) + bool(interpreted) + bool(discussed)
+    if categories >= 2:
+        return Element("data", 3, "two categories of data (tests, interpretation, discussion)", ev)
+    if discussed:
+        return Element("data", 2, "management discussed with an external physician", ev)
     if interpreted:
         return Element("data", 2, "independent interpretation of imaging or tracing", ev)
     if count >= 3:
@@ -370,6 +461,23 @@ def _drug_action() -> re.Pattern[str]:
     )
 
 
+@functools.cache
+def _drug_change() -> re.Pattern[str]:
+    rules = em_rules()
+    verbs = "|".join(re.escape(v) for v in rules["management_change_verbs"])
+    stems = "|".join(re.escape(s) for s in rules["drug_suffixes"])
+    return re.compile(
+        rf"\b(?:{verbs})\b(?:\W+\w+){{0,4}}?\W+(?:\w*(?:{stems})\b|\d+(?:\.\d+)?\s?mg\b)",
+        re.IGNORECASE,
+    )
+
+
+def _changes_drugs(note: str, sections: Sequence[Section]) -> bool:
+    """Whether the plan changes a drug ("increase her lisinopril to 40 mg"): problem-oriented
+    management, which a preventive visit's plan (continue, refill) does not have."""
+    return any(_drug_change().search(note[s.start : s.end]) for s in sections if s.name in _PLAN)
+
+
 def _drug_management(note: str, sections: Sequence[Section]) -> list[Evidence]:
     return [
         Evidence(s.start + m.start(), s.start + m.end(), m.group(0), s.name, "present")
@@ -378,13 +486,38 @@ def _drug_management(note: str, sections: Sequence[Section]) -> list[Evidence]:
     ]
 
 
+# What was done in the ED or on the ward is management too ("ED Course: ibuprofen 600 mg PO").
+_COURSE = frozenset({"hospital_course", "ed_course"})
+
+
+# How far after a management cue its drug is named ("continue taking ibuprofen").
+_DRUG_REACH = 30
+
+
+def _otc_drug(note: str, cue: Evidence) -> bool:
+    """Whether the drug a management cue acts on is an over-the-counter one."""
+    after = note[cue.start : cue.end + _DRUG_REACH].split(".")[0]
+    drugs = _cue("otc").findall(after)
+    return any(d.lower() in em_rules()["otc_drugs"] for d in drugs)
+
+
 def _risk(note: str, sections: Sequence[Section]) -> Element:
     plan = [s for s in sections if s.name in _PLAN] or list(sections)
+    course = [s for s in sections if s.name in _COURSE]
     found = {
         name: [e for s in plan for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
         for name in ("high_risk", "prescription", "surgery", "otc")
     }
+    # A drug given in the course is not a prescription; only its low and high risk count.
+    for name in ("high_risk", "otc"):
+        found[name] += [
+            e for s in course for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)
+        ]
     found["prescription"] += _drug_management(note, plan)
+    # "Continue taking ibuprofen as needed": managing an over-the-counter drug is low risk.
+    otc = [e for e in found["prescription"] if _otc_drug(note, e)]
+    found["prescription"] = [e for e in found["prescription"] if e not in otc]
+    found["otc"] += otc
     if found["high_risk"]:
         return Element(
             "risk",
@@ -399,6 +532,10 @@ def _risk(note: str, sections: Sequence[Section]) -> Element:
         return Element(
             "risk", 1, "over-the-counter drugs or low-risk management", tuple(found["otc"][:3])
         )
+    # Low risk of morbidity from additional diagnostic testing: a test ordered in the plan.
+    tests = [e for s in plan for e in _find("tests", note[s.start : s.end], s.start, s.end, s.name)]
+    if tests and any(s.name in _PLAN for s in plan):
+        return Element("risk", 1, "diagnostic testing ordered (low risk)", tuple(tests[:3]))
     return Element("risk", 0, "minimal risk", ())
 
 

@@ -460,3 +460,132 @@ def _best_exam(text: str, results: list[Any]) -> str | None:
         unsaid = _words_of(r.description) - said
         scored.append((len(said & theirs) - 0.5 * len(unsaid), r.code))
     return max(scored)[1] if scored else None
+
+
+# Words that undo a technique: before it ("no biopsies", "without snare") or after it
+# ("cholangiogram was not performed"); "showed no filling defect" is a finding, not a negation.
+_NEGATION_BEFORE = re.compile(r"\b(?:no|not|without|deferred|declined|unable)\b", re.I)
+_NEGATION_AFTER = re.compile(
+    r"\b(?:(?:was|were) not|not (?:performed|done|obtained|needed)|deferred|declined)\b", re.I
+)
+
+
+def with_techniques(note: str, lines: list[ProcedureLine]) -> list[ProcedureLine]:
+    """A procedure note's lines with the technique its body documents: the snare polypectomy
+    of a colonoscopy (45385, not 45378), a lap chole without the cholangiogram it names (47562).
+
+    Families and their words are in ``data/office_procedures.json`` (``techniques``).
+    """
+    if not is_procedure_note(note):
+        return lines
+    out: list[ProcedureLine] = []
+    for line in lines:
+        family = next(
+            (
+                f
+                for f in rules()["techniques"]
+                if line.code == f["base"] or any(v["code"] == line.code for v in f["variants"])
+            ),
+            None,
+        )
+        if family is None:
+            out.append(line)
+            continue
+        found = _techniques_done(note, family["variants"])
+        if not found:
+            base = family["base"]
+            why = "no technique documented beyond the base procedure"
+            out.append(ProcedureLine(base, line.evidence, line.modifier, f"{line.why}; {why}"))
+        out += [
+            ProcedureLine(code, evidence, line.modifier, f"technique documented ('{said}')")
+            for code, (evidence, said) in found.items()
+        ]
+    unique: dict[str, ProcedureLine] = {}
+    for line in out:
+        unique.setdefault(line.code, line)
+    return list(unique.values())
+
+
+def _techniques_done(note: str, variants: list[dict]) -> dict[str, tuple[Evidence, str]]:
+    """The variant codes a sentence of the note documents as done, with that sentence."""
+    found: dict[str, tuple[Evidence, str]] = {}
+    text = note.replace("\n", " ")  # a finding may wrap over lines
+    for m in re.finditer(r"[^.]+(?:\.(?!\d)|$)", text):
+        sentence = m.group(0)
+        for variant in variants:
+            if variant["code"] in found:
+                continue
+            for said in _pattern(tuple(variant["words"])).finditer(sentence):
+                before = sentence[max(0, said.start() - _NEAR) : said.start()]
+                after = sentence[said.end() : said.end() + _NEAR]
+                if _NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after):
+                    continue
+                start = m.start() + len(sentence) - len(sentence.lstrip())
+                body = note[start : m.end()].strip()
+                found[variant["code"]] = (
+                    Evidence(start, start + len(body), body, "", "present"),
+                    said.group(0),
+                )
+                break
+    return found
+
+
+def treatments(note: str) -> list[ProcedureLine]:
+    """Fracture care and excisional debridement documented as done at this visit.
+
+    Fracture care takes the code of the fracture site the note names, with manipulation only
+    when a reduction is documented; debridement the deepest tissue its paragraph says was
+    removed. Families and words are in ``data/office_procedures.json`` (``treatments``).
+    """
+    out: dict[str, ProcedureLine] = {}
+    text = note.replace("\n", " ")
+    low = text.lower()
+    for family in rules()["treatments"]:
+        for m in re.finditer(r"[^.]+(?:\.(?!\d)|$)", text):
+            sentence = m.group(0)
+            said = _pattern(tuple(family["words"])).search(sentence)
+            if not said or _words("not_performed").search(sentence) or _hypothetical(sentence):
+                continue
+            code = _treatment_code(family, sentence, low, note, m.start())
+            if code is None:
+                continue
+            start = m.start() + len(sentence) - len(sentence.lstrip())
+            body = note[start : m.end()].strip()
+            evidence = Evidence(start, start + len(body), body, "", "present")
+            why = f"{family['what']} documented as done at this visit ('{said[0]}')"
+            out.setdefault(code, ProcedureLine(code, evidence, _side(sentence), why))
+            break
+    return list(out.values())
+
+
+def _treatment_code(family: dict, sentence: str, low: str, note: str, at: int) -> str | None:
+    if "sites" in family:
+        site = _site(sentence, family["sites"]) or _site(low, family["sites"])
+        if site is None:
+            return None
+        reduced = _pattern(tuple(family["with_words"])).search(sentence) and not _pattern(
+            tuple(family["without_words"])
+        ).search(sentence)
+        options = family["sites"][site]
+        return options.get("with") if reduced else options["without"]
+    end = note.find("\n\n", at)
+    paragraph = note[at : end if end >= 0 else len(note)].lower()
+    return next(
+        (code for tissue, code in family["depths"] if re.search(rf"\b{tissue}\b", paragraph)),
+        family["default"],
+    )
+
+
+def includes_visit(lines: list[ProcedureLine]) -> bool:
+    """Whether a read treatment includes the evaluation that decided on it (no E/M level)."""
+    codes = {
+        code
+        for family in rules()["treatments"]
+        if family.get("includes_visit")
+        for code in (
+            [c for options in family.get("sites", {}).values() for c in options.values()]
+            + [c for _, c in family.get("depths", [])]
+            + [family.get("default", "")]
+        )
+    }
+    return any(line.code in codes for line in lines)
