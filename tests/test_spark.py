@@ -26,6 +26,7 @@ from test_batch import (
 )
 
 from codesuggest.core.errors import InputError
+from codesuggest.core.fields import EXCLUSION, SUGGESTION
 from codesuggest.io import run
 from codesuggest.io.engines.local import score_note
 from codesuggest.io.engines.spark import suggest_dataframe
@@ -62,12 +63,19 @@ def spark():
     cloudpickle.unregister_pickle_by_value(test_batch)
 
 
+# The fields the JSON leaves out when empty; a Spark struct holds them as null.
+_OPTIONAL = {f.name for struct in (SUGGESTION, EXCLUSION) for f in struct.fields if f.optional}
+
+
 def as_record(value: Any) -> Any:
-    """A Spark row back in the JSON schema: maps and structs as dicts, an unset ``note`` gone."""
+    """A Spark row back in the JSON schema: maps and structs as dicts, unset optional fields
+    (``note``, a procedure line's ``modifiers`` / ``units`` / ``pointers``) gone."""
     if hasattr(value, "asDict"):
         value = value.asDict(recursive=True)
     if isinstance(value, dict):
-        return {k: as_record(v) for k, v in value.items() if not (k == "note" and v is None)}
+        return {
+            k: as_record(v) for k, v in value.items() if not (k in _OPTIONAL and v is None)
+        }
     if isinstance(value, list):
         return [as_record(v) for v in value]
     return value
