@@ -77,3 +77,16 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
 )
 def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):
     assert load_index().lookup(phrase, context, others).code == code
+
+
+def test_no_cross_reference_is_left_among_the_nonessential_modifiers():
+    # The flattening wrote "(see also Neoplasm, skin, malignant)" as a nonessential modifier;
+    # the build script moves it to the see / see-also column, where the walk follows it.
+    from importlib import resources
+
+    text = resources.files("codesuggest.data").joinpath("icd10cm_index.tsv").read_text("utf-8")
+    rows = [line.split("\t") for line in text.splitlines()[1:]]
+    left = [r for r in rows if "(see " in r[4].lower() and "category" not in r[4].lower()]
+    assert left == []
+    basal = next(r for r in rows if r[1] == "basal cell" and r[5] == "C44.91")
+    assert basal[3] == "Neoplasm, skin, malignant"

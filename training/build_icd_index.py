@@ -30,6 +30,13 @@ COLUMNS = ("level", "term", "see", "see_also", "nonessential", "code")
 
 
 _INFIX = re.compile(r"\([a-z]\)")
+# A cross-reference the flattening left among the nonessential modifiers:
+# "basal cell (pigmented) (see also Neoplasm, skin, malignant) C44.91".
+_SEE_IN_MODIFIER = re.compile(
+    r"\(\s*see\s+(?!(?:also[\s,]+)?category)(also[\s,]+)?(?:if applicable,\s*)?"
+    r"((?:[^()]|\([^()]*\))+?)(?:,\s*if known)?\s*\)",
+    re.IGNORECASE,
+)
 
 
 def fy2026(code: str) -> tuple[str, str]:
@@ -56,7 +63,7 @@ def main() -> int:
     examples: dict[str, list[str]] = {"remapped": [], "dropped": []}
     rows = []
     titles: set[str] = set()
-    repaired = 0
+    repaired = moved = 0
     for row in csv.DictReader(data.decode("utf-8-sig").splitlines()):
         term, nonessential = row["Term"].strip(), (row["NonEssModif"] or "").strip()
         if row["Level"] == "0" and term in titles and _INFIX.fullmatch(nonessential):
@@ -66,6 +73,17 @@ def main() -> int:
             continue
         if row["Level"] == "0":
             titles.add(term)
+        see, see_also = (row["See"] or "").strip(), (row["SeeAlso"] or "").strip()
+        found = _SEE_IN_MODIFIER.search(nonessential)
+        if found:
+            target = " ".join(found[2].split())
+            if found[1] and not see_also:
+                see_also = target
+            elif not found[1] and not see:
+                see = target
+            rest = nonessential[: found.start()] + nonessential[found.end() :]
+            nonessential = " ".join(rest.split())
+            moved += 1
         code = (row["Code"] or "").strip()
         if code:
             new, what = fy2026(code)
@@ -77,9 +95,9 @@ def main() -> int:
             (
                 row["Level"],
                 row["Term"].strip(),
-                (row["See"] or "").strip(),
-                (row["SeeAlso"] or "").strip(),
-                (row["NonEssModif"] or "").strip(),
+                see,
+                see_also,
+                nonessential,
                 code,
             )
         )
@@ -104,7 +122,8 @@ def main() -> int:
         f"{counts['kept']} codes kept, {counts['remapped']} no longer in FY2026 mapped to their "
         f"nearest FY2026 header with a dash (completed from the Tabular at lookup), "
         f"{counts['dropped']} dropped; {repaired} flattened compound main term(s) such as "
-        "'Cancer(o)phobia' read as 'Cancer' removed.\n"
+        "'Cancer(o)phobia' read as 'Cancer' removed; {moved} \"(see ...)\" references moved from "
+        "the nonessential modifiers to the see / see-also columns.\n"
         "- Remapped, e.g.: " + "; ".join(examples["remapped"]) + "\n"
         "- Dropped, e.g.: " + ("; ".join(examples["dropped"]) or "none") + "\n"
         "- **Known losses of the flattening** (see the shared README): bracketed manifestation "
