@@ -17,8 +17,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from codesuggest.core.text import stem, tokens
+
+if TYPE_CHECKING:
+    from codesuggest.codebook.neoplasm import NeoplasmTable
 
 INDEX_FILE = "icd10cm_index.tsv"
 SYNONYMS_FILE = "index_synonyms.json"
@@ -60,6 +64,7 @@ SYMPTOM_CHAPTER = "R"
 # A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
 MAX_SEE_HOPS = 3
 _PAREN = re.compile(r"\([^)]*\)")
+_TABLE_REFERENCE = re.compile(r"^\s*(?:table\s+of\s+neoplasms|neoplasm)\b", re.IGNORECASE)
 _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
 
 
@@ -165,8 +170,15 @@ def _alternatives(term: str) -> tuple[frozenset[str], ...]:
 class AlphabeticIndex:
     """The Index as a tree of entries, with the main terms found by their words."""
 
-    def __init__(self, rows: Iterable[Sequence[str]], synonyms: Synonyms | None = None) -> None:
+    def __init__(
+        self,
+        rows: Iterable[Sequence[str]],
+        synonyms: Synonyms | None = None,
+        neoplasms: NeoplasmTable | None = None,
+    ) -> None:
         self.synonyms = synonyms
+        # The table the Index sends neoplasms to ("see also Neoplasm, lung, malignant").
+        self.neoplasms = neoplasms
         self.entries: list[Entry] = []
         stack: list[int] = []
         self._main: dict[str, list[int]] = {}
@@ -227,6 +239,8 @@ class AlphabeticIndex:
             return None
         near = own | self._phrase_words(context)
         linked = [(o, self._phrase_words(o)) for o in dict.fromkeys(others)]
+        # The note's own words, without the synonyms' (the table's rows prefer them).
+        plain = words_of(phrase) | words_of(context)
         best: tuple[tuple[int, int, int, int], IndexHit] | None = None
         for i in self.main_terms(own):
             main_words = max((a for a in self.entries[i].alternatives if a <= own), key=len)
@@ -234,7 +248,7 @@ class AlphabeticIndex:
             # ("fracture" -> Fracture, traumatic) counts once, so that "pathological fracture"
             # reads as Fracture, pathological.
             written = max(len(main_words & words_of(phrase)), 1)
-            hit = self._walk(i, own, near, linked, written)
+            hit = self._walk(i, (own, near, plain), linked, written)
             if hit is None:
                 continue
             hit = replace(hit, words=len(words_of(phrase) - _SIDE_WORDS))
@@ -308,20 +322,28 @@ class AlphabeticIndex:
     def _walk(
         self,
         start: int,
-        own: frozenset[str],
-        near: frozenset[str],
+        reading: tuple[frozenset[str], frozenset[str], frozenset[str]],
         linked: Sequence[tuple[str, frozenset[str]]],
         matched: int,
     ) -> IndexHit | None:
+        own, near, _ = reading
         node, path, code, partner, hops = start, [self.entries[start].term], "", "", 0
         used = set().union(*(a for a in self.entries[start].alternatives if a <= own))
+        read, trail = set(used), [start]
         while True:
             entry = self.entries[node]
+            if entry.see and not entry.code and self._to_table(entry.see):
+                table = self._table(entry.see, reading, read)
+                if table is None:
+                    return None
+                code, words = table
+                return IndexHit(code, (*path, *words[1]), matched + len(words[0]), partner)
             if entry.see and not entry.code and hops < MAX_SEE_HOPS:
                 target = self.follow(entry.see)
                 if target is not None:
                     hops += 1
                     node = target
+                    trail.append(target)
                     path.append(f"see {entry.see}")
                     # The reference's own words are the book's, not the note's: every note
                     # word may open the target's subterms again.
@@ -334,12 +356,45 @@ class AlphabeticIndex:
             node, gained, words, partner_text = step
             matched += gained
             used |= words
+            read |= words
+            trail.append(node)
             partner = partner_text or partner
-            if self.entries[node].connector:
-                path.append(self.entries[node].term)
-                continue
             path.append(self.entries[node].term)
+        # "see also Neoplasm, breast, malignant" at the deepest entry that has one: the
+        # table's site rows, when the note names more of the site than the Index entry.
+        reference = next(
+            (
+                self.entries[n].see_also
+                for n in reversed(trail)
+                if self._to_table(self.entries[n].see_also)
+            ),
+            "",
+        )
+        if reference:
+            table = self._table(reference, reading, read)
+            if table is not None and (table[1][0] or not code):
+                code = table[0]
+                matched += len(table[1][0])
+                path += [f"see also {reference}", *table[1][1]]
         return IndexHit(code, tuple(path), matched, partner) if code else None
+
+    def _to_table(self, reference: str) -> bool:
+        return bool(reference) and self.neoplasms is not None and _TABLE_REFERENCE.match(
+            reference
+        ) is not None
+
+    def _table(
+        self,
+        reference: str,
+        reading: tuple[frozenset[str], frozenset[str], frozenset[str]],
+        read: set[str],
+    ) -> tuple[str, tuple[frozenset[str], tuple[str, ...]]] | None:
+        """The Table of Neoplasms' code for a reference, the site words it used and its rows."""
+        assert self.neoplasms is not None
+        hit = self.neoplasms.lookup(reference, *reading, frozenset(read))
+        if hit is None:
+            return None
+        return hit.code, (hit.words, hit.path)
 
     def _best_child(
         self,
@@ -415,4 +470,7 @@ def load_index() -> AlphabeticIndex:
     """The shipped Index (FY2025 entries, every code re-validated against FY2026)."""
     text = resources.files("codesuggest.data").joinpath(INDEX_FILE).read_text("utf-8")
     reader = csv.reader(text.splitlines()[1:], delimiter="\t")
-    return AlphabeticIndex(reader, load_synonyms())
+    # Imported here: the table is built of AlphabeticIndex trees, so its module imports this one.
+    from codesuggest.codebook.neoplasm import load_table
+
+    return AlphabeticIndex(reader, load_synonyms(), load_table(load_synonyms()))
