@@ -302,7 +302,9 @@ class Suggester:
         it, so an evaluation scores exactly what coders get (edits aside).
         """
         (doc_scores,) = self.model.document_model.doc_scores([note])
-        cset = self.builder.build(note, terms, doc_scores, setting=patient.setting)
+        cset = self.builder.build(
+            note, terms, doc_scores, setting=patient.setting, sex=patient.sex
+        )
         suggestions: list[Suggestion] = []
         if cset.candidates:
             proba = self.model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]

@@ -22,6 +22,8 @@ _NOT_A_DETAIL = frozenset({"unspecified", "of", "and", "the", "site", "side", "l
 # defaults (osteoarthritis is primary unless documented otherwise).
 _DEFAULT_DETAILS = frozenset({"unilateral", "bilateral", "primary"})
 
+_SEXES = {"F": "female", "M": "male"}
+
 _ENCOUNTER_PREFIX = {
     "initial": "initial encounter",
     "subsequent": "subsequent encounter",
@@ -51,6 +53,11 @@ def _attribute_words(attributes: dict[str, str]) -> set[str]:
         words.update({"acute", "chronic"})
     elif acuity:
         words.add(acuity)
+    # The patient's sex picks between codes the Tabular splits by it (C50.41- female / male
+    # breast); it is never a documented detail of its own.
+    sex = _SEXES.get(attributes.get("sex", ""))
+    if sex:
+        words.add(sex)
     for key in ("stage", "severity", "trimester", "diabetes_type"):
         v = attributes.get(key)
         if v:

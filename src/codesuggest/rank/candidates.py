@@ -142,6 +142,7 @@ class CandidateBuilder:
         self._specified = lru_cache(maxsize=_SPECIFY_CACHE)(self._specify_items)
         self._strongest = lru_cache(maxsize=_SEARCH_CACHE)(self._strongest_associations)
         self._evidence_spans: set[tuple[str, str, int, int]] = set()
+        self._sex: str | None = None
 
     def build(
         self,
@@ -150,8 +151,12 @@ class CandidateBuilder:
         doc_scores: DocScores | dict[str, tuple[float, float]],
         *,
         setting: str = "outpatient",
+        sex: str | None = None,
     ) -> CandidateSet:
-        """Candidates from present terms (made specific) and from the document model."""
+        """Candidates from present terms (made specific) and from the document model.
+
+        ``sex`` (F / M) completes codes the Tabular splits by sex (breast C50.-).
+        """
         if not isinstance(doc_scores, DocScores):
             doc_scores = DocScores.from_dict(doc_scores)
         note = _NoteCandidates(n_chars=max(len(text), 1))
@@ -163,6 +168,7 @@ class CandidateBuilder:
         ]
         self._other_side = {}
         self._evidence_spans = set()
+        self._sex = sex
         terms = [*terms, *self._history_terms(text, terms, documented)]
         for term in terms:
             self._read_term(note, term, text, documented, coded_as_present)
@@ -234,6 +240,8 @@ class CandidateBuilder:
 
     def _specify(self, code: str, attributes: dict[str, str]) -> Specified:
         """``specify`` in the Tabular, remembered for the same code and attributes."""
+        if self._sex:
+            attributes = {**attributes, "sex": self._sex}
         return self._specified(code, tuple(sorted(attributes.items())))
 
     def _specify_items(self, code: str, attributes: tuple[tuple[str, str], ...]) -> Specified:
