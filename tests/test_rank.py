@@ -45,6 +45,12 @@ def test_unspecified_side_code_becomes_the_documented_side(icd):
     assert specify(icd, "H66.90", {"laterality": "left"}).code == "H66.92"
 
 
+def test_the_patients_sex_picks_the_code_the_tabular_splits_by_sex(icd):
+    # C50.41- upper-outer quadrant: C50.41[1-9] female, C50.42[1-9] male.
+    assert specify(icd, "C50.41", {"laterality": "left", "sex": "F"}).code == "C50.412"
+    assert specify(icd, "C50.4", {"laterality": "left", "sex": "M"}).code == "C50.422"
+
+
 def _term(text, start, codes, assertion="present", **kw):
     return Term(
         text=text,
