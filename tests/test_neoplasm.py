@@ -83,3 +83,19 @@ def test_a_primary_cancer_reads_the_malignant_column_at_the_named_site(index):
 )
 def test_the_shipped_table_reaches_the_code_a_coder_would(phrase, context, code):
     assert load_index().lookup(phrase, context).code.startswith(code)
+
+
+def test_a_behaviour_named_only_by_the_sentence_is_not_taken_to_the_table():
+    index = AlphabeticIndex(
+        [
+            *INDEX,
+            ("0", "Cyst", "", "", "", ""),
+            ("1", "malignant", "Neoplasm, malignant, by site", "", "", ""),
+            ("1", "epidermal", "", "", "", "L72.0"),
+        ],
+        None,
+        NeoplasmTable(TABLE),
+    )
+    # The carcinoma is another condition of the sentence (history); the cyst is not malignant.
+    assert index.lookup("cyst", "history of malignant carcinoma and a cyst") is None
+    assert index.lookup("malignant cyst", "malignant cyst of the liver").code == "C22.9"

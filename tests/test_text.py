@@ -32,3 +32,12 @@ def test_a_word_found_after_a_dotted_capital_i_is_found_where_it_stands():
 def test_lone_surrogates_are_replaced_one_for_one():
     assert replace_surrogates("a\ud800b\udcff") == "a\ufffdb\ufffd"
     assert replace_surrogates("plain") == "plain"
+
+
+def test_greek_plurals_read_as_their_singular_and_english_plurals_do_not():
+    from codesuggest.core.text import stem
+
+    assert stem("keratoses") == "keratosis"
+    assert stem("stenoses") == "stenosis"
+    assert stem("overdoses") == "overdose"
+    assert stem("purposes") == "purpose"

@@ -330,9 +330,15 @@ class AlphabeticIndex:
         node, path, code, partner, hops = start, [self.entries[start].term], "", "", 0
         used = set().union(*(a for a in self.entries[start].alternatives if a <= own))
         read, trail = set(used), [start]
+        # Whether the last subterm was opened by the phrase's own words: a behaviour subterm
+        # opened by the sentence alone ("cyst" beside a history of carcinoma: Cyst > malignant)
+        # says nothing of this condition and is not taken to the table.
+        by_own = True
         while True:
             entry = self.entries[node]
             if entry.see and not entry.code and self._to_table(entry.see):
+                if not by_own:
+                    break
                 table = self._table(entry.see, reading, read)
                 if table is None:
                     return None
@@ -354,6 +360,7 @@ class AlphabeticIndex:
             if step is None:
                 break
             node, gained, words, partner_text = step
+            by_own = by_own if not words else bool(words & own)
             matched += gained
             used |= words
             read |= words

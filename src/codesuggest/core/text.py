@@ -75,7 +75,13 @@ def original_span(origin: list[int] | None, start: int, end: int) -> tuple[int, 
 
 
 def stem(token: str) -> str:
-    """A deliberately light plural stripper: 'fractures' -> 'fracture', 'stenosis' kept."""
+    """A deliberately light plural stripper: 'fractures' -> 'fracture', 'stenosis' kept.
+
+    Greek plurals are read as their singular ('keratoses' -> 'keratosis', 'stenoses'), but
+    not the English words of that ending ('doses', 'purposes').
+    """
+    if len(token) >= 8 and token.endswith("oses") and not token.endswith(("doses", "poses")):
+        return token[:-4] + "osis"
     if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
         return token[:-1]
     return token
