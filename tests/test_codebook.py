@@ -304,5 +304,8 @@ def test_search_reads_a_condition_through_the_index_first(book):
     assert book.search("old MI")[0].code == "I25.2"
     assert book.search("family history colon cancer")[0].code == "Z80.0"
     assert book.search("history of kidney stones")[0].code == "Z87.442"
+    # Through the Index to its tables: Drugs and Chemicals, and Neoplasms.
+    assert book.search("adverse effect of prednisone")[0].code == "T38.0X5A"
+    assert book.search("basal cell carcinoma skin of right forearm")[0].code == "C44.612"
     first = book.search("COPD exacerbation")[0]
     assert first.matched.startswith("Index: ")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from codesuggest.core.text import stem, tokens
 
 if TYPE_CHECKING:
+    from codesuggest.codebook.drugs import DrugTable
     from codesuggest.codebook.neoplasm import NeoplasmTable
 
 INDEX_FILE = "icd10cm_index.tsv"
@@ -64,7 +65,8 @@ SYMPTOM_CHAPTER = "R"
 # A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
 MAX_SEE_HOPS = 3
 _PAREN = re.compile(r"\([^)]*\)")
-_TABLE_REFERENCE = re.compile(r"^\s*(?:table\s+of\s+neoplasms|neoplasm)\b", re.IGNORECASE)
+_NEOPLASM_REFERENCE = re.compile(r"^\s*(?:table\s+of\s+neoplasms|neoplasm)\b", re.IGNORECASE)
+_DRUG_REFERENCE = re.compile(r"^\s*table\s+of\s+drugs\b", re.IGNORECASE)
 _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
 
 
@@ -175,10 +177,13 @@ class AlphabeticIndex:
         rows: Iterable[Sequence[str]],
         synonyms: Synonyms | None = None,
         neoplasms: NeoplasmTable | None = None,
+        drugs: DrugTable | None = None,
     ) -> None:
         self.synonyms = synonyms
-        # The table the Index sends neoplasms to ("see also Neoplasm, lung, malignant").
+        # The tables the Index sends the coder to: "see also Neoplasm, lung, malignant",
+        # "see Table of Drugs and Chemicals, by drug, poisoning".
         self.neoplasms = neoplasms
+        self.drugs = drugs
         self.entries: list[Entry] = []
         stack: list[int] = []
         self._main: dict[str, list[int]] = {}
@@ -346,7 +351,9 @@ class AlphabeticIndex:
                 return IndexHit(code, (*path, *words[1]), matched + len(words[0]), partner)
             if entry.see and not entry.code and hops < MAX_SEE_HOPS:
                 target = self.follow(entry.see)
-                if target is not None:
+                # A reference back to an entry already read ("Anemia > due to > drug - see
+                # Anemia, by type") ends the walk there.
+                if target is not None and target not in trail:
                     hops += 1
                     node = target
                     trail.append(target)
@@ -369,6 +376,8 @@ class AlphabeticIndex:
             path.append(self.entries[node].term)
         # "see also Neoplasm, breast, malignant" at the deepest entry that has one: the
         # table's site rows, when the note names more of the site than the Index entry.
+        # A "see also" the Drug Table is a second code beside the condition's, never instead
+        # of it: it is read only where the Index gives no code ("Poisoning").
         reference = next(
             (
                 self.entries[n].see_also
@@ -377,7 +386,7 @@ class AlphabeticIndex:
             ),
             "",
         )
-        if reference:
+        if reference and (not code or _NEOPLASM_REFERENCE.match(reference)):
             table = self._table(reference, reading, read)
             if table is not None and (table[1][0] or not code):
                 code = table[0]
@@ -386,9 +395,11 @@ class AlphabeticIndex:
         return IndexHit(code, tuple(path), matched, partner) if code else None
 
     def _to_table(self, reference: str) -> bool:
-        return bool(reference) and self.neoplasms is not None and _TABLE_REFERENCE.match(
-            reference
-        ) is not None
+        if not reference:
+            return False
+        if _NEOPLASM_REFERENCE.match(reference):
+            return self.neoplasms is not None
+        return self.drugs is not None and _DRUG_REFERENCE.match(reference) is not None
 
     def _table(
         self,
@@ -396,9 +407,11 @@ class AlphabeticIndex:
         reading: tuple[frozenset[str], frozenset[str], frozenset[str]],
         read: set[str],
     ) -> tuple[str, tuple[frozenset[str], tuple[str, ...]]] | None:
-        """The Table of Neoplasms' code for a reference, the site words it used and its rows."""
-        assert self.neoplasms is not None
-        hit = self.neoplasms.lookup(reference, *reading, frozenset(read))
+        """The table's code for a reference, the note words it used and its rows."""
+        table = self.neoplasms if _NEOPLASM_REFERENCE.match(reference) else self.drugs
+        if table is None:
+            return None
+        hit = table.lookup(reference, *reading, frozenset(read))
         if hit is None:
             return None
         return hit.code, (hit.words, hit.path)
@@ -477,7 +490,9 @@ def load_index() -> AlphabeticIndex:
     """The shipped Index (FY2025 entries, every code re-validated against FY2026)."""
     text = resources.files("codesuggest.data").joinpath(INDEX_FILE).read_text("utf-8")
     reader = csv.reader(text.splitlines()[1:], delimiter="\t")
-    # Imported here: the table is built of AlphabeticIndex trees, so its module imports this one.
+    # Imported here: the tables are AlphabeticIndex trees, so their modules import this one.
+    from codesuggest.codebook.drugs import load_drug_table
     from codesuggest.codebook.neoplasm import load_table
 
-    return AlphabeticIndex(reader, load_synonyms(), load_table(load_synonyms()))
+    synonyms = load_synonyms()
+    return AlphabeticIndex(reader, synonyms, load_table(synonyms), load_drug_table(synonyms))
