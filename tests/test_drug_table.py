@@ -113,3 +113,17 @@ def test_a_see_also_the_table_never_replaces_the_conditions_code(index):
 )
 def test_the_shipped_table_reaches_the_code_a_coder_would(phrase, context, code):
     assert load_index().lookup(phrase, context).code == code
+
+
+def test_every_drug_class_row_of_the_shipped_map_exists():
+    from codesuggest.codebook.drugs import load_drug_table
+
+    table = load_drug_table()
+    assert table.classes
+    assert [row for _, row in table.classes if table.tree.follow(row) is None] == []
+
+
+def test_a_drug_the_table_does_not_name_is_read_as_its_class():
+    hit = load_index().lookup("adverse effect of amlodipine")
+    assert hit.code == "T46.1X5"
+    assert "Blockers, calcium channel (the drug's class)" in hit.path

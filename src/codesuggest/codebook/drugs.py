@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +22,7 @@ from importlib import resources
 from codesuggest.codebook.index import AlphabeticIndex, Synonyms, words_of
 
 DRUG_FILE = "icd10cm_drugs.tsv"
+CLASSES_FILE = "drug_table_classes.json"
 COLUMNS = ("accidental", "intentional", "assault", "undetermined", "adverse_effect", "underdosing")
 COLUMN_TITLES = {
     "accidental": "poisoning, accidental (unintentional)",
@@ -72,11 +74,22 @@ def column_of(reference: str, words: frozenset[str]) -> str:
 class DrugTable:
     """The substances as a tree (forms under each), with the six codes of every row."""
 
-    def __init__(self, rows: Iterable[Sequence[str]], synonyms: Synonyms | None = None) -> None:
+    def __init__(
+        self,
+        rows: Iterable[Sequence[str]],
+        synonyms: Synonyms | None = None,
+        classes: dict[str, str] | None = None,
+    ) -> None:
         rows = [tuple(r) for r in rows]
         # The tree is walked by its titles; the adverse-effect column stands in as its code.
         self.tree = AlphabeticIndex(((*r[:5], r[9]) for r in rows), synonyms)
         self.codes = [dict(zip(COLUMNS, r[5:11], strict=True)) for r in rows]
+        # Drugs the table does not name, read as the class row a coder looks up instead
+        # (amlodipine: "Blockers, calcium channel"), longest name first.
+        self.classes = sorted(
+            ((words_of(name), row) for name, row in (classes or {}).items() if name[:1] != "_"),
+            key=lambda c: -len(c[0]),
+        )
 
     def lookup(
         self,
@@ -98,8 +111,8 @@ class DrugTable:
         found = self._substance(near - read, plain)
         if found is None:
             return None
-        node, words = found
-        path = [self.tree.entries[node].term]
+        node, words, title = found
+        path = [title]
         see = self.tree.entries[node].see
         if see and not any(self.codes[node].values()):
             # "Monoxide, carbon - see Carbon, monoxide".
@@ -132,13 +145,22 @@ class DrugTable:
 
     def _substance(
         self, near: frozenset[str], plain: frozenset[str]
-    ) -> tuple[int, frozenset[str]] | None:
+    ) -> tuple[int, frozenset[str], str] | None:
+        """The row of the substance the note names, the words it used and how it reads."""
+        named = []
         for i in self.substances(near):
             alt = max((a for a in self.tree.entries[i].alternatives if a <= near), key=len)
             # A substance read through a synonym only is the synonym's, not the note's.
             if alt & plain:
-                return i, alt
-        return None
+                named.append((len(alt), i, alt))
+        for words, row in self.classes:
+            if words and words <= plain and (not named or len(words) > named[0][0]):
+                target = self.tree.follow(row)
+                if target is not None:
+                    return target, words, f"{row} (the drug's class)"
+        if not named:
+            return None
+        return named[0][1], named[0][2], self.tree.entries[named[0][1]].term
 
     def _form(self, node: int, near: frozenset[str]) -> tuple[int, frozenset[str]] | None:
         """The form of a substance the note names ("Insulin > human"), if any."""
@@ -162,5 +184,7 @@ class DrugTable:
 @functools.cache
 def load_drug_table(synonyms: Synonyms | None = None) -> DrugTable:
     """The shipped Table of Drugs and Chemicals (FY2026)."""
-    text = resources.files("codesuggest.data").joinpath(DRUG_FILE).read_text("utf-8")
-    return DrugTable(csv.reader(text.splitlines()[1:], delimiter="\t"), synonyms)
+    data = resources.files("codesuggest.data")
+    text = data.joinpath(DRUG_FILE).read_text("utf-8")
+    classes = json.loads(data.joinpath(CLASSES_FILE).read_text("utf-8"))
+    return DrugTable(csv.reader(text.splitlines()[1:], delimiter="\t"), synonyms, classes)
