@@ -220,3 +220,23 @@ def test_a_diagnostic_test_ordered_in_the_plan_is_low_risk():
     assert v.elements[2].level == 1
     assert "diagnostic testing" in v.elements[2].why
     assert visit("Breast lump. Reassured.", **{"N63.10": False}).elements[2].level == 0
+
+
+def test_symptoms_of_one_problem_entry_are_one_problem_addressed():
+    from codesuggest.rank.em import one_per_entry
+
+    note = "1. Dysuria with urinary frequency.\n2. Vaginal discharge.\n3. Hypertension, diabetes.\n"
+
+    def at(code: str, text: str) -> Problem:
+        start = note.find(text)
+        return Problem(code, False, False, Evidence(start, start + len(text), text, "assessment"))
+
+    problems = [
+        at("R30.0", "Dysuria"),
+        at("R35.0", "urinary frequency"),
+        at("N89.8", "Vaginal discharge"),
+        at("I10", "Hypertension"),
+        at("E11.9", "diabetes"),
+    ]
+    # Two diagnoses of one line stay two problems; two symptoms of one entry are one.
+    assert [p.code for p in one_per_entry(note, problems)] == ["R30.0", "N89.8", "I10", "E11.9"]

@@ -143,3 +143,46 @@ def test_cancer_of_unspecified_site_is_not_selected_beside_a_cancer_with_its_sit
     sel = select(NOTE, cands, [0.9, 0.9], icd)
     assert {cands[i].code for i in sel.selected} == {"C56.9"}
     assert sel.reasons[1].startswith("less specific")
+
+
+LIST_NOTE = (
+    "HPI: took a prednisone taper last week.\n\nASSESSMENT:\n1. COPD, stable.\n"
+    "2. Hyperglycemia, resolving.\n3. Fever.\n"
+)
+
+
+def _list_cand(code: str, text: str, section: str = "assessment") -> Candidate:
+    start = LIST_NOTE.find(text)
+    return Candidate(
+        code=code,
+        system=ICD10CM,
+        evidence=[Evidence(start, start + len(text), text, section)],
+        features={PRIMARY: 1.0},
+        sources={"lookup": 1.0, "index": 1.0},
+    )
+
+
+def test_an_abnormal_finding_of_its_own_problem_entry_is_kept_beside_a_diagnosis(icd):
+    # Hyperglycemia (R73.9) is an abnormal finding, not a symptom of COPD, and each numbered
+    # entry is a problem of its own.
+    cands = [_list_cand("J44.9", "COPD"), _list_cand("R73.9", "Hyperglycemia")]
+    sel = select(LIST_NOTE, cands, [0.9] * 2, icd)
+    assert {cands[i].code for i in sel.selected} == {"J44.9", "R73.9"}
+
+
+def test_a_short_course_of_a_drug_is_not_long_term_therapy(icd):
+    # Guideline I.C.21.c.3: Z79 codes are not for a taper or a short course.
+    cands = [_list_cand("Z79.52", "prednisone", "history_of_present_illness")]
+    sel = select(LIST_NOTE, cands, [0.9], icd)
+    assert sel.selected == set()
+    assert "short course" in sel.reasons[0]
+
+
+def test_a_poisoning_leads_the_selected_codes_and_an_adverse_effect_follows_its_nature(icd):
+    cands = [
+        _list_cand("J44.9", "COPD"),
+        _list_cand("T38.0X5A", "Hyperglycemia"),
+        _list_cand("R73.9", "Hyperglycemia"),
+    ]
+    sel = select(LIST_NOTE, cands, [0.9, 0.95, 0.5], icd)
+    assert [cands[i].code for i in sel.order([0.9, 0.95, 0.5], 3)][-1] == "T38.0X5A"

@@ -228,6 +228,9 @@ def test_a_parent_reporting_the_childs_symptom_is_not_family_history(extractor):
         ("Possible UTI, urine culture sent.", "UTI"),
         ("CT ordered to rule out pulmonary embolism.", "pulmonary embolism"),
         ("Concern for sepsis given fever and tachycardia.", "sepsis"),
+        # A test for a condition is not its diagnosis.
+        ("Vaginal swab NAAT for chlamydia sent.", "chlamydia"),
+        ("Rapid strep antigen test for strep pharyngitis.", "strep pharyngitis"),
     ],
 )
 def test_uncertainty_cues_mark_the_term_uncertain(extractor, text, term):

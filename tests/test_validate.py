@@ -253,6 +253,30 @@ def test_external_cause_code_first_listed_is_an_error(book):
     assert "external-cause-first-listed" not in rules(check(["S72.001A", "W19.XXXA"], book))
 
 
+def test_a_poisoning_is_listed_before_its_manifestations(book):
+    # Guideline I.C.19.e.5.b.
+    e = only(check(["R11.0", "T39.1X2A", "F32.2"], book), "poisoning-sequence")
+    assert e.fix == ("T39.1X2A", "R11.0", "F32.2")
+    assert "poisoning-sequence" not in rules(check(["T39.1X2A", "R11.0"], book))
+
+
+def test_an_adverse_effect_follows_the_nature_of_the_effect(book):
+    # Guideline I.C.19.e.5.a.
+    e = only(check(["T38.0X5A", "R73.9"], book), "adverse-effect-sequence")
+    assert e.fix == ("R73.9", "T38.0X5A")
+    assert "adverse-effect-sequence" not in rules(check(["R73.9", "T38.0X5A"], book))
+
+
+def test_drug_code_kinds_read_the_intent_character():
+    from codesuggest.core.codes import drug_code_kind
+
+    assert drug_code_kind("T39.1X2A") == "poisoning"
+    assert drug_code_kind("T58.91XA") == "poisoning"
+    assert drug_code_kind("T38.0X5A") == "adverse effect"
+    assert drug_code_kind("T46.4X6A") == "underdosing"
+    assert drug_code_kind("S52.501A") == ""
+
+
 def test_same_diagnosis_listed_twice_is_a_warning(book):
     e = only(check(["E11.9", "I10", "E11.9"], book), "duplicate-code")
     assert e.severity == "warning"

@@ -43,7 +43,14 @@ from codesuggest.core.text import (
 )
 from codesuggest.rank.candidates import CandidateBuilder
 from codesuggest.rank.claim import complete_lines, reason
-from codesuggest.rank.em import Problem, is_chronic, is_em_code, level_visit, worsening
+from codesuggest.rank.em import (
+    Problem,
+    is_chronic,
+    is_em_code,
+    level_visit,
+    one_per_entry,
+    worsening,
+)
 from codesuggest.rank.features import feature_matrix
 from codesuggest.rank.model import Model, load_model
 from codesuggest.rank.procedures import (
@@ -358,6 +365,7 @@ class Suggester:
             if s.selected and s.system == ICD10CM and not s.code.startswith("Z")
             for e in s.evidence[-1:]
         ]
+        problems = one_per_entry(note, problems)
         if is_report(note):
             return
         if includes_visit(treatments(note)):

@@ -132,3 +132,26 @@ def matcher(mode: str) -> Callable[[str, str], bool]:
     if mode == "category":
         return lambda p, g: _norm(p)[:3] == _norm(g)[:3]
     raise ValueError(f"unknown matching mode {mode!r}; use one of {MODES}")
+
+
+def drug_code_kind(code: str) -> str:
+    """The kind of a drug or chemical code: "poisoning", "adverse effect", "underdosing"
+    (T36-T65), or "" for any other code. The last character before the placeholder X and the
+    7th character says which (T39.1X2A: 2, intentional poisoning; T58.91XA: 1; T38.0X5A: 5)."""
+    compact = code.replace(".", "").upper()
+    if not "T36" <= compact[:3] <= "T65" or len(compact) < 5:
+        return ""
+    body = (compact[:6] if len(compact) == 7 else compact).rstrip("X")
+    if len(body) < 5:
+        return ""
+    return _DRUG_INTENT.get(body[-1], "")
+
+
+_DRUG_INTENT = {
+    "1": "poisoning",
+    "2": "poisoning",
+    "3": "poisoning",
+    "4": "poisoning",
+    "5": "adverse effect",
+    "6": "underdosing",
+}

@@ -17,7 +17,7 @@ import functools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -143,6 +143,33 @@ class Problem:
     chronic: bool
     worsening: bool
     evidence: Evidence
+
+
+def one_per_entry(note: str, problems: Sequence[Problem]) -> list[Problem]:
+    """The problems addressed, a symptom counted with the entry it is written in.
+
+    "1. Dysuria with urinary frequency - possible UTI" is one problem addressed, however many
+    symptom codes it takes; two diagnoses of one line stay two problems.
+    """
+    out: list[Problem] = []
+    entries: dict[tuple[int, int], int] = {}
+    for p in problems:
+        start = note.rfind("\n", 0, p.evidence.start) + 1
+        end = note.find("\n", p.evidence.end)
+        entry = (start, len(note) if end < 0 else end)
+        at = entries.get(entry)
+        if at is not None and (p.code[:1] == "R" or out[at].code[:1] == "R"):
+            # The entry's diagnosis stands for it; among symptoms only, the first.
+            kept = p if out[at].code[:1] == "R" and p.code[:1] != "R" else out[at]
+            out[at] = replace(
+                kept,
+                chronic=kept.chronic or out[at].chronic or p.chronic,
+                worsening=out[at].worsening or p.worsening,
+            )
+            continue
+        entries.setdefault(entry, len(out))
+        out.append(p)
+    return out
 
 
 def is_em_code(code: str) -> bool:

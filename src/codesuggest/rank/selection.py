@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from codesuggest.codebook.codeset import CodeSet
 from codesuggest.codebook.index import load_synonyms, words_of
-from codesuggest.core.codes import parse_code_refs
+from codesuggest.core.codes import drug_code_kind, parse_code_refs
 from codesuggest.core.records import ICD10CM, Candidate, Evidence
 from codesuggest.rank.candidates import ABSORBED, PRIMARY
 from codesuggest.rank.em import is_chronic
@@ -83,6 +83,11 @@ _STOPPED = re.compile(
     re.IGNORECASE,
 )
 _STOP_REACH = 25
+_SHORT_COURSE = re.compile(
+    r"\b(?:taper(?:ed|ing)?|burst|dose\s?pa(?:c)?k|medrol\s+pack|z-?pak|"
+    r"\d+[-\s]day\s+course|course\s+of|x\s*\d+\s*days|for\s+\d+\s+days)\b",
+    re.IGNORECASE,
+)
 _NOT_YET = frozenset({"will", "to", "not", "never", "won't", "don't", "plan", "plans", "may"})
 # Where a history mention of a chronic condition may say it is treated now.
 _HISTORY_SECTIONS = frozenset({"history_of_present_illness", "past_medical_history", ""})
@@ -101,7 +106,8 @@ _MUST_NOT = (
     "less specific than",
     "an injury of unspecified body region",
 )
-_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+# A problem entry ends at a blank line or where the next numbered or bulleted entry begins.
+_PARAGRAPH = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:\d{1,2}[.)]|[-*\u2022#])[ \t]+\S)")
 # Words that say what a symptom is or how bad, not where: what is left names the site.
 _SYMPTOM_WORDS = words_of(
     "pain painful ache aching discomfort swelling tenderness stiffness acute chronic severe "
@@ -124,6 +130,8 @@ class Selection:
     reasons: dict[int, str]
     assessed: bool = False
     demoted: set[int] = field(default_factory=set)
+    # The candidates' codes, by position (for the sequence of drug codes).
+    codes: tuple[str, ...] = ()
 
     def order(self, scores: Sequence[float], limit: int) -> list[int]:
         """Positions in display order: pre-selected first when assessed, then by score, the
@@ -131,11 +139,15 @@ class Selection:
         diagnosis when the note states its assessment; in a narrative without one it keeps
         its place by score (it stays unselected either way)."""
 
-        def key(i: int) -> tuple[float, float, int]:
+        def key(i: int) -> tuple[float, int, float, int]:
             why = self.reasons.get(i, "")
             demoted = i in self.demoted and (self.assessed or not why.startswith(_INTEGRAL))
             tier = 0.0 if self.assessed and i in self.selected else (2.0 if demoted else 1.0)
-            return tier, -float(scores[i]), i
+            # Among the pre-selected codes: a poisoning first, an adverse effect after its
+            # nature (guideline I.C.19.e.5).
+            kind = drug_code_kind(self.codes[i]) if tier == 0.0 and self.codes else ""
+            sequence = {"poisoning": -1, "adverse effect": 1, "underdosing": 1}.get(kind, 0)
+            return tier, sequence, -float(scores[i]), i
 
         ranked = sorted(range(len(scores)), key=key)[:limit]
         return ranked + [i for i in sorted(self.selected) if i not in set(ranked)]
@@ -158,6 +170,14 @@ def _long_term(text: str, cand: Candidate) -> bool:
     """Whether a drug is documented as taken already (medication list, history, "continue"),
     not only prescribed or given at this visit (a prednisone taper, oxycodone for a stone,
     a drug given in the operating room are not long-term therapy)."""
+    short = [bool(_SHORT_COURSE.search(_clause(text, e.start, e.end))) for e in cand.evidence]
+    listed = any(
+        e.section == "medications" and not s for e, s in zip(cand.evidence, short, strict=True)
+    )
+    if any(short) and not listed:
+        # "a prednisone taper", "a 5-day course of azithromycin": short-term use, which
+        # guideline I.C.21.c.3 leaves uncoded, unless the medication list has it as well.
+        return False
     for e in cand.evidence:
         if _stopped(_clause(text, e.start, e.end)):
             # "aspirin stopped 2025", "metformin was discontinued": not current therapy.
@@ -250,7 +270,7 @@ def select(
             continue
         why = _documented(cand, has_diagnoses, setting, text)
         if not why and cand.code.startswith("Z79") and not _long_term(text, cand):
-            why = "started at this visit: long-term use is not documented"
+            why = "long-term use is not documented (a short course, or started at this visit)"
         if not why and "index" not in cand.sources and scores[i] < MIN_SCORE:
             why = "the ranker scores this reading as unlikely"
         if why:
@@ -265,7 +285,7 @@ def select(
     if has_diagnoses:
         _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
-    return Selection(set(kept), reasons, has_diagnoses, demoted)
+    return Selection(set(kept), reasons, has_diagnoses, demoted, tuple(c.code for c in candidates))
 
 
 def _mark_unstated_symptoms(
@@ -350,10 +370,14 @@ def _drop_integral_symptoms(
             if not has_diagnoses or e.section in DIAGNOSTIC_SECTIONS
         }
 
+    # A drug's poisoning or adverse-effect code (T36-T50) names the drug, not the condition:
+    # the symptoms it caused are coded beside it (guideline I.C.19.e.5).
     diagnoses = [
         i
         for i in chosen
-        if not is_symptom(icd, candidates[i].code) and not candidates[i].code.startswith("Z")
+        if not is_symptom(icd, candidates[i].code)
+        and not candidates[i].code.startswith("Z")
+        and not is_drug_code(candidates[i].code)
     ]
     diagnosis_blocks = set().union(*(blocks(i) for i in diagnoses)) if diagnoses else set()
     diagnosis_sites = set().union(*(_sites(icd, candidates[i]) for i in diagnoses))
@@ -361,7 +385,11 @@ def _drop_integral_symptoms(
     for i in chosen:
         if is_symptom(icd, candidates[i].code) and diagnoses:
             sites = _sites(icd, candidates[i], evidence_only=True)
-            if blocks(i) <= diagnosis_blocks or not sites or sites & diagnosis_sites:
+            # An abnormal finding (R70-R94: hyperglycemia, an abnormal lab) is part of no
+            # disease merely by naming no site; it goes only beside a diagnosis of its own
+            # problem entry or site.
+            siteless = not sites and not _is_finding(candidates[i].code)
+            if blocks(i) <= diagnosis_blocks or siteless or sites & diagnosis_sites:
                 reasons[i] = "a symptom of a diagnosis documented with it (guideline I.B.5)"
                 continue
         kept.append(i)
@@ -378,6 +406,16 @@ def _sites(icd: CodeSet, cand: Candidate, *, evidence_only: bool = False) -> set
     synonyms = load_synonyms()
     words = set().union(*(words_of(synonyms.expand(t)) for t in texts)) if texts else set()
     return words - _SYMPTOM_WORDS
+
+
+def is_drug_code(code: str) -> bool:
+    """A poisoning, adverse-effect or underdosing code of a drug (T36-T50)."""
+    return "T36" <= code[:3] <= "T50"
+
+
+def _is_finding(code: str) -> bool:
+    """An abnormal finding of examination, lab or imaging (R70-R94), not a symptom."""
+    return "R70" <= code[:3] <= "R94"
 
 
 def is_symptom(icd: CodeSet, code: str) -> bool:

@@ -43,7 +43,11 @@ from codesuggest.rules.mce import check_mce
 from codesuggest.rules.ncci import MueTable, NcciPtp, check_mue, check_ptp
 from codesuggest.rules.procedures import check_procedures
 from codesuggest.rules.run import Line, NoteContext, Run, icd_shaped
-from codesuggest.rules.sequencing import check_external_cause_first, check_sequencing
+from codesuggest.rules.sequencing import (
+    check_drug_sequence,
+    check_external_cause_first,
+    check_sequencing,
+)
 from codesuggest.rules.uncertainty import check_uncertain
 from codesuggest.rules.validity import check_codes
 
@@ -55,6 +59,8 @@ RULES: dict[str, str] = {
     "seventh-character-encounter": "the 7th character contradicts the documented encounter",
     "duplicate-code": "the same diagnosis code is listed more than once",
     "external-cause-first-listed": "an external-cause code is listed first",
+    "poisoning-sequence": "a poisoning code listed after the conditions it caused",
+    "adverse-effect-sequence": "an adverse-effect code listed before the effect's nature",
     "excludes1": "two codes that an Excludes1 note says are never coded together",
     "excludes2": "an Excludes2 pair: both may be coded when both conditions are present",
     "manifestation-first-listed": "a manifestation code is listed first",
@@ -166,6 +172,7 @@ def _parse_token(token: str, book: Codebook) -> Line:
 _CHECKS: tuple[Callable[[Run], None], ...] = (
     check_codes,
     check_external_cause_first,
+    check_drug_sequence,
     check_combinations,
     check_acute_chronic,
     check_excludes,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from codesuggest.core.codes import drug_code_kind
 from codesuggest.rules.run import Run, guide
 
 # Chapter 20, External causes of morbidity: the categories V00 to Y99.
@@ -40,6 +41,38 @@ def check_external_cause_first(run: Run) -> None:
             guide("I.C.20"),
             [*rest[:1], first] if rest else [],
         )
+
+
+def check_drug_sequence(run: Run) -> None:
+    """Poisoning first, adverse effect after its nature (guideline I.C.19.e.5): a poisoning
+    code listed after another diagnosis, or an adverse-effect code listed first."""
+    codes = run.dx_codes
+    if len(codes) < 2:
+        return
+    kinds = [drug_code_kind(c) for c in codes]
+    if kinds[0] != "poisoning" and "poisoning" in kinds:
+        first = codes[kinds.index("poisoning")]
+        run.add(
+            "poisoning-sequence",
+            "warning",
+            [first, codes[0]],
+            f"List {first} first: a poisoning is sequenced before the conditions it caused "
+            "(its manifestations).",
+            guide("I.C.19.e.5.b"),
+            [first, *(c for c in codes if c != first)],
+        )
+    if kinds[0] == "adverse effect":
+        rest = [c for c, k in zip(codes, kinds, strict=True) if not k]
+        if rest:
+            run.add(
+                "adverse-effect-sequence",
+                "warning",
+                [codes[0], rest[0]],
+                f"List {rest[0]} before {codes[0]}: an adverse effect is coded by its nature "
+                "first, then the drug's T36-T50 code.",
+                guide("I.C.19.e.5.a"),
+                [rest[0], codes[0]],
+            )
 
 
 @dataclass(slots=True)
