@@ -304,3 +304,30 @@ def test_ncci_and_mue_tables_run_on_the_suggested_lines(suggester, tmp_path):
     assert "bypassed by modifier 25" in ptp_edits[0]["message"]
     (limit,) = [e for e in by_code["J3301"]["edits"] if e["rule"] == "mue"]
     assert "4 units" in limit["message"]
+
+
+DRUG_NOTE = """ASSESSMENT AND PLAN:
+1. Steroid-induced hyperglycemia due to prednisone, resolving. A1c 5.6.
+2. COPD, stable on tiotropium.
+"""
+OVERDOSE_NOTE = """ASSESSMENT AND PLAN:
+1. Nausea.
+2. Intentional acetaminophen overdose, suicide attempt. Start N-acetylcysteine.
+"""
+
+
+def test_an_adverse_effect_is_coded_after_its_nature_with_the_tables_path(suggester):
+    d = suggester.suggest(DRUG_NOTE).to_dict()
+    chosen = [s["code"] for s in d["suggestions"] if s["selected"] and s["code"][0] in "RTJ"]
+    assert {"R73.9", "T38.0X5A", "J44.9"} <= set(chosen)
+    assert chosen.index("R73.9") < chosen.index("T38.0X5A")
+    t38 = next(s for s in d["suggestions"] if s["code"] == "T38.0X5A")
+    assert "Table of Drugs and Chemicals > Prednisone > (adverse effect)" in t38["note"]
+
+
+def test_a_poisoning_is_listed_first_with_its_documented_intent(suggester):
+    d = suggester.suggest(OVERDOSE_NOTE).to_dict()
+    chosen = [s["code"] for s in d["suggestions"] if s["selected"] and s["system"] == "ICD-10-CM"]
+    assert chosen[0] == "T39.1X2A"
+    assert "R11.0" in chosen
+    assert "T39.1X1A" not in chosen

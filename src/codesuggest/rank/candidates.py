@@ -22,6 +22,7 @@ from codesuggest.core.records import (
     Exclusion,
     Term,
 )
+from codesuggest.rank.adverse_effects import ADVERSE_LABEL, adverse_effect_terms
 from codesuggest.rank.document_model import DocScores
 from codesuggest.rank.features import (
     FEATURES,
@@ -47,6 +48,8 @@ class CandidateSet:
 PRIMARY = "primary_of_term"
 # The label of a term that is a condition's history code (family or personal).
 HISTORY_LABEL = "history"
+# Terms whose code a coder read from a table and whose path is already the term's source.
+_TABLE_LABELS = frozenset({HISTORY_LABEL, ADVERSE_LABEL})
 _HISTORY_KINDS = {"family": "family", "historical": "personal"}
 # A "with" link holds when the combination code's title says this share of the partner.
 MIN_PARTNER_SHARE = 0.5
@@ -169,7 +172,11 @@ class CandidateBuilder:
         self._other_side = {}
         self._evidence_spans = set()
         self._sex = sex
-        terms = [*terms, *self._history_terms(text, terms, documented)]
+        terms = [
+            *terms,
+            *self._history_terms(text, terms, documented),
+            *self._adverse_effects(text, documented, setting),
+        ]
         for term in terms:
             self._read_term(note, term, text, documented, coded_as_present)
         # After every lookup, so that a code a term names keeps that term as its evidence, and
@@ -337,6 +344,17 @@ class CandidateBuilder:
             )
         return out
 
+    def _adverse_effects(self, text: str, documented: Sequence[Term], setting: str) -> list[Term]:
+        """An adverse-effect term (T36-T50, 6th character 5) for each drug the note says
+        caused a documented condition; the condition keeps its own code, first."""
+        if self.index is None or self.index.drugs is None:
+            return []
+        return list(
+            adverse_effect_terms(
+                text, documented, self.index.drugs, hedged_ok=setting == "inpatient"
+            )
+        )
+
     def _index_hit(self, term: Term, text: str, documented: Sequence[Term]) -> IndexHit | None:
         """Where the Alphabetic Index leads for a term, read with its sentence and the note's
         other documented conditions (for "with" subterms).
@@ -344,7 +362,7 @@ class CandidateBuilder:
         Drugs and status phrases are read through the vocabulary (drug -> Z79 class), not the
         Index, whose main terms are conditions.
         """
-        if term.label == HISTORY_LABEL:
+        if term.label in _TABLE_LABELS:
             path = tuple(term.source.split(" > "))
             return IndexHit(term.codes[0], path, len(path))
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
