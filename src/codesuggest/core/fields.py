@@ -92,6 +92,8 @@ RULE_IDS: tuple[str, ...] = (
     "use-additional-code",
     "manifestation-first-listed",
     "external-cause-first-listed",
+    "poisoning-sequence",
+    "adverse-effect-sequence",
     "acute-chronic-sequence",
     "uncertain-diagnosis",
     # combination codes (data/combination_rules.json)
