@@ -186,3 +186,32 @@ def test_a_poisoning_leads_the_selected_codes_and_an_adverse_effect_follows_its_
     ]
     sel = select(LIST_NOTE, cands, [0.9, 0.95, 0.5], icd)
     assert [cands[i].code for i in sel.order([0.9, 0.95, 0.5], 3)][-1] == "T38.0X5A"
+
+
+RX_NOTE = (
+    "ASSESSMENT:\n1. Low back pain. Back pain for a week.\n"
+    "PLAN: I have also prescribed oxycodone 5 mg as needed. Continue Tylenol between doses.\n"
+)
+
+
+def _rx_cand(code: str, text: str, section: str = "assessment") -> Candidate:
+    start = RX_NOTE.find(text)
+    return Candidate(
+        code=code,
+        system=ICD10CM,
+        evidence=[Evidence(start, start + len(text), text, section)],
+        features={PRIMARY: 1.0},
+        sources={"lookup": 1.0, "index": 1.0},
+    )
+
+
+def test_of_two_unspecified_codes_of_a_category_the_deeper_one_is_kept(icd):
+    # M54.50 "low back pain, unspecified" says more than M54.9 "dorsalgia, unspecified".
+    cands = [_rx_cand("M54.9", "Back pain"), _rx_cand("M54.50", "Low back pain")]
+    sel = select(RX_NOTE, cands, [0.9, 0.5], icd)
+    assert {cands[i].code for i in sel.selected} == {"M54.50"}
+
+
+def test_a_drug_prescribed_at_this_visit_is_not_long_term_therapy(icd):
+    cands = [_rx_cand("Z79.891", "oxycodone", "plan")]
+    assert select(RX_NOTE, cands, [0.9], icd).selected == set()

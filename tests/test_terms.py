@@ -243,6 +243,9 @@ def test_uncertainty_cues_mark_the_term_uncertain(extractor, text, term):
         ("Return if fever develops.", "fever"),
         ("If chest pain recurs, call 911.", "chest pain"),
         ("Should wheezing return, use albuterol.", "wheezing"),
+        # A disease named as what a vaccine is for, or as a setting, is not the patient's.
+        ("He is fully vaccinated for COVID-19.", "COVID-19"),
+        ("Risks of steroids in the COVID setting were discussed.", "COVID"),
     ],
 )
 def test_conditional_cues_mark_the_term_hypothetical(extractor, text, term):

@@ -83,6 +83,13 @@ _STOPPED = re.compile(
     re.IGNORECASE,
 )
 _STOP_REACH = 25
+# A prescription written at this visit: not yet long-term therapy.
+_NEW_RX = re.compile(
+    r"\b(?:(?:i|we|i'm|we're)\s+(?:have\s+|will\s+|am\s+|are\s+|'ll\s+)?(?:going\s+to\s+)?"
+    r"(?:also\s+)?(?:prescribed?|start(?:ed)?)|(?:was|were|is|been)\s+prescribed|"
+    r"new\s+prescription|sent\s+in\s+a\s+prescription)\b",
+    re.IGNORECASE,
+)
 _SHORT_COURSE = re.compile(
     r"\b(?:taper(?:ed|ing)?|burst|dose\s?pa(?:c)?k|medrol\s+pack|z-?pak|"
     r"\d+[-\s]day\s+course|course\s+of|x\s*\d+\s*days|for\s+\d+\s+days)\b",
@@ -170,13 +177,20 @@ def _long_term(text: str, cand: Candidate) -> bool:
     """Whether a drug is documented as taken already (medication list, history, "continue"),
     not only prescribed or given at this visit (a prednisone taper, oxycodone for a stone,
     a drug given in the operating room are not long-term therapy)."""
-    short = [bool(_SHORT_COURSE.search(_clause(text, e.start, e.end))) for e in cand.evidence]
+    short = [
+        bool(
+            _SHORT_COURSE.search(_clause(text, e.start, e.end))
+            or _NEW_RX.search(_sentence(text, e))
+        )
+        for e in cand.evidence
+    ]
     listed = any(
         e.section == "medications" and not s for e, s in zip(cand.evidence, short, strict=True)
     )
     if any(short) and not listed:
-        # "a prednisone taper", "a 5-day course of azithromycin": short-term use, which
-        # guideline I.C.21.c.3 leaves uncoded, unless the medication list has it as well.
+        # "a prednisone taper", "a 5-day course of azithromycin", "I have prescribed
+        # oxycodone": short-term or new use, which guideline I.C.21.c.3 leaves uncoded,
+        # unless the medication list has it as well.
         return False
     for e in cand.evidence:
         if _stopped(_clause(text, e.start, e.end)):
@@ -190,6 +204,13 @@ def _long_term(text: str, cand: Candidate) -> bool:
         if _CONTINUING.search(text[line_start : line_end if line_end >= 0 else len(text)]):
             return True
     return False
+
+
+def _sentence(text: str, e: Evidence) -> str:
+    """The sentence (or list line) holding an evidence span."""
+    start = max(text.rfind(b, 0, e.start) for b in ".!?\n") + 1
+    ends = [i for i in (text.find(b, e.end) for b in ".!?\n") if i >= 0]
+    return text[start : min(ends) if ends else len(text)]
 
 
 def _stopped(clause: str) -> bool:
@@ -475,8 +496,19 @@ def _excludes1(icd: CodeSet, a: str, b: str) -> bool:
 
 def _less_specific(icd: CodeSet, a: str, b: str) -> bool:
     """Whether ``a`` is the unspecified (or uncomplicated) reading of what ``b`` says."""
-    rec = icd.find(a)
+    if a == b:
+        return False
+    unspecified_a, unspecified_b = _unspecified(icd, a), _unspecified(icd, b)
+    if unspecified_a and unspecified_b:
+        # Both unspecified in something: the deeper code says more (M54.50 "low back pain,
+        # unspecified" over M54.9 "dorsalgia, unspecified").
+        return len(a.replace(".", "")) < len(b.replace(".", ""))
+    return unspecified_a
+
+
+def _unspecified(icd: CodeSet, code: str) -> bool:
+    rec = icd.find(code)
     if rec is None:
         return False
     words = rec.description.lower()
-    return a != b and ("unspecified" in words or "without complication" in words)
+    return "unspecified" in words or "without complication" in words
