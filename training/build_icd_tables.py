@@ -81,7 +81,11 @@ def _rows(
     out: list[tuple[str, ...]],
 ) -> None:
     title = node.find("title")
-    term = " ".join((title.text or "").split()) if title is not None else ""
+    term = ""
+    if title is not None:
+        # The title's own words, with what follows a nonessential modifier ("Abandonment
+        # (causing exposure...) NEC" is "Abandonment NEC").
+        term = " ".join(((title.text or "") + "".join(m.tail or "" for m in title)).split())
     nonessential = ""
     if title is not None:
         nonessential = " ".join(" ".join(m.text or "" for m in title.findall("nemod")).split())
