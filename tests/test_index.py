@@ -73,6 +73,13 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         ("sepsis", "sepsis due to pneumococcus", (), "A40.3"),
         ("depression", "", (), "F32.A"),
         ("knee pain", "right knee pain", (), "M25.56-"),
+        # Failure > heart > diastolic (congestive): the nonessential word is read too.
+        (
+            "congestive heart failure",
+            "chronic congestive heart failure with diastolic dysfunction",
+            (),
+            "I50.32",
+        ),
     ],
 )
 def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):

@@ -215,3 +215,33 @@ def test_of_two_unspecified_codes_of_a_category_the_deeper_one_is_kept(icd):
 def test_a_drug_prescribed_at_this_visit_is_not_long_term_therapy(icd):
     cands = [_rx_cand("Z79.891", "oxycodone", "plan")]
     assert select(RX_NOTE, cands, [0.9], icd).selected == set()
+
+
+HF_NOTE = (
+    "HPI: chronic congestive heart failure with diastolic dysfunction; COPD exacerbation in May.\n"
+    "\nASSESSMENT:\n1. Congestive heart failure.\n2. COPD.\n"
+)
+
+
+def _hf_cand(code: str, text: str, section: str) -> Candidate:
+    start = HF_NOTE.find(text)
+    return Candidate(
+        code=code,
+        system=ICD10CM,
+        evidence=[Evidence(start, start + len(text), text, section)],
+        features={PRIMARY: 1.0},
+        sources={"lookup": 1.0, "index": 1.0},
+    )
+
+
+def test_the_historys_more_specific_reading_replaces_the_assessments_unspecified_code(icd):
+    cands = [
+        _hf_cand("I50.9", "Congestive heart failure", "assessment"),
+        _hf_cand("I50.32", "chronic congestive heart failure", "history_of_present_illness"),
+        _hf_cand("J44.9", "COPD.", "assessment"),
+        # An exacerbation is a state of its moment: the history's does not carry to today.
+        _hf_cand("J44.1", "COPD exacerbation", "history_of_present_illness"),
+    ]
+    sel = select(HF_NOTE, cands, [0.9, 0.6, 0.9, 0.6], icd)
+    assert {cands[i].code for i in sel.selected} == {"I50.32", "J44.9"}
+    assert sel.reasons[0] == "less specific than I50.32"

@@ -107,6 +107,8 @@ class Entry:
     parent: int | None
     children: list[int] = field(default_factory=list)
     _alternatives: tuple[frozenset[str], ...] | None = None
+    # The nonessential modifiers' words ("diastolic (congestive) (left ventricular)").
+    nonessential: frozenset[str] = frozenset()
 
     @property
     def alternatives(self) -> tuple[frozenset[str], ...]:
@@ -190,12 +192,15 @@ class AlphabeticIndex:
         self._by_title: dict[str, int] = {}
         # A note names the same conditions again and again; each is expanded once.
         self._phrase_words = functools.lru_cache(maxsize=4096)(self._expanded_words)
-        for level_s, term, see, see_also, _nonessential, code in rows:
+        for level_s, term, see, see_also, nonessential, code in rows:
             level = int(level_s)
             del stack[level:]
             parent = stack[-1] if stack else None
             i = len(self.entries)
-            self.entries.append(Entry(term, level, code, see, see_also, parent))
+            entry = Entry(term, level, code, see, see_also, parent)
+            if nonessential and level:
+                entry.nonessential = words_of(nonessential)
+            self.entries.append(entry)
             if parent is not None:
                 self.entries[parent].children.append(i)
             else:
@@ -448,10 +453,14 @@ class AlphabeticIndex:
                         continue
                     # Under "with", the phrase's own words outweigh any number of a partner's
                     # ("Diabetic polyneuropathy" beside a documented CKD: with polyneuropathy).
+                    # A subterm whose nonessential words the phrase also says reads more of it:
+                    # "congestive heart failure with diastolic dysfunction" is Failure > heart
+                    # > diastolic (congestive), not Failure > heart > congestive.
+                    also = len((child.nonessential - alt - used) & own)
                     strength = (
-                        (len(hit & own), len(hit - own))
+                        (len(hit & own) + also, len(hit - own))
                         if connector
-                        else (2 * len(hit & own) + len(hit - own), 0)
+                        else (2 * (len(hit & own) + also) + len(hit - own), 0)
                     )
                     # Between equally documented subterms, the one that carries a code (a
                     # "pain - see also Pain" cross-reference under Syndrome leads nowhere).

@@ -83,6 +83,10 @@ _STOPPED = re.compile(
     re.IGNORECASE,
 )
 _STOP_REACH = 25
+# Titles of a state of one moment, which a history mention does not carry to this visit.
+_TIME_BOUND = re.compile(
+    r"\b(?:acute|exacerbation|crisis|decompensat\w*|encounter|sequela|episode)\b", re.IGNORECASE
+)
 # A prescription written at this visit: not yet long-term therapy.
 _NEW_RX = re.compile(
     r"\b(?:(?:i|we|i'm|we're)\s+(?:have\s+|will\s+|am\s+|are\s+|'ll\s+)?(?:going\s+to\s+)?"
@@ -273,6 +277,27 @@ def _documented(cand: Candidate, has_diagnoses: bool, setting: str, text: str = 
     return ""
 
 
+def _specific_readings(
+    candidates: Sequence[Candidate], chosen: list[int], reasons: dict[int, str], icd: CodeSet
+) -> list[int]:
+    """Codes the history documents more specifically than the assessment's unspecified code
+    of the same category ("chronic congestive heart failure with diastolic dysfunction" in
+    the history, "congestive heart failure" in the assessment: I50.32, not I50.9). The
+    assessment's code then goes as the less specific one. A time-bound state (acute, an
+    exacerbation, an encounter) is not carried over: it is the assessment's to say."""
+    unspecified = {candidates[j].code[:3] for j in chosen if _unspecified(icd, candidates[j].code)}
+    out = []
+    for i, cand in enumerate(candidates):
+        if reasons.get(i) != _NOT_ASSESSED or cand.code[:3] not in unspecified:
+            continue
+        rec = icd.find(cand.code)
+        if rec is None or _unspecified(icd, cand.code) or _TIME_BOUND.search(rec.description):
+            continue
+        del reasons[i]
+        out.append(i)
+    return out
+
+
 def select(
     text: str,
     candidates: Sequence[Candidate],
@@ -298,6 +323,7 @@ def select(
             reasons[i] = why
         else:
             chosen.append(i)
+    chosen += _specific_readings(candidates, chosen, reasons, icd)
     chosen.sort(key=lambda i: -scores[i])
     kept = _drop_integral_symptoms(text, candidates, chosen, reasons, has_diagnoses, icd)
     kept = _drop_conflicts(candidates, kept, reasons, icd)
