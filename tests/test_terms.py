@@ -246,6 +246,9 @@ def test_uncertainty_cues_mark_the_term_uncertain(extractor, text, term):
         # A disease named as what a vaccine is for, or as a setting, is not the patient's.
         ("He is fully vaccinated for COVID-19.", "COVID-19"),
         ("Risks of steroids in the COVID setting were discussed.", "COVID"),
+        # The risks a consent discussion lists are not the patient's conditions.
+        ("We discussed the risks, which include bleeding, infection, stroke, and death.", "stroke"),
+        ("The risks of surgery including infection and wound issues.", "infection"),
     ],
 )
 def test_conditional_cues_mark_the_term_hypothetical(extractor, text, term):
