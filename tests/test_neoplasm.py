@@ -37,6 +37,15 @@ def test_the_reference_names_the_column_and_the_site_to_start_from():
     assert column_of("Neoplasm, skin, malignant", frozenset()) == ("malignant", ["skin"])
     assert column_of("Neoplasm, secondary, by site", frozenset()) == ("secondary", [])
     assert column_of("Neoplasm, in situ, by site", frozenset()) == ("in_situ", [])
+    # "Cancer, ovarian - see also Neoplasm ovary, malignant": the book's missing comma.
+    assert column_of("Neoplasm ovary, malignant", frozenset()) == ("malignant", ["ovary"])
+
+
+def test_a_site_named_only_by_the_sentence_does_not_outweigh_the_terms_own_words():
+    hit = load_index().lookup(
+        "ovarian cancer", "Refer for hereditary breast and ovarian cancer testing."
+    )
+    assert hit.code.startswith("C56")
 
 
 def test_a_reference_without_a_column_takes_it_from_the_note():

@@ -138,9 +138,7 @@ def test_evidence_stays_aligned_after_characters_that_fold_to_two(suggester):
 def test_a_condition_excluded_after_its_name_is_not_suggested(suggester):
     d = suggester.suggest("Tuberculosis excluded.").to_dict()
     assert [(x["text"], x["reason"]) for x in d["excluded"]] == [("Tuberculosis", "negated")]
-    assert not any(
-        e["assertion"] == "present" for s in d["suggestions"] for e in s["evidence"]
-    )
+    assert not any(e["assertion"] == "present" for s in d["suggestions"] for e in s["evidence"])
 
 
 def test_bad_arguments_are_input_errors(suggester):
@@ -331,3 +329,25 @@ def test_a_poisoning_is_listed_first_with_its_documented_intent(suggester):
     assert chosen[0] == "T39.1X2A"
     assert "R11.0" in chosen
     assert "T39.1X1A" not in chosen
+
+
+ED_NOTE = """EMERGENCY DEPARTMENT NOTE
+
+Chief complaint: Ingestion.
+
+HPI: 19-year-old took 30 tablets of acetaminophen 4 hours ago in a suicide attempt.
+
+Labs: Urine hCG negative. Acetaminophen level 182.
+
+Assessment:
+1. Intentional acetaminophen overdose, suicide attempt.
+
+Disposition: Admit to medicine for N-acetylcysteine.
+"""
+
+
+def test_an_emergency_visit_leaves_the_hospital_laboratorys_tests_off_the_claim(suggester):
+    d = suggester.suggest(ED_NOTE, age=19, sex="F").to_dict()
+    chosen = [s["code"] for s in d["suggestions"] if s["selected"] and s["system"] != "ICD-10-CM"]
+    assert any(c.startswith("9928") for c in chosen)
+    assert not [c for c in chosen if c.startswith("8")]

@@ -49,6 +49,10 @@ def test_the_patients_sex_picks_the_code_the_tabular_splits_by_sex(icd):
     # C50.41- upper-outer quadrant: C50.41[1-9] female, C50.42[1-9] male.
     assert specify(icd, "C50.41", {"laterality": "left", "sex": "F"}).code == "C50.412"
     assert specify(icd, "C50.4", {"laterality": "left", "sex": "M"}).code == "C50.422"
+    # The sex alone fits the right, left and unspecified breast alike: unspecified, and said.
+    spec = specify(icd, "C50.41", {"sex": "F"})
+    assert spec.code == "C50.419"
+    assert any("laterality" in m for m in spec.missing)
 
 
 def _term(text, start, codes, assertion="present", **kw):

@@ -245,3 +245,10 @@ def test_the_historys_more_specific_reading_replaces_the_assessments_unspecified
     sel = select(HF_NOTE, cands, [0.9, 0.6, 0.9, 0.6], icd)
     assert {cands[i].code for i in sel.selected} == {"I50.32", "J44.9"}
     assert sel.reasons[0] == "less specific than I50.32"
+
+
+def test_a_title_that_says_more_of_the_same_condition_wins(icd):
+    # R11.2 "nausea with vomiting, unspecified" says all R11.0 "nausea" says, and more.
+    cands = [_hf_cand("R11.0", "COPD.", "assessment"), _hf_cand("R11.2", "COPD.", "assessment")]
+    sel = select(HF_NOTE, cands, [0.9, 0.8], icd)
+    assert {cands[i].code for i in sel.selected} == {"R11.2"}

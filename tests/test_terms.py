@@ -231,6 +231,7 @@ def test_a_parent_reporting_the_childs_symptom_is_not_family_history(extractor):
         # A test for a condition is not its diagnosis.
         ("Vaginal swab NAAT for chlamydia sent.", "chlamydia"),
         ("Rapid strep antigen test for strep pharyngitis.", "strep pharyngitis"),
+        ("Refer for hereditary breast and ovarian cancer testing.", "ovarian cancer"),
     ],
 )
 def test_uncertainty_cues_mark_the_term_uncertain(extractor, text, term):
@@ -659,3 +660,9 @@ def test_gold_terms_are_found_with_their_assertion(extractor):
     print(f"found {found_rate:.3f}  assertion accuracy {accuracy:.3f}")
     assert found_rate >= FOUND_RATE
     assert accuracy >= ASSERTION_ACCURACY
+
+
+def test_receptor_status_is_read_but_the_emergency_room_is_not(extractor):
+    note = run(extractor, "Breast cancer, ER positive. Seen in the ER last week.")
+    assert [t.codes for t in note.terms if t.text == "ER positive"] == [("Z17.0",)]
+    assert not [t for t in note.terms if t.text == "ER"]

@@ -180,6 +180,14 @@ def _side_modifiers(line: ProcedureLine) -> list[Modifier]:
     return [Modifier(line.modifier, reason(line.modifier, where=where))]
 
 
+_EMERGENCY_VISITS = frozenset({"99281", "99282", "99283", "99284", "99285"})
+
+
+def _is_lab_code(code: str) -> bool:
+    """A pathology and laboratory code (CPT 80047-89398)."""
+    return len(code) == 5 and code.isdigit() and "80000" <= code <= "89999"
+
+
 def _overlap(a: Evidence, b: Evidence) -> bool:
     return a.start < b.end and b.start < a.end
 
@@ -309,9 +317,7 @@ class Suggester:
         it, so an evaluation scores exactly what coders get (edits aside).
         """
         (doc_scores,) = self.model.document_model.doc_scores([note])
-        cset = self.builder.build(
-            note, terms, doc_scores, setting=patient.setting, sex=patient.sex
-        )
+        cset = self.builder.build(note, terms, doc_scores, setting=patient.setting, sex=patient.sex)
         suggestions: list[Suggestion] = []
         if cset.candidates:
             proba = self.model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]
@@ -420,6 +426,10 @@ class Suggester:
             found += drug_lines(note, sections)
             found += vaccine_lines(note, sections, self.codebook.cpt, age=patient.age)
         lines = [line for line in found if self.codebook.find(line.code, line.system) is not None]
+        if any(s.code in _EMERGENCY_VISITS for s in suggestions):
+            # In the emergency department the hospital's laboratory bills its tests; the
+            # physician's claim has the visit and the procedures the physician performed.
+            lines = [line for line in lines if not _is_lab_code(line.code)]
         if lines:
             codes = {line.code for line in lines}
             suggestions[:] = [s for s in suggestions if s.code not in codes]

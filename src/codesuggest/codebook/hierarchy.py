@@ -117,7 +117,17 @@ def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
                 chosen = unspecified[0] if unspecified else best
                 out.missing.append(_missing_detail(children))
             else:
-                chosen = best
+                # Children the documented details fit equally ("female" fits the right,
+                # left and unspecified female breast): the note does not tell them apart,
+                # so the unspecified one, and say what is missing.
+                top = len(set(tokens(best.description)) & wanted)
+                tied = [c for c in children if len(set(tokens(c.description)) & wanted) == top]
+                unspecified = [c for c in tied if "unspecified" in c.description.lower()]
+                if len(tied) > 1 and unspecified:
+                    chosen = unspecified[0]
+                    out.missing.append(_missing_detail(tied))
+                else:
+                    chosen = best
                 out.by_attributes = True
         rec = chosen
         out.code = rec.code

@@ -353,7 +353,10 @@ class AlphabeticIndex:
                 if table is None:
                     return None
                 code, words = table
-                return IndexHit(code, (*path, *words[1]), matched + len(words[0]), partner)
+                # Site words count as read only where the phrase says them: a site of the
+                # sentence ("... breast and ovarian cancer testing") is not this term's.
+                gained = len(words[0] & own)
+                return IndexHit(code, (*path, *words[1]), matched + gained, partner)
             if entry.see and not entry.code and hops < MAX_SEE_HOPS:
                 target = self.follow(entry.see)
                 # A reference back to an entry already read ("Anemia > due to > drug - see
@@ -395,7 +398,7 @@ class AlphabeticIndex:
             table = self._table(reference, reading, read)
             if table is not None and (table[1][0] or not code):
                 code = table[0]
-                matched += len(table[1][0])
+                matched += len(table[1][0] & own)
                 path += [f"see also {reference}", *table[1][1]]
         return IndexHit(code, tuple(path), matched, partner) if code else None
 

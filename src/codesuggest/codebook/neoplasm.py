@@ -37,6 +37,9 @@ _NOT_A_SITE = re.compile(
     r"^(by site|malignant|secondary|in situ|benign|uncertain(?: behavior)?|"
     r"unspecified(?: behavior)?|if known|neoplastic)$"
 )
+_TABLE_HEAD = re.compile(
+    r"^(?:see\s+(?:also\s+)?)?(?:table\s+of\s+neoplasms|neoplasm(?:,?\s*neoplastic)?)"
+)
 # A reference with no column (the main term "Neoplasm - see Table of Neoplasms") takes it
 # from the note's words; without any, the unspecified-behaviour column (guideline I.C.2.m).
 _BEHAVIOUR_WORDS = (
@@ -65,6 +68,10 @@ def column_of(reference: str, words: frozenset[str]) -> tuple[str, list[str]]:
     parts = [" ".join(p.lower().split()) for p in reference.split(",")]
     named = " ".join(parts[1:])
     sites = [p for p in parts[1:] if p and not _NOT_A_SITE.match(p)]
+    # "Neoplasm ovary, malignant" (a comma the book left out): the site is in the first part.
+    head = _TABLE_HEAD.sub("", parts[0]).strip() if parts else ""
+    if head:
+        sites.insert(0, head)
     if "secondary" in named:
         return "secondary", sites
     for behaviour in ("in situ", "benign", "uncertain", "unspecified", "malignant"):

@@ -276,8 +276,14 @@ def level_visit(
     basis = (
         f"total time {minutes} min" if time_level > mdm else f"MDM {LEVELS[mdm]} (2 of 3 elements)"
     )
+    # Emergency department codes do not tell new from established patients.
+    who = (
+        "Emergency department"
+        if kind == "emergency"
+        else (f"{'New' if new else 'Established'} patient {kind}")
+    )
     reasoning = (
-        f"{'New' if new else 'Established'} patient {kind} visit, {basis}: "
+        f"{who} visit, {basis}: "
         + "; ".join(f"{e.name} {LEVELS[e.level]} ({e.why})" for e in elements)
         + "."
     )

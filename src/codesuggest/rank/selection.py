@@ -83,6 +83,7 @@ _STOPPED = re.compile(
     re.IGNORECASE,
 )
 _STOP_REACH = 25
+_UNSAID = words_of("unspecified without complications complication nos other")
 # Titles of a state of one moment, which a history mention does not carry to this visit.
 _TIME_BOUND = re.compile(
     r"\b(?:acute|exacerbation|crisis|decompensat\w*|encounter|sequela|episode)\b", re.IGNORECASE
@@ -524,12 +525,27 @@ def _less_specific(icd: CodeSet, a: str, b: str) -> bool:
     """Whether ``a`` is the unspecified (or uncomplicated) reading of what ``b`` says."""
     if a == b:
         return False
+    title_a, title_b = _title_words(icd, a), _title_words(icd, b)
+    if title_a and title_b and title_a != title_b:
+        # One title says all the other says and more: R11.2 "nausea with vomiting" over
+        # R11.0 "nausea", E11.65 "... with hyperglycemia" over E11.9 "... without
+        # complications".
+        if title_a < title_b:
+            return True
+        if title_b < title_a:
+            return False
     unspecified_a, unspecified_b = _unspecified(icd, a), _unspecified(icd, b)
     if unspecified_a and unspecified_b:
         # Both unspecified in something: the deeper code says more (M54.50 "low back pain,
         # unspecified" over M54.9 "dorsalgia, unspecified").
         return len(a.replace(".", "")) < len(b.replace(".", ""))
     return unspecified_a
+
+
+def _title_words(icd: CodeSet, code: str) -> frozenset[str]:
+    """A code's title words, without the words that only say what is not specified."""
+    rec = icd.find(code)
+    return words_of(rec.description) - _UNSAID if rec else frozenset()
 
 
 def _unspecified(icd: CodeSet, code: str) -> bool:
