@@ -252,3 +252,25 @@ def test_a_title_that_says_more_of_the_same_condition_wins(icd):
     cands = [_hf_cand("R11.0", "COPD.", "assessment"), _hf_cand("R11.2", "COPD.", "assessment")]
     sel = select(HF_NOTE, cands, [0.9, 0.8], icd)
     assert {cands[i].code for i in sel.selected} == {"R11.2"}
+
+
+def test_receptor_status_goes_with_a_breast_cancer_from_any_section(icd):
+    note = "HPI: IDC of the left breast, ER positive.\n\nASSESSMENT:\n1. Breast cancer.\n"
+
+    def at(code: str, text: str, section: str) -> Candidate:
+        start = note.find(text)
+        return Candidate(
+            code=code,
+            system=ICD10CM,
+            evidence=[Evidence(start, start + len(text), text, section)],
+            features={PRIMARY: 1.0},
+            sources={"lookup": 1.0},
+        )
+
+    status = at("Z17.0", "ER positive", "history_of_present_illness")
+    with_cancer = [at("C50.912", "Breast cancer", "assessment"), status]
+    sel = select(note, with_cancer, [0.9, 0.5], icd)
+    assert {with_cancer[i].code for i in sel.selected} == {"C50.912", "Z17.0"}
+    alone = select(note, [status], [0.9], icd)
+    assert alone.selected == set()
+    assert "breast cancer" in alone.reasons[0]

@@ -50,6 +50,8 @@ _FAMILY_HISTORY = ("Z80", "Z81", "Z82", "Z83", "Z84")
 _FAMILY_CANCER = "Z80"
 # BMI codes and the weight diagnoses they are reported with (I.B.14).
 _BMI = "Z68"
+_RECEPTOR_STATUS = "Z17"
+_BREAST_CANCER = "C50"
 _WEIGHT_DIAGNOSES = ("E66", "E40", "E41", "E42", "E43", "E44", "E45", "E46", "R63.4", "R63.6")
 # Encounters for screening: a family history is their reason.
 _SCREENING = ("Z12", "Z13")
@@ -330,6 +332,7 @@ def select(
     kept = _drop_conflicts(candidates, kept, reasons, icd)
     kept = _drop_unrelated_family_history(candidates, kept, reasons, icd)
     kept = _bmi_with_weight_diagnosis(candidates, kept, reasons)
+    kept = _receptor_status_with_breast_cancer(candidates, kept, reasons)
     if has_diagnoses:
         _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
@@ -351,6 +354,25 @@ def _mark_unstated_symptoms(
         cand = candidates[i]
         if cand.system == ICD10CM and why.startswith(_NOT_ASSESSED) and is_symptom(icd, cand.code):
             reasons[i] = f"{_UNSTATED}: integral to the diagnoses it states, or not addressed"
+
+
+def _receptor_status_with_breast_cancer(
+    candidates: Sequence[Candidate], kept: list[int], reasons: dict[int, str]
+) -> list[int]:
+    """Estrogen receptor status (Z17) is the additional code C50.- asks for: reported beside
+    a breast cancer, from wherever the note documents it (the pathology in the history)."""
+    cancer = any(candidates[i].code.startswith(_BREAST_CANCER) for i in kept)
+    out = [i for i in kept if cancer or not candidates[i].code.startswith(_RECEPTOR_STATUS)]
+    for i, cand in enumerate(candidates):
+        if not cand.code.startswith(_RECEPTOR_STATUS) or i in out:
+            continue
+        usable = any(e.assertion == "present" for e in cand.evidence)
+        if cancer and usable and cand.features.get(PRIMARY):
+            out.append(i)
+            reasons.pop(i, None)
+        elif not cancer:
+            reasons[i] = "receptor status is coded only with a breast cancer (C50.-)"
+    return out
 
 
 def _bmi_with_weight_diagnosis(
