@@ -100,19 +100,9 @@ def test_a_chronic_condition_treated_per_the_history_is_selected_beside_the_asse
         "ASSESSMENT:\nKnee sprain.\n"
     )
 
-    def at(code, text, section):
-        start = note.find(text)
-        return Candidate(
-            code=code,
-            system=ICD10CM,
-            evidence=[Evidence(start, start + len(text), text, section, "present")],
-            features={PRIMARY: 1.0},
-            sources={"lookup": 1.0, "index": 1.0},
-        )
-
     cands = [
-        at("S83.91XA", "Knee sprain", "assessment"),
-        at("I10", "hypertension", "history_of_present_illness"),
+        at(note, "S83.91XA", "Knee sprain", "assessment"),
+        at(note, "I10", "hypertension", "history_of_present_illness"),
     ]
     sel = select(note, cands, [0.9, 0.9], icd)
     assert {cands[i].code for i in sel.selected} == {"S83.91XA", "I10"}
@@ -145,14 +135,9 @@ def test_cancer_of_unspecified_site_is_not_selected_beside_a_cancer_with_its_sit
     assert sel.reasons[1].startswith("less specific")
 
 
-LIST_NOTE = (
-    "HPI: took a prednisone taper last week.\n\nASSESSMENT:\n1. COPD, stable.\n"
-    "2. Hyperglycemia, resolving.\n3. Fever.\n"
-)
-
-
-def _list_cand(code: str, text: str, section: str = "assessment") -> Candidate:
-    start = LIST_NOTE.find(text)
+def at(note: str, code: str, text: str, section: str = "assessment") -> Candidate:
+    """A candidate a documented term reads as, with its evidence at ``text`` in ``note``."""
+    start = note.find(text)
     return Candidate(
         code=code,
         system=ICD10CM,
@@ -162,17 +147,23 @@ def _list_cand(code: str, text: str, section: str = "assessment") -> Candidate:
     )
 
 
+LIST_NOTE = (
+    "HPI: took a prednisone taper last week.\n\nASSESSMENT:\n1. COPD, stable.\n"
+    "2. Hyperglycemia, resolving.\n3. Fever.\n"
+)
+
+
 def test_an_abnormal_finding_of_its_own_problem_entry_is_kept_beside_a_diagnosis(icd):
     # Hyperglycemia (R73.9) is an abnormal finding, not a symptom of COPD, and each numbered
     # entry is a problem of its own.
-    cands = [_list_cand("J44.9", "COPD"), _list_cand("R73.9", "Hyperglycemia")]
+    cands = [at(LIST_NOTE, "J44.9", "COPD"), at(LIST_NOTE, "R73.9", "Hyperglycemia")]
     sel = select(LIST_NOTE, cands, [0.9] * 2, icd)
     assert {cands[i].code for i in sel.selected} == {"J44.9", "R73.9"}
 
 
 def test_a_short_course_of_a_drug_is_not_long_term_therapy(icd):
     # Guideline I.C.21.c.3: Z79 codes are not for a taper or a short course.
-    cands = [_list_cand("Z79.52", "prednisone", "history_of_present_illness")]
+    cands = [at(LIST_NOTE, "Z79.52", "prednisone", "history_of_present_illness")]
     sel = select(LIST_NOTE, cands, [0.9], icd)
     assert sel.selected == set()
     assert "short course" in sel.reasons[0]
@@ -180,9 +171,9 @@ def test_a_short_course_of_a_drug_is_not_long_term_therapy(icd):
 
 def test_a_poisoning_leads_the_selected_codes_and_an_adverse_effect_follows_its_nature(icd):
     cands = [
-        _list_cand("J44.9", "COPD"),
-        _list_cand("T38.0X5A", "Hyperglycemia"),
-        _list_cand("R73.9", "Hyperglycemia"),
+        at(LIST_NOTE, "J44.9", "COPD"),
+        at(LIST_NOTE, "T38.0X5A", "Hyperglycemia"),
+        at(LIST_NOTE, "R73.9", "Hyperglycemia"),
     ]
     sel = select(LIST_NOTE, cands, [0.9, 0.95, 0.5], icd)
     assert [cands[i].code for i in sel.order([0.9, 0.95, 0.5], 3)][-1] == "T38.0X5A"
@@ -194,26 +185,15 @@ RX_NOTE = (
 )
 
 
-def _rx_cand(code: str, text: str, section: str = "assessment") -> Candidate:
-    start = RX_NOTE.find(text)
-    return Candidate(
-        code=code,
-        system=ICD10CM,
-        evidence=[Evidence(start, start + len(text), text, section)],
-        features={PRIMARY: 1.0},
-        sources={"lookup": 1.0, "index": 1.0},
-    )
-
-
 def test_of_two_unspecified_codes_of_a_category_the_deeper_one_is_kept(icd):
     # M54.50 "low back pain, unspecified" says more than M54.9 "dorsalgia, unspecified".
-    cands = [_rx_cand("M54.9", "Back pain"), _rx_cand("M54.50", "Low back pain")]
+    cands = [at(RX_NOTE, "M54.9", "Back pain"), at(RX_NOTE, "M54.50", "Low back pain")]
     sel = select(RX_NOTE, cands, [0.9, 0.5], icd)
     assert {cands[i].code for i in sel.selected} == {"M54.50"}
 
 
 def test_a_drug_prescribed_at_this_visit_is_not_long_term_therapy(icd):
-    cands = [_rx_cand("Z79.891", "oxycodone", "plan")]
+    cands = [at(RX_NOTE, "Z79.891", "oxycodone", "plan")]
     assert select(RX_NOTE, cands, [0.9], icd).selected == set()
 
 
@@ -223,24 +203,13 @@ HF_NOTE = (
 )
 
 
-def _hf_cand(code: str, text: str, section: str) -> Candidate:
-    start = HF_NOTE.find(text)
-    return Candidate(
-        code=code,
-        system=ICD10CM,
-        evidence=[Evidence(start, start + len(text), text, section)],
-        features={PRIMARY: 1.0},
-        sources={"lookup": 1.0, "index": 1.0},
-    )
-
-
 def test_the_historys_more_specific_reading_replaces_the_assessments_unspecified_code(icd):
     cands = [
-        _hf_cand("I50.9", "Congestive heart failure", "assessment"),
-        _hf_cand("I50.32", "chronic congestive heart failure", "history_of_present_illness"),
-        _hf_cand("J44.9", "COPD.", "assessment"),
+        at(HF_NOTE, "I50.9", "Congestive heart failure", "assessment"),
+        at(HF_NOTE, "I50.32", "chronic congestive heart failure", "history_of_present_illness"),
+        at(HF_NOTE, "J44.9", "COPD.", "assessment"),
         # An exacerbation is a state of its moment: the history's does not carry to today.
-        _hf_cand("J44.1", "COPD exacerbation", "history_of_present_illness"),
+        at(HF_NOTE, "J44.1", "COPD exacerbation", "history_of_present_illness"),
     ]
     sel = select(HF_NOTE, cands, [0.9, 0.6, 0.9, 0.6], icd)
     assert {cands[i].code for i in sel.selected} == {"I50.32", "J44.9"}
@@ -249,7 +218,10 @@ def test_the_historys_more_specific_reading_replaces_the_assessments_unspecified
 
 def test_a_title_that_says_more_of_the_same_condition_wins(icd):
     # R11.2 "nausea with vomiting, unspecified" says all R11.0 "nausea" says, and more.
-    cands = [_hf_cand("R11.0", "COPD.", "assessment"), _hf_cand("R11.2", "COPD.", "assessment")]
+    cands = [
+        at(HF_NOTE, "R11.0", "COPD.", "assessment"),
+        at(HF_NOTE, "R11.2", "COPD.", "assessment"),
+    ]
     sel = select(HF_NOTE, cands, [0.9, 0.8], icd)
     assert {cands[i].code for i in sel.selected} == {"R11.2"}
 
@@ -257,18 +229,8 @@ def test_a_title_that_says_more_of_the_same_condition_wins(icd):
 def test_receptor_status_goes_with_a_breast_cancer_from_any_section(icd):
     note = "HPI: IDC of the left breast, ER positive.\n\nASSESSMENT:\n1. Breast cancer.\n"
 
-    def at(code: str, text: str, section: str) -> Candidate:
-        start = note.find(text)
-        return Candidate(
-            code=code,
-            system=ICD10CM,
-            evidence=[Evidence(start, start + len(text), text, section)],
-            features={PRIMARY: 1.0},
-            sources={"lookup": 1.0},
-        )
-
-    status = at("Z17.0", "ER positive", "history_of_present_illness")
-    with_cancer = [at("C50.912", "Breast cancer", "assessment"), status]
+    status = at(note, "Z17.0", "ER positive", "history_of_present_illness")
+    with_cancer = [at(note, "C50.912", "Breast cancer"), status]
     sel = select(note, with_cancer, [0.9, 0.5], icd)
     assert {with_cancer[i].code for i in sel.selected} == {"C50.912", "Z17.0"}
     alone = select(note, [status], [0.9], icd)

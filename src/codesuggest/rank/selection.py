@@ -356,22 +356,27 @@ def _mark_unstated_symptoms(
             reasons[i] = f"{_UNSTATED}: integral to the diagnoses it states, or not addressed"
 
 
-def _receptor_status_with_breast_cancer(
-    candidates: Sequence[Candidate], kept: list[int], reasons: dict[int, str]
+def _companion_codes(
+    candidates: Sequence[Candidate],
+    kept: list[int],
+    reasons: dict[int, str],
+    companion: str,
+    partners: tuple[str, ...],
+    why: str,
 ) -> list[int]:
-    """Estrogen receptor status (Z17) is the additional code C50.- asks for: reported beside
-    a breast cancer, from wherever the note documents it (the pathology in the history)."""
-    cancer = any(candidates[i].code.startswith(_BREAST_CANCER) for i in kept)
-    out = [i for i in kept if cancer or not candidates[i].code.startswith(_RECEPTOR_STATUS)]
+    """Codes reported only beside a partner diagnosis, from whichever section documents them:
+    kept (or brought back) with a partner, dropped with ``why`` without one."""
+    beside = any(candidates[i].code.startswith(partners) for i in kept)
+    out = [i for i in kept if beside or not candidates[i].code.startswith(companion)]
     for i, cand in enumerate(candidates):
-        if not cand.code.startswith(_RECEPTOR_STATUS) or i in out:
+        if not cand.code.startswith(companion) or i in out:
             continue
         usable = any(e.assertion == "present" for e in cand.evidence)
-        if cancer and usable and cand.features.get(PRIMARY):
+        if beside and usable and cand.features.get(PRIMARY):
             out.append(i)
             reasons.pop(i, None)
-        elif not cancer:
-            reasons[i] = "receptor status is coded only with a breast cancer (C50.-)"
+        elif not beside:
+            reasons[i] = why
     return out
 
 
@@ -380,18 +385,17 @@ def _bmi_with_weight_diagnosis(
 ) -> list[int]:
     """A BMI (Z68) is reported only beside an associated weight diagnosis the provider
     documents (obesity, overweight, malnutrition, underweight: I.B.14), from any section."""
-    weight = any(candidates[i].code.startswith(_WEIGHT_DIAGNOSES) for i in kept)
-    out = [i for i in kept if weight or not candidates[i].code.startswith(_BMI)]
-    for i, cand in enumerate(candidates):
-        if not cand.code.startswith(_BMI) or i in out:
-            continue
-        usable = any(e.assertion == "present" for e in cand.evidence)
-        if weight and usable and cand.features.get(PRIMARY):
-            out.append(i)
-            reasons.pop(i, None)
-        elif not weight:
-            reasons[i] = "a BMI is reported only with a weight diagnosis (guideline I.B.14)"
-    return out
+    why = "a BMI is reported only with a weight diagnosis (guideline I.B.14)"
+    return _companion_codes(candidates, kept, reasons, _BMI, _WEIGHT_DIAGNOSES, why)
+
+
+def _receptor_status_with_breast_cancer(
+    candidates: Sequence[Candidate], kept: list[int], reasons: dict[int, str]
+) -> list[int]:
+    """Estrogen receptor status (Z17) is the additional code C50.- asks for: reported beside
+    a breast cancer, from wherever the note documents it (the pathology in the history)."""
+    why = "receptor status is coded only with a breast cancer (C50.-)"
+    return _companion_codes(candidates, kept, reasons, _RECEPTOR_STATUS, (_BREAST_CANCER,), why)
 
 
 def _drop_unrelated_family_history(
