@@ -307,5 +307,6 @@ def test_search_reads_a_condition_through_the_index_first(book):
     # Through the Index to its tables: Drugs and Chemicals, and Neoplasms.
     assert book.search("adverse effect of prednisone")[0].code == "T38.0X5A"
     assert book.search("basal cell carcinoma skin of right forearm")[0].code == "C44.612"
+    assert book.search("fell off a ladder")[0].code == "W11.XXXA"
     first = book.search("COPD exacerbation")[0]
     assert first.matched.startswith("Index: ")

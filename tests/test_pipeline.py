@@ -351,3 +351,22 @@ def test_an_emergency_visit_leaves_the_hospital_laboratorys_tests_off_the_claim(
     chosen = [s["code"] for s in d["suggestions"] if s["selected"] and s["system"] != "ICD-10-CM"]
     assert any(c.startswith("9928") for c in chosen)
     assert not [c for c in chosen if c.startswith("8")]
+
+
+INJURY_NOTE = """CC: wrist pain after a fall.
+
+HPI: 44-year-old roofer fell off a ladder at work this morning onto his outstretched right hand.
+
+ASSESSMENT AND PLAN:
+1. Closed nondisplaced fracture of the right distal radius, initial encounter. Splint applied.
+"""
+
+
+def test_an_injury_brings_its_external_causes_after_it_with_their_index_path(suggester):
+    d = suggester.suggest(INJURY_NOTE, age=44, sex="M").to_dict()
+    chosen = [s["code"] for s in d["suggestions"] if s["selected"] and s["system"] == "ICD-10-CM"]
+    assert chosen[0].startswith("S52")
+    assert {"W11.XXXA", "Y99.0"} <= set(chosen)
+    w11 = next(s for s in d["suggestions"] if s["code"] == "W11.XXXA")
+    assert "External Cause Index > Fall, falling" in w11["note"]
+    assert [e["text"] for e in w11["evidence"]] == ["fell off a ladder"]

@@ -1,4 +1,4 @@
-"""Derive the shipped ICD-10-CM tables (Neoplasms; Drugs and Chemicals) from the CMS XML.
+"""Derive the shipped ICD-10-CM tables (Neoplasms, Drugs and Chemicals, External Causes).
 
     python training/build_icd_tables.py [--cms ../shared/data/cms]
 
@@ -7,7 +7,9 @@ Each table is written to ``src/codesuggest/data/`` in book order, one row per en
 - ``icd10cm_neoplasm.tsv`` from ``icd10cm-neoplasm-2026.xml``: site -> malignant primary,
   malignant secondary, in situ, benign, uncertain behavior, unspecified behavior;
 - ``icd10cm_drugs.tsv`` from ``icd10cm-drug-2026.xml``: substance -> poisoning accidental,
-  intentional self-harm, assault, undetermined, adverse effect, underdosing.
+  intentional self-harm, assault, undetermined, adverse effect, underdosing;
+- ``icd10cm_eindex.tsv`` from ``icd10cm-eindex-2026.xml``: the External Cause of Injuries
+  Index (V00-Y99), one code per entry, in the Alphabetic Index's own columns.
 A "-" or "--" cell (no code in that column) is written empty; every code is re-validated
 against the FY2026 Tabular as ``build_icd_index.py`` does.
 """
@@ -70,6 +72,14 @@ TABLES = (
         },
         "substance (level 0 = a substance; deeper levels its forms)",
     ),
+    Table(
+        "External Cause of Injuries Index",
+        "icd10cm-eindex-2026.xml",
+        "icd10cm_eindex.tsv",
+        {"code": "code"},
+        "entry (level 0 = a main term: Fall, Slipping, Place of occurrence, Activity, "
+        "External cause status...)",
+    ),
 )
 
 
@@ -90,6 +100,8 @@ def _rows(
     if title is not None:
         nonessential = " ".join(" ".join(m.text or "" for m in title.findall("nemod")).split())
     cells = {c.get("col"): (c.text or "").strip() for c in node.findall("cell")}
+    # The External Cause Index gives one code, not a row of cells.
+    cells.setdefault("code", (node.findtext("code") or "").strip())
     codes = []
     for col in columns:
         code = cells.get(col, "")

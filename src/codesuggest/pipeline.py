@@ -180,6 +180,9 @@ def _side_modifiers(line: ProcedureLine) -> list[Modifier]:
     return [Modifier(line.modifier, reason(line.modifier, where=where))]
 
 
+# Codes that are no problem addressed: status and history (Z), and how an injury happened
+# (V-Y), which the injury's own code stands for.
+_NOT_PROBLEMS = ("Z", "V", "W", "X", "Y")
 _EMERGENCY_VISITS = frozenset({"99281", "99282", "99283", "99284", "99285"})
 
 
@@ -368,7 +371,7 @@ class Suggester:
                 e,
             )
             for s in suggestions
-            if s.selected and s.system == ICD10CM and not s.code.startswith("Z")
+            if s.selected and s.system == ICD10CM and not s.code.startswith(_NOT_PROBLEMS)
             for e in s.evidence[-1:]
         ]
         problems = one_per_entry(note, problems)

@@ -119,7 +119,9 @@ class Entry:
 
     @property
     def connector(self) -> bool:
-        return self.term.lower() in _CONNECTORS
+        """A level that only joins ("with", "due to", the External Cause Index's "from, off,
+        out of"): opened for a documented subterm below it."""
+        return self.term.lower() in _CONNECTORS or (self.level > 0 and not any(self.alternatives))
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +304,16 @@ class AlphabeticIndex:
                 want = words_of(part)
                 if want and node is not None:
                     node = self._follow_part(node, want)
+                elif node is not None:
+                    # A part of joining words only ("Fall, from"): the subterm it begins.
+                    node = next(
+                        (
+                            c
+                            for c in self.entries[node].children
+                            if self.entries[c].term.lower().startswith(part.lower())
+                        ),
+                        None,
+                    )
             if node is not None:
                 return node
         return None
@@ -471,6 +483,44 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, len(hit), alt, partner))
         return best[1] if best else None
+
+
+def documented_ways(
+    index: AlphabeticIndex,
+    node: int,
+    near: frozenset[str],
+    used: frozenset[str] = frozenset(),
+    hops: int = 0,
+) -> Iterable[tuple[frozenset[str], tuple[str, ...], str]]:
+    """Every way down from ``node`` whose rows the note documents: (words, rows, code).
+
+    For the small tables (Neoplasms, External Causes), where every way is tried rather than
+    the first row that matches: "see also" rows are followed, and a joining level ("from,
+    off, out of", "involving") is passed through when a documented row lies below it.
+    """
+    entry = index.entries[node]
+    yield used, (), entry.code
+    for child in entry.children:
+        row = index.entries[child]
+        if row.connector and not any(row.alternatives):
+            for words, path, code in documented_ways(index, child, near, used, hops):
+                if words != used:
+                    yield words, (row.term, *path), code or entry.code
+            continue
+        for alt in row.alternatives:
+            if alt and alt <= near and alt - used:
+                for words, path, code in documented_ways(index, child, near, used | alt, hops):
+                    yield words, (row.term, *path), code or entry.code
+                break
+    reference = entry.see_also or ("" if entry.code else entry.see)
+    if reference and hops < MAX_SEE_HOPS:
+        target = index.follow(reference)
+        if target is not None and target != node:
+            label = "see also" if entry.see_also else "see"
+            # The reference's words are the book's: every note word may open its rows again.
+            for words, path, code in documented_ways(index, target, near, frozenset(), hops + 1):
+                if words - used or not entry.code:
+                    yield used | words, (f"{label} {reference}", *path), code or entry.code
 
 
 class Synonyms:

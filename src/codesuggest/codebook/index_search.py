@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from codesuggest.codebook.codeset import CodeSet, SearchResult
+from codesuggest.codebook.external import read_causes
 from codesuggest.codebook.hierarchy import specify
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import load_index
@@ -37,8 +38,9 @@ def index_results(icd: CodeSet, query: str) -> list[SearchResult]:
     hit = load_index().lookup(phrase, phrase)
     if hit is None or icd.find(hit.code.rstrip("-")) is None:
         # Conditions the Index sends to its tables ("colon cancer": see Neoplasm) are read
-        # by the code set's own titles for the history lead-in.
-        return _history_by_title(icd, phrase, lead) if lead else []
+        # by the code set's own titles for the history lead-in; how an injury happened
+        # ("fall from ladder") by the External Cause Index.
+        return _history_by_title(icd, phrase, lead) if lead else _external(icd, phrase)
     words = _WORD.findall(phrase.lower())
     attributes = {}
     side = next((_SIDES[w] for w in words if w in _SIDES), None)
@@ -72,3 +74,16 @@ def _history_by_title(icd: CodeSet, phrase: str, lead: re.Match[str]) -> list[Se
             path = f"Index: {history.path} (condition {found.code} {found.description})"
             return [SearchResult(rec.code, icd.name, rec.description, rec.billable, 1.0, path)]
     return []
+
+
+def _external(icd: CodeSet, phrase: str) -> list[SearchResult]:
+    """The External Cause Index's codes for ``phrase``, how it happened first."""
+    out = []
+    for hit in read_causes(phrase):
+        spec = specify(icd, hit.code, {})
+        rec = icd.find(spec.code)
+        if rec is not None:
+            out.append(
+                SearchResult(rec.code, icd.name, rec.description, rec.billable, 1.0, hit.describe())
+            )
+    return out

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from codesuggest.codebook.index import MAX_SEE_HOPS, AlphabeticIndex, Synonyms, words_of
+from codesuggest.codebook.index import AlphabeticIndex, Synonyms, documented_ways, words_of
 
 NEOPLASM_FILE = "icd10cm_neoplasm.tsv"
 # The table's columns in file order, as the column headings name them.
@@ -142,7 +142,7 @@ class NeoplasmTable:
         """
         own, near, plain = words
         best: tuple[tuple[int, ...], TableHit] | None = None
-        for found, path, code in self._ways(table, node, near, frozenset(), 0):
+        for found, path, code in documented_ways(table, node, near):
             if not code:
                 continue
             site = found - held
@@ -150,32 +150,6 @@ class NeoplasmTable:
             if best is None or key > best[0]:
                 best = (key, TableHit(code, path, found))
         return best[1] if best else None
-
-    def _ways(
-        self,
-        table: AlphabeticIndex,
-        node: int,
-        near: frozenset[str],
-        used: frozenset[str],
-        hops: int,
-    ) -> Iterable[tuple[frozenset[str], tuple[str, ...], str]]:
-        """Every way down from ``node`` whose rows are documented: (words, rows, code)."""
-        entry = table.entries[node]
-        yield used, (), entry.code
-        for child in entry.children:
-            row = table.entries[child]
-            for alt in row.alternatives:
-                if alt and alt <= near and alt - used:
-                    for words, path, code in self._ways(table, child, near, used | alt, hops):
-                        yield words, (row.term, *path), code or entry.code
-                    break
-        reference = entry.see_also or ("" if entry.code else entry.see)
-        if reference and hops < MAX_SEE_HOPS:
-            target = table.follow(reference)
-            if target is not None and target != node:
-                for words, path, code in self._ways(table, target, near, used, hops + 1):
-                    if words != used:
-                        yield words, (f"see also {reference}", *path), code or entry.code
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from codesuggest.core.records import (
 )
 from codesuggest.rank.adverse_effects import ADVERSE_LABEL, adverse_effect_terms
 from codesuggest.rank.document_model import DocScores
+from codesuggest.rank.external_causes import EXTERNAL_LABEL, external_cause_terms
 from codesuggest.rank.features import (
     FEATURES,
     PRIORITY_SECTIONS,
@@ -49,7 +50,7 @@ PRIMARY = "primary_of_term"
 # The label of a term that is a condition's history code (family or personal).
 HISTORY_LABEL = "history"
 # Terms whose code a coder read from a table and whose path is already the term's source.
-_TABLE_LABELS = frozenset({HISTORY_LABEL, ADVERSE_LABEL})
+_TABLE_LABELS = frozenset({HISTORY_LABEL, ADVERSE_LABEL, EXTERNAL_LABEL})
 _HISTORY_KINDS = {"family": "family", "historical": "personal"}
 # A "with" link holds when the combination code's title says this share of the partner.
 MIN_PARTNER_SHARE = 0.5
@@ -176,6 +177,7 @@ class CandidateBuilder:
             *terms,
             *self._history_terms(text, terms, documented),
             *self._adverse_effects(text, documented, setting),
+            *external_cause_terms(text, terms),
         ]
         for term in terms:
             self._read_term(note, term, text, documented, coded_as_present)

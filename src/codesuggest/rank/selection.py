@@ -44,7 +44,10 @@ _CODED = {
 MIN_SCORE = 0.05
 # History, status, long-term drug therapy and tobacco codes are reported from any section
 # (the social history and medication list are where they are documented).
-_ANY_SECTION = ("Z79", "Z8", "Z9", "F17", "Z72.0")
+_ANY_SECTION = ("Z79", "Z8", "Z9", "F17", "Z72.0", "V", "W", "X", "Y")
+# External causes (V00-Y99) go with an injury (I.C.20), whose story the history tells.
+_EXTERNAL_CAUSE = ("V", "W", "X", "Y")
+_INJURIES = ("S", *(f"T{n:02d}" for n in range(35)), *(f"T{n}" for n in range(66, 80)))
 # Family history codes (Z80-Z84) are read from the family history section.
 _FAMILY_HISTORY = ("Z80", "Z81", "Z82", "Z83", "Z84")
 _FAMILY_CANCER = "Z80"
@@ -333,6 +336,8 @@ def select(
     kept = _drop_unrelated_family_history(candidates, kept, reasons, icd)
     kept = _bmi_with_weight_diagnosis(candidates, kept, reasons)
     kept = _receptor_status_with_breast_cancer(candidates, kept, reasons)
+    why = "an external cause is coded only with the injury it caused (guideline I.C.20)"
+    kept = _companion_codes(candidates, kept, reasons, _EXTERNAL_CAUSE, _INJURIES, why)
     if has_diagnoses:
         _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}

@@ -1,0 +1,115 @@
+"""External causes of an injury (V00-Y99): how it happened, where, doing what, in what status.
+
+Guideline I.C.20: an external-cause code goes with an injury for as long as it is treated
+(the 7th character follows the injury's encounter); the place (Y92), activity (Y93) and status
+(Y99) codes are reported once, at the initial encounter. The story is read from the sentences
+that tell it (the injury's own sentence, the chief complaint and history), each through the
+External Cause of Injuries Index; a kind the note does not document gets no code (never the
+"unspecified" Y92.9 / Y93.9 / Y99.9).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from codesuggest.codebook.external import ExternalHit, load_external_index, read_causes
+from codesuggest.codebook.index import AlphabeticIndex
+from codesuggest.core.records import Term
+
+EXTERNAL_LABEL = "external cause"
+# Sentences that tell how an injury happened; a note of thousands of them is read for the
+# first ones.
+_STORY = re.compile(
+    r"\b(?:fell|falls?|falling|slipp\w*|tripp\w*|struck|hit|bit(?:ten|e)|collision|accident|"
+    r"mvc|mva|crash\w*|assault\w*|burn\w*|twist\w*|injur\w*|skat\w*|bik\w*|bicycl\w*|"
+    r"playing|while|leisure|work)\b",
+    re.IGNORECASE,
+)
+_BREAK = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*(?:\d{1,2}[.)]|[-*\u2022])\s)")
+MAX_SENTENCES = 40
+# "Denies falls", "no trauma": a sentence that says nothing happened tells no cause.
+_DENIED = re.compile(r"\b(?:no|denies|denied|negative\s+for|without|never)\b", re.IGNORECASE)
+# Once per injury, at the first encounter only.
+_INITIAL_ONLY = ("Y92", "Y93", "Y99")
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
+
+
+def is_injury(code: str) -> bool:
+    """An injury code of chapter 19 that external causes go with (S00-T34, T66-T79: not the
+    poisonings and adverse effects, whose intent is in the T code itself)."""
+    return code[:1] == "S" or "T00" <= code[:3] <= "T34" or "T66" <= code[:3] <= "T79"
+
+
+def external_cause_terms(
+    text: str, terms: Sequence[Term], index: AlphabeticIndex | None = None
+) -> list[Term]:
+    """One term for each kind of external cause the injury's story documents."""
+    injuries = [t for t in terms if t.assertion == "present" and t.codes and is_injury(t.codes[0])]
+    if not injuries:
+        return []
+    encounter = next(
+        (t.attributes["encounter"] for t in injuries if t.attributes.get("encounter")), "initial"
+    )
+    spans = [
+        (a, b)
+        for a, b in _sentences(text)
+        if _STORY.search(text, a, b) and not _DENIED.search(text, a, b)
+    ][:MAX_SENTENCES]
+    best: dict[str, tuple[int, ExternalHit, tuple[int, int]]] = {}
+    for start, end in spans:
+        hits = read_causes(text[start:end], index)
+        if not any(h.kind == "how" for h in hits):
+            # Where and doing what are read where the note says how it happened: a soccer
+            # league mentioned in passing is not the activity of an ankle sprain on ice.
+            continue
+        for hit in hits:
+            if encounter != "initial" and hit.code.startswith(_INITIAL_ONLY):
+                continue
+            if hit.kind not in best or len(hit.words) > best[hit.kind][0]:
+                best[hit.kind] = (len(hit.words), hit, (start, end))
+    template = injuries[0]
+    out = []
+    for _, hit, (start, end) in best.values():
+        lo, hi = _span(text, start, end, hit.words, index or load_external_index())
+        out.append(
+            replace(
+                template,
+                text=text[lo:hi],
+                start=lo,
+                end=hi,
+                sentence_start=start,
+                sentence_end=end,
+                label=EXTERNAL_LABEL,
+                codes=(hit.code,),
+                attributes={"encounter": encounter},
+                source=" > ".join(("External Cause Index", *hit.path)),
+                expansion=f"external cause ({hit.kind})",
+                ambiguous=(),
+            )
+        )
+    return out
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence and list-entry bounds (a line break inside a sentence does not end it)."""
+    out, start = [], 0
+    for m in _BREAK.finditer(text):
+        out.append((start, m.start()))
+        start = m.end()
+    out.append((start, len(text)))
+    return [(a, b) for a, b in out if b > a]
+
+
+def _span(
+    text: str, start: int, end: int, words: frozenset[str], index: AlphabeticIndex
+) -> tuple[int, int]:
+    """The sentence cut down to the words the Index read, as the note wrote them ("slipped"
+    for Slipping), their first to their last."""
+    found = [
+        (start + m.start(), start + m.end())
+        for m in _WORD.finditer(text[start:end])
+        if index._phrase_words(m[0]) & words
+    ]
+    return (found[0][0], found[-1][1]) if found else (start, end)

@@ -1,0 +1,70 @@
+"""An injury's external causes come from the External Cause Index, as far as the note tells."""
+
+from __future__ import annotations
+
+import pytest
+
+from codesuggest.codebook.external import read_causes
+from codesuggest.core.records import Term
+from codesuggest.rank.external_causes import EXTERNAL_LABEL, external_cause_terms
+
+
+def codes(text: str) -> dict[str, str]:
+    return {h.kind: h.code for h in read_causes(text)}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("She slipped on ice in her driveway and fell.", {"how": "W00.0"}),
+        (
+            "He fell from his skateboard on a downhill street, a leisure activity.",
+            {"how": "V00.131", "place": "Y92.410", "activity": "Y93.51", "status": "Y99.8"},
+        ),
+        ("Tripped over a rug at home and fell.", {"how": "W18.09", "place": "Y92.009"}),
+        ("He fell off a ladder at work.", {"how": "W11", "status": "Y99.0"}),
+        ("She was bitten by a dog in the park.", {"how": "W54.0", "place": "Y92.830"}),
+        ("Fell down the stairs.", {"how": "W10.9"}),
+    ],
+)
+def test_the_index_reads_how_where_and_in_what_status(text, expected):
+    assert codes(text) == expected
+
+
+def test_a_kind_the_note_does_not_tell_gets_no_unspecified_code():
+    # An "injury" alone is no cause (X58), and no place is no Y92.9.
+    assert codes("The injury happened yesterday.") == {}
+
+
+def _injury(text: str, encounter: str = "initial") -> Term:
+    start = text.find("fracture")
+    return Term(
+        text="fracture",
+        start=start,
+        end=start + 8,
+        label="diagnosis",
+        section="assessment",
+        codes=("S52.501A",),
+        attributes={"encounter": encounter},
+    )
+
+
+def test_causes_go_with_an_injury_and_keep_its_encounter():
+    text = "HPI: fell off a ladder at work.\n\nASSESSMENT: Left radius fracture."
+    terms = external_cause_terms(text, [_injury(text)])
+    assert {t.codes[0] for t in terms} == {"W11", "Y99.0"}
+    how = next(t for t in terms if t.codes[0] == "W11")
+    assert how.label == EXTERNAL_LABEL
+    assert text[how.start : how.end] == "fell off a ladder"
+    assert how.source.startswith("External Cause Index > Fall, falling")
+    # Place, activity and status are reported once, at the initial encounter (I.C.20).
+    later = external_cause_terms(text, [_injury(text, "subsequent")])
+    assert [t.codes[0] for t in later] == ["W11"]
+    assert later[0].attributes == {"encounter": "subsequent"}
+
+
+def test_no_injury_or_a_denied_event_gives_no_cause():
+    text = "HPI: denies falls. Fell off a ladder at work last year."
+    assert external_cause_terms(text, []) == []
+    denied = "HPI: denies falls or trauma.\n\nASSESSMENT: Left radius fracture."
+    assert external_cause_terms(denied, [_injury(denied)]) == []
