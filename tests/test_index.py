@@ -73,6 +73,10 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         ("sepsis", "sepsis due to pneumococcus", (), "A40.3"),
         ("depression", "", (), "F32.A"),
         ("knee pain", "right knee pain", (), "M25.56-"),
+        # What the note says is absent opens no subterm but a "without" one.
+        ("laceration", "laceration of left forearm without foreign body", (), "S51.812"),
+        ("COPD", "COPD without exacerbation", (), "J44.9"),
+        ("migraine", "migraine without aura", (), "G43.009"),
         # Failure > heart > diastolic (congestive): the nonessential word is read too.
         (
             "congestive heart failure",
@@ -97,3 +101,14 @@ def test_no_cross_reference_is_left_among_the_nonessential_modifiers():
     assert left == []
     basal = next(r for r in rows if r[1] == "basal cell" and r[5] == "C44.91")
     assert basal[3] == "Neoplasm, skin, malignant"
+
+
+def test_a_condition_documented_as_absent_does_not_open_with_for_another_term():
+    index = load_index()
+    without = index.lookup(
+        "laceration",
+        "laceration of the finger",
+        ["Laceration of left forearm without foreign body"],
+    )
+    assert (without.code, without.linked) == ("S61.219", "")
+    assert index.lookup("laceration", "laceration of the finger", ["foreign body"]).linked

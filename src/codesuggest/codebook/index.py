@@ -14,7 +14,7 @@ import csv
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -250,9 +250,17 @@ class AlphabeticIndex:
         if not own:
             return None
         near = own | self._phrase_words(context)
-        linked = [(o, self._phrase_words(o)) for o in dict.fromkeys(others)]
+        linked = [
+            (o, self._phrase_words(o) - _without_words(o, self._phrase_words))
+            for o in dict.fromkeys(others)
+        ]
         # The note's own words, without the synonyms' (the table's rows prefer them).
         plain = words_of(phrase) | words_of(context)
+        # "Laceration ... without foreign body": words the note says are absent never open a
+        # "with" subterm.
+        negated = _without_words(phrase, self._phrase_words) | _without_words(
+            context, self._phrase_words
+        )
         best: tuple[tuple[int, int, int, int], IndexHit] | None = None
         for i in self.main_terms(own):
             main_words = max((a for a in self.entries[i].alternatives if a <= own), key=len)
@@ -260,7 +268,7 @@ class AlphabeticIndex:
             # ("fracture" -> Fracture, traumatic) counts once, so that "pathological fracture"
             # reads as Fracture, pathological.
             written = max(len(main_words & words_of(phrase)), 1)
-            hit = self._walk(i, (own, near, plain), linked, written)
+            hit = self._walk(i, (own, near, plain), linked, written, negated)
             if hit is None:
                 continue
             hit = replace(hit, words=len(words_of(phrase) - _SIDE_WORDS))
@@ -347,6 +355,7 @@ class AlphabeticIndex:
         reading: tuple[frozenset[str], frozenset[str], frozenset[str]],
         linked: Sequence[tuple[str, frozenset[str]]],
         matched: int,
+        negated: frozenset[str] = frozenset(),
     ) -> IndexHit | None:
         own, near, _ = reading
         node, path, code, partner, hops = start, [self.entries[start].term], "", "", 0
@@ -383,7 +392,7 @@ class AlphabeticIndex:
                     used = set()
                     continue
             code = entry.code or code
-            step = self._best_child(node, own, near, linked, used)
+            step = self._best_child(node, own, near, linked, used, negated)
             if step is None:
                 break
             node, gained, words, partner_text = step
@@ -443,15 +452,26 @@ class AlphabeticIndex:
         near: frozenset[str],
         linked: Sequence[tuple[str, frozenset[str]]],
         used: set[str],
+        negated: frozenset[str] = frozenset(),
     ) -> tuple[int, int, frozenset[str], str] | None:
         """The subterm the documentation supports best, with the words it used."""
         connector = self.entries[node].connector
+        if negated and not self.entries[node].term.lower().startswith("without"):
+            # Words the note says are absent open no subterm but a "without" one ("migraine
+            # without aura"): not "with foreign body" for a laceration without one.
+            said = (own, near)
+            own, near = own - negated, near - negated
+            linked = [(t, w - negated) for t, w in linked]
+        else:
+            said = (own, near)
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self.entries[node].children:
             child = self.entries[c]
+            if child.term.lower().startswith("without"):
+                own, near = said
             if child.connector:
                 # Open "with" only if one of its subterms is documented (here or elsewhere).
-                if self._best_child(c, own, near, linked, used) is not None:
+                if self._best_child(c, own, near, linked, used, negated) is not None:
                     key = ((1, 0), 0)
                     if best is None or key > best[0]:
                         best = (key, (c, 0, frozenset(), ""))
@@ -521,6 +541,19 @@ def documented_ways(
             for words, path, code in documented_ways(index, target, near, frozenset(), hops + 1):
                 if words - used or not entry.code:
                     yield used | words, (f"{label} {reference}", *path), code or entry.code
+
+
+_WITHOUT = re.compile(r"\b(?:without|w/o|no)\s+((?:[a-z-]+\s*){1,4})", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[,;.:()]")
+
+
+def _without_words(text: str, read: Callable[[str], frozenset[str]]) -> frozenset[str]:
+    """The words (with their Index readings) the text says are absent: "without foreign body"
+    -> {foreign, body}."""
+    out: set[str] = set()
+    for m in _WITHOUT.finditer(text):
+        out |= read(_CLAUSE_END.split(m[1])[0])
+    return frozenset(out)
 
 
 class Synonyms:
