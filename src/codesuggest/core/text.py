@@ -90,3 +90,13 @@ def stem(token: str) -> str:
 def tokens(text: str) -> list[str]:
     """Search tokens of ``text``: folded, split on non-alphanumerics, stemmed, no stopwords."""
     return [stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS]
+
+
+def spans_between(separator: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    """The (start, end) spans of ``text`` between the matches of ``separator``."""
+    bounds, start = [], 0
+    for m in separator.finditer(text):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, len(text)))
+    return bounds

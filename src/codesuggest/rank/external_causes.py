@@ -17,6 +17,7 @@ from dataclasses import replace
 from codesuggest.codebook.external import ExternalHit, load_external_index, read_causes
 from codesuggest.codebook.index import AlphabeticIndex
 from codesuggest.core.records import Term
+from codesuggest.core.text import spans_between
 
 EXTERNAL_LABEL = "external cause"
 # Sentences that tell how an injury happened; a note of thousands of them is read for the
@@ -94,12 +95,7 @@ def external_cause_terms(
 
 def _sentences(text: str) -> list[tuple[int, int]]:
     """Sentence and list-entry bounds (a line break inside a sentence does not end it)."""
-    out, start = [], 0
-    for m in _BREAK.finditer(text):
-        out.append((start, m.start()))
-        start = m.end()
-    out.append((start, len(text)))
-    return [(a, b) for a, b in out if b > a]
+    return [(a, b) for a, b in spans_between(_BREAK, text) if b > a]
 
 
 def _span(

@@ -26,6 +26,7 @@ from codesuggest.codebook.codeset import CodeSet
 from codesuggest.codebook.index import load_synonyms, words_of
 from codesuggest.core.codes import drug_code_kind, parse_code_refs
 from codesuggest.core.records import ICD10CM, Candidate, Evidence
+from codesuggest.core.text import spans_between
 from codesuggest.rank.candidates import ABSORBED, PRIMARY
 from codesuggest.rank.em import is_chronic
 from codesuggest.rank.features import PRIORITY_SECTIONS
@@ -171,12 +172,7 @@ class Selection:
 
 
 def _paragraphs(text: str) -> list[tuple[int, int]]:
-    bounds, start = [], 0
-    for m in _PARAGRAPH.finditer(text):
-        bounds.append((start, m.start()))
-        start = m.end()
-    bounds.append((start, len(text)))
-    return bounds
+    return spans_between(_PARAGRAPH, text)
 
 
 def _block_of(bounds: Sequence[tuple[int, int]], pos: int) -> int:
