@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from codesuggest.codebook.index import (
-    _PAREN,
+    PARENTHESES,
     SYNONYMS_FILE,
     AlphabeticIndex,
     Synonyms,
@@ -47,7 +47,7 @@ def load_external_index() -> AlphabeticIndex:
         elif entry.level and ("," in entry.term or " or " in entry.term):
             # This index lists things, not inverted phrases: "stairs, steps" and "from, off,
             # out of" are each read by any one of their parts.
-            parts = [words_of(p) for p in re.split(r",|\bor\b", _PAREN.sub(" ", entry.term))]
+            parts = [words_of(p) for p in re.split(r",|\bor\b", PARENTHESES.sub(" ", entry.term))]
             entry._alternatives = tuple(dict.fromkeys(p for p in parts if p)) or (frozenset(),)
     return index
 
@@ -79,10 +79,11 @@ def read_causes(text: str, index: AlphabeticIndex | None = None) -> list[Externa
     """How, where, doing what and in what status, as far as ``text`` (the injury's history)
     documents each: at most one code of each kind, none for a kind it does not document."""
     index = index or load_external_index()
-    near = index._phrase_words(text)
+    near = index.phrase_words(text)
     plain = words_of(text)
     out: dict[str, tuple[tuple[int, ...], ExternalHit]] = {}
-    for i in index.main_terms(near) + [index._by_title[t.lower()] for t in _KINDS]:
+    kinds = [j for j in map(index.main_term, _KINDS) if j is not None]
+    for i in index.main_terms(near) + kinds:
         title = index.entries[i].term
         kind = _KINDS.get(title, "how")
         if kind != "how" and "how" in out:
@@ -96,8 +97,7 @@ def read_causes(text: str, index: AlphabeticIndex | None = None) -> list[Externa
             # note's: only what the note says below them counts. A cause is documented by
             # its main term ("fell", read as Fall) and what follows it.
             words = found if kind == "how" else found - head
-            documented = words
-            if not code or not documented or code in NOT_DOCUMENTED:
+            if not code or not words or code in NOT_DOCUMENTED:
                 continue
             if kind == "how" and not _HOW[0] <= code[:3] <= _HOW[1]:
                 continue

@@ -64,7 +64,7 @@ MIN_SUBTERM_SHARE = 0.99
 SYMPTOM_CHAPTER = "R"
 # A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
 MAX_SEE_HOPS = 3
-_PAREN = re.compile(r"\([^)]*\)")
+PARENTHESES = re.compile(r"\([^)]*\)")
 _NEOPLASM_REFERENCE = re.compile(r"^\s*(?:table\s+of\s+neoplasms|neoplasm)\b", re.IGNORECASE)
 _DRUG_REFERENCE = re.compile(r"^\s*table\s+of\s+drugs\b", re.IGNORECASE)
 _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
@@ -159,7 +159,7 @@ def _word_forms(parts: list[str]) -> bool:
 def _alternatives(term: str) -> tuple[frozenset[str], ...]:
     """An entry's word sets: "Diabetes, diabetic" and "healed or old" may be read either way;
     "atticoantral, chronic" is one phrase written inverted."""
-    bare = _PAREN.sub(" ", term)
+    bare = PARENTHESES.sub(" ", term)
     readings = [bare]
     parts = [p.strip() for p in bare.split(",")]
     if _word_forms(parts):
@@ -218,12 +218,20 @@ class AlphabeticIndex:
         pregnancy" is found as "loss")."""
         out: dict[str, list[int]] = {}
         for title, i in self._by_title.items():
-            head = " ".join(_PAREN.sub(" ", title.split(",")[0]).split())
+            head = " ".join(PARENTHESES.sub(" ", title.split(",")[0]).split())
             out.setdefault(head, []).append(i)
         return out
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def phrase_words(self, text: str) -> frozenset[str]:
+        """The words of ``text`` with their Index readings (synonyms), memoised."""
+        return self._phrase_words(text)
+
+    def main_term(self, title: str) -> int | None:
+        """The main term of this title ("Place of occurrence"), if the book has it."""
+        return self._by_title.get(title.lower())
 
     def main_terms(self, words: frozenset[str]) -> list[int]:
         """Main terms all of whose words (in one reading) are among ``words``."""
@@ -295,7 +303,7 @@ class AlphabeticIndex:
         Diabetes > with > polyneuropathy), or two levels in one part ("Abscess, upper limb"
         may be Abscess > limb > upper). Each is allowed for.
         """
-        parts = [" ".join(_PAREN.sub(" ", p).split()) for p in see.split(",")]
+        parts = [" ".join(PARENTHESES.sub(" ", p).split()) for p in see.split(",")]
         parts = [p for p in parts if p]
         if not parts:
             return None
@@ -423,12 +431,16 @@ class AlphabeticIndex:
                 path += [f"see also {reference}", *table[1][1]]
         return IndexHit(code, tuple(path), matched, partner) if code else None
 
-    def _to_table(self, reference: str) -> bool:
+    def _table_for(self, reference: str) -> NeoplasmTable | DrugTable | None:
+        """The table a reference sends the coder to, if this Index has it."""
         if not reference:
-            return False
+            return None
         if _NEOPLASM_REFERENCE.match(reference):
-            return self.neoplasms is not None
-        return self.drugs is not None and _DRUG_REFERENCE.match(reference) is not None
+            return self.neoplasms
+        return self.drugs if _DRUG_REFERENCE.match(reference) else None
+
+    def _to_table(self, reference: str) -> bool:
+        return self._table_for(reference) is not None
 
     def _table(
         self,
@@ -437,7 +449,7 @@ class AlphabeticIndex:
         read: set[str],
     ) -> tuple[str, tuple[frozenset[str], tuple[str, ...]]] | None:
         """The table's code for a reference, the note words it used and its rows."""
-        table = self.neoplasms if _NEOPLASM_REFERENCE.match(reference) else self.drugs
+        table = self._table_for(reference)
         if table is None:
             return None
         hit = table.lookup(reference, *reading, frozenset(read))
@@ -456,19 +468,18 @@ class AlphabeticIndex:
     ) -> tuple[int, int, frozenset[str], str] | None:
         """The subterm the documentation supports best, with the words it used."""
         connector = self.entries[node].connector
+        # Words the note says are absent open no subterm but a "without" one ("migraine
+        # without aura"): not "with foreign body" for a laceration without one.
+        said = (own, near)
         if negated and not self.entries[node].term.lower().startswith("without"):
-            # Words the note says are absent open no subterm but a "without" one ("migraine
-            # without aura"): not "with foreign body" for a laceration without one.
-            said = (own, near)
-            own, near = own - negated, near - negated
+            absent = (own - negated, near - negated)
             linked = [(t, w - negated) for t, w in linked]
         else:
-            said = (own, near)
+            absent = said
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self.entries[node].children:
             child = self.entries[c]
-            if child.term.lower().startswith("without"):
-                own, near = said
+            own, near = said if child.term.lower().startswith("without") else absent
             if child.connector:
                 # Open "with" only if one of its subterms is documented (here or elsewhere).
                 if self._best_child(c, own, near, linked, used, negated) is not None:

@@ -50,6 +50,7 @@ def external_cause_terms(
     injuries = [t for t in terms if t.assertion == "present" and t.codes and is_injury(t.codes[0])]
     if not injuries:
         return []
+    index = index or load_external_index()
     encounter = next(
         (t.attributes["encounter"] for t in injuries if t.attributes.get("encounter")), "initial"
     )
@@ -73,7 +74,7 @@ def external_cause_terms(
     template = injuries[0]
     out = []
     for _, hit, (start, end) in best.values():
-        lo, hi = _span(text, start, end, hit.words, index or load_external_index())
+        lo, hi = _span(text, start, end, hit.words, index)
         out.append(
             replace(
                 template,
@@ -106,6 +107,6 @@ def _span(
     found = [
         (start + m.start(), start + m.end())
         for m in _WORD.finditer(text[start:end])
-        if index._phrase_words(m[0]) & words
+        if index.phrase_words(m[0]) & words
     ]
     return (found[0][0], found[-1][1]) if found else (start, end)
