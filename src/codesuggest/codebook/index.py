@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 INDEX_FILE = "icd10cm_index.tsv"
 SYNONYMS_FILE = "index_synonyms.json"
 # Subterms that name a second condition rather than a detail of this one.
+_ALNUM = re.compile(r"[a-z0-9]+")
 _CONNECTORS = frozenset({"with", "in", "due to", "without", "following", "associated with"})
 # The "with" convention (I.A.15) presumes a link to another documented condition for these;
 # "due to" and the rest need the provider's own words in the same sentence.
@@ -109,6 +110,9 @@ class Entry:
     _alternatives: tuple[frozenset[str], ...] | None = None
     # The nonessential modifiers' words ("diastolic (congestive) (left ventricular)").
     nonessential: frozenset[str] = frozenset()
+    # Worked out once: a walk asks these of the same entries hundreds of thousands of times.
+    _lower: str | None = None
+    _connector: bool | None = None
 
     @property
     def alternatives(self) -> tuple[frozenset[str], ...]:
@@ -118,10 +122,21 @@ class Entry:
         return self._alternatives
 
     @property
+    def lower(self) -> str:
+        """The entry's term in lower case."""
+        if self._lower is None:
+            self._lower = self.term.lower()
+        return self._lower
+
+    @property
     def connector(self) -> bool:
         """A level that only joins ("with", "due to", the External Cause Index's "from, off,
         out of"): opened for a documented subterm below it."""
-        return self.term.lower() in _CONNECTORS or (self.level > 0 and not any(self.alternatives))
+        if self._connector is None:
+            self._connector = self.lower in _CONNECTORS or (
+                self.level > 0 and not any(self.alternatives)
+            )
+        return self._connector
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +341,7 @@ class AlphabeticIndex:
                         (
                             c
                             for c in self.entries[node].children
-                            if self.entries[c].term.lower().startswith(part.lower())
+                            if self.entries[c].lower.startswith(part.lower())
                         ),
                         None,
                     )
@@ -471,7 +486,7 @@ class AlphabeticIndex:
         # Words the note says are absent open no subterm but a "without" one ("migraine
         # without aura"): not "with foreign body" for a laceration without one.
         said = (own, near)
-        if negated and not self.entries[node].term.lower().startswith("without"):
+        if negated and not self.entries[node].lower.startswith("without"):
             absent = (own - negated, near - negated)
             linked = [(t, w - negated) for t, w in linked]
         else:
@@ -479,7 +494,7 @@ class AlphabeticIndex:
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self.entries[node].children:
             child = self.entries[c]
-            own, near = said if child.term.lower().startswith("without") else absent
+            own, near = said if child.lower.startswith("without") else absent
             if child.connector:
                 # Open "with" only if one of its subterms is documented (here or elsewhere).
                 if self._best_child(c, own, near, linked, used, negated) is not None:
@@ -491,7 +506,7 @@ class AlphabeticIndex:
                 if not alt:
                     continue
                 pool = [(near, "")]
-                if self.entries[node].term.lower() in _PRESUMED:
+                if self.entries[node].lower in _PRESUMED:
                     pool += [(w, t) for t, w in linked]
                 for avail, partner in pool:
                     hit = alt & avail
@@ -571,16 +586,27 @@ class Synonyms:
     """Note words a coder reads as the Index's own words ("lumbar" -> "low back")."""
 
     def __init__(self, table: dict[str, list[str]]) -> None:
+        keys = [k for k in table if not k.startswith("_")]
         self._patterns = [
-            (re.compile(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])"), " ".join(v))
-            for k, v in table.items()
-            if not k.startswith("_")
+            (re.compile(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])"), " ".join(table[k]))
+            for k in keys
         ]
+        # A key can only match where its first word is a word of the text: the patterns worth
+        # trying, by that word (expand runs for every phrase a walk reads).
+        self._by_first: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            first = _ALNUM.match(key)
+            self._by_first.setdefault(first.group() if first else "", []).append(i)
 
     def expand(self, text: str) -> str:
         """``text`` with the Index wording of its words appended."""
         low = text.lower()
-        extra = [words for pattern, words in self._patterns if pattern.search(low)]
+        tried = set(self._by_first.get("", ()))
+        for word in _ALNUM.findall(low):
+            tried.update(self._by_first.get(word, ()))
+        extra = [
+            self._patterns[i][1] for i in sorted(tried) if self._patterns[i][0].search(low)
+        ]
         return " ".join([text, *extra])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -25,6 +26,8 @@ STOPWORDS = frozenset([*_STOPWORDS.split(), "elsewhere", "classified"])
 
 def fold(text: str) -> str:
     """Lowercase and strip accents so 'Ménière' and 'meniere' compare equal."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -89,7 +92,19 @@ def stem(token: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Search tokens of ``text``: folded, split on non-alphanumerics, stemmed, no stopwords."""
-    return [stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS]
+    if len(text) > _CACHED_TOKENS_LENGTH:
+        return [stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS]
+    return list(_short_tokens(text))
+
+
+# Index entries and note phrases are tokenised again and again within and across notes. Only
+# short texts are cached, so the cache's entry bound is also its memory bound (a few MB).
+_CACHED_TOKENS_LENGTH = 200
+
+
+@functools.lru_cache(maxsize=65536)
+def _short_tokens(text: str) -> tuple[str, ...]:
+    return tuple(stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS)
 
 
 def spans_between(separator: re.Pattern[str], text: str) -> list[tuple[int, int]]:
