@@ -604,9 +604,7 @@ class Synonyms:
         tried = set(self._by_first.get("", ()))
         for word in _ALNUM.findall(low):
             tried.update(self._by_first.get(word, ()))
-        extra = [
-            self._patterns[i][1] for i in sorted(tried) if self._patterns[i][0].search(low)
-        ]
+        extra = [self._patterns[i][1] for i in sorted(tried) if self._patterns[i][0].search(low)]
         return " ".join([text, *extra])
 
 
