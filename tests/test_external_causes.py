@@ -68,3 +68,12 @@ def test_no_injury_or_a_denied_event_gives_no_cause():
     assert external_cause_terms(text, []) == []
     denied = "HPI: denies falls or trauma.\n\nASSESSMENT: Left radius fracture."
     assert external_cause_terms(denied, [_injury(denied)]) == []
+
+
+def test_a_titled_name_is_a_person_not_a_place():
+    # "Ms. Hill" is neither a hill (Y92.828) nor the end of a sentence.
+    text = (
+        "HPI: Ms. Hill is a 41-year-old female seen after she was rear-ended in a motor "
+        "vehicle accident.\n\nASSESSMENT: Left radius fracture."
+    )
+    assert {t.codes[0] for t in external_cause_terms(text, [_injury(text)])} == {"V89.2"}

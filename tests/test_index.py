@@ -84,6 +84,16 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
             (),
             "I50.32",
         ),
+        # A traumatic fracture is Fracture, traumatic; "distal" is the book's "lower end".
+        ("fracture", "fracture of the left foot", (), "S92.90-"),
+        ("fracture", "fracture of the right distal radius", (), "S52.50-"),
+        ("pathological fracture", "pathological fracture of the femur", (), "M84.45-"),
+        # "see Fracture, metatarsal" under Fracture, traumatic means its metatarsal bone, not
+        # Fracture, pathological > metatarsal.
+        ("fracture", "fracture of the second metatarsal, left foot", (), "S92.32-"),
+        ("fracture", "nondisplaced fracture of the fifth metatarsal", (), "S92.35-"),
+        # "lateral malleolus only": the book's "only" is not a word the note must say.
+        ("fracture", "fracture of the right lateral malleolus", (), "S82.6-"),
     ],
 )
 def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):

@@ -370,3 +370,42 @@ def test_an_injury_brings_its_external_causes_after_it_with_their_index_path(sug
     w11 = next(s for s in d["suggestions"] if s["code"] == "W11.XXXA")
     assert "External Cause Index > Fall, falling" in w11["note"]
     assert [e["text"] for e in w11["evidence"]] == ["fell off a ladder"]
+
+
+def _chosen(suggester, text: str, **context) -> set[str]:
+    result = suggester.suggest(text, **context).to_dict()
+    return {s["code"] for s in result["suggestions"] if s["selected"]}
+
+
+@pytest.mark.parametrize(
+    ("assessment", "code"),
+    [
+        # The side comes from the statement (the Tabular's right/left children), never the
+        # first child: "left foot" was once coded as the right foot.
+        ("Fracture of the left foot.", "S92.902A"),
+        # A side further off in the injury's own statement.
+        ("Displaced fracture of the base of the second metatarsal, left foot.", "S92.322A"),
+        # A written "nondisplaced" picks the nondisplaced child; unwritten is displaced.
+        ("Nondisplaced fracture of the right fifth metatarsal.", "S92.354A"),
+        ("Fifth metatarsal fracture, right foot.", "S92.351A"),
+        # The statement's words pick among the Tabular's children (which finger).
+        ("Right middle finger distal phalanx fracture.", "S62.632A"),
+    ],
+)
+def test_the_tabular_reads_side_displacement_and_site_from_the_statement(
+    suggester, assessment, code
+):
+    assert code in _chosen(suggester, f"ASSESSMENT: {assessment}", age=30, sex="F")
+
+
+def test_a_risk_or_a_test_for_a_condition_is_not_the_condition(suggester):
+    text = (
+        "ASSESSMENT: Colles fracture of the left distal radius, initial encounter.\n"
+        "PLAN: Cast. She has a high likelihood of developing arthritis in the wrist. Low-energy "
+        "fracture with known osteopenia: DEXA ordered to evaluate for osteoporosis."
+    )
+    chosen = _chosen(suggester, text, age=54, sex="F")
+    assert "S52.532A" in chosen
+    # Neither the risk (arthritis) nor the condition tested for (osteoporosis) is coded, and
+    # the tested-for word opens no Fracture > due to > osteoporosis (M80.-).
+    assert not {c for c in chosen if c.startswith(("M19", "M80", "M81"))}

@@ -41,3 +41,15 @@ def test_greek_plurals_read_as_their_singular_and_english_plurals_do_not():
     assert stem("stenoses") == "stenosis"
     assert stem("overdoses") == "overdose"
     assert stem("purposes") == "purpose"
+
+
+def test_titled_names_are_blanked_in_place():
+    from codesuggest.core.text import blank_titled_names
+
+    text = "Seen by Dr. Stone with Mrs. Mary Hill; stone in the ureter."
+    out = blank_titled_names(text)
+    assert len(out) == len(text)
+    assert "Stone" not in out
+    assert "Hill" not in out
+    assert "Mrs" not in out
+    assert out.endswith("; stone in the ureter.")

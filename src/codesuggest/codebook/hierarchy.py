@@ -58,11 +58,21 @@ def _attribute_words(attributes: dict[str, str]) -> set[str]:
     sex = _SEXES.get(attributes.get("sex", ""))
     if sex:
         words.add(sex)
-    for key in ("stage", "severity", "trimester", "diabetes_type"):
+    for key in ("stage", "severity", "trimester", "diabetes_type", "displacement"):
         v = attributes.get(key)
         if v:
             words.update(tokens(str(v)))
     return words
+
+
+def _told_apart(children: Sequence[CodeInfo], written: set[str]) -> set[str]:
+    """The term's own words that some children's titles say and others do not ("middle" of
+    "distal phalanx fracture of the right middle finger" among S62.63-'s fingers)."""
+    if not written:
+        return set()
+    titles = [set(tokens(c.description)) for c in children]
+    said = {w for w in written if any(w in t for t in titles)}
+    return {w for w in said if not all(w in t for t in titles)}
 
 
 def _child_fit(child: CodeInfo, wanted: set[str]) -> float:
@@ -84,6 +94,7 @@ def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
         return Specified(code)
     out = Specified(rec.code)
     wanted = _attribute_words(attributes)
+    written = set(tokens(attributes.get("written", "")))
     guard = 0
     while not rec.billable and guard < 6:
         guard += 1
@@ -106,9 +117,10 @@ def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
             )
             out.by_attributes = out.by_attributes or "encounter" in attributes
         else:
-            ranked = sorted(children, key=lambda c: -_child_fit(c, wanted))
+            here = wanted | _told_apart(children, written)
+            ranked = sorted(children, key=lambda c: -_child_fit(c, here))
             best = ranked[0]
-            if _child_fit(best, wanted) <= 0 or not wanted:
+            if _child_fit(best, here) <= 0 or not here:
                 unspecified = [
                     c
                     for c in children
@@ -120,8 +132,8 @@ def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
                 # Children the documented details fit equally ("female" fits the right,
                 # left and unspecified female breast): the note does not tell them apart,
                 # so the unspecified one, and say what is missing.
-                top = len(set(tokens(best.description)) & wanted)
-                tied = [c for c in children if len(set(tokens(c.description)) & wanted) == top]
+                top = len(set(tokens(best.description)) & here)
+                tied = [c for c in children if len(set(tokens(c.description)) & here) == top]
                 unspecified = [c for c in tied if "unspecified" in c.description.lower()]
                 if len(tied) > 1 and unspecified:
                     chosen = unspecified[0]

@@ -54,6 +54,7 @@ _FILLER = frozenset(
         "as",
         "type",
         "involvement",
+        "only",
     ]
 )
 # Adjective and plural endings stripped so that "pneumococcal" meets "pneumococcus".
@@ -310,13 +311,16 @@ class AlphabeticIndex:
     def _expanded_words(self, text: str) -> frozenset[str]:
         return words_of(self.synonyms.expand(text) if self.synonyms else text)
 
-    def follow(self, see: str) -> int | None:
+    def follow(self, see: str, within: int | None = None) -> int | None:
         """The entry a "see" reference names ("Pain, abdominal" -> Pain > abdominal).
 
         References are written loosely against the book: nonessential words in parentheses
         ("Loss (of), pregnancy"), a "with" level left out ("Diabetes, polyneuropathy" is
         Diabetes > with > polyneuropathy), or two levels in one part ("Abscess, upper limb"
-        may be Abscess > limb > upper). Each is allowed for.
+        may be Abscess > limb > upper). Each is allowed for. ``within`` is the main term the
+        reference was read in: a reference that names its first word only ("see Fracture,
+        metatarsal" under Fracture, traumatic) means that main term before any other that
+        begins so (Fracture, pathological also has a metatarsal subterm).
         """
         parts = [" ".join(PARENTHESES.sub(" ", p).split()) for p in see.split(",")]
         parts = [p for p in parts if p]
@@ -328,7 +332,8 @@ class AlphabeticIndex:
             j = self._by_title.get(", ".join(parts[:k]).lower())
             if j is not None:
                 starts.append((j, parts[k:]))
-        starts += [(j, parts[1:]) for j in self._by_head.get(parts[0].lower(), ())]
+        heads = self._by_head.get(parts[0].lower(), ())
+        starts += [(j, parts[1:]) for j in sorted(heads, key=lambda j: j != within)]
         for i, rest in starts:
             node: int | None = i
             for part in rest:
@@ -365,7 +370,13 @@ class AlphabeticIndex:
                 (len(a), c) for c in pool for a in self.entries[c].alternatives if a and a < want
             ]
             if not partial:
-                return None
+                # A part that names a subterm by fewer words than the book ("see Fracture,
+                # metatarsal" for Fracture, traumatic > metatarsal bone): the shortest subterm
+                # that has them all.
+                wider = [
+                    (len(a), c) for c in pool for a in self.entries[c].alternatives if want < a
+                ]
+                return min(wider)[1] if wider else None
             _, node = max(partial)
             want = want - next(a for a in self.entries[node].alternatives if a and a < want)
             if not want:
@@ -402,7 +413,7 @@ class AlphabeticIndex:
                 gained = len(words[0] & own)
                 return IndexHit(code, (*path, *words[1]), matched + gained, partner)
             if entry.see and not entry.code and hops < MAX_SEE_HOPS:
-                target = self.follow(entry.see)
+                target = self.follow(entry.see, within=trail[0])
                 # A reference back to an entry already read ("Anemia > due to > drug - see
                 # Anemia, by type") ends the walk there.
                 if target is not None and target not in trail:

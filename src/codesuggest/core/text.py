@@ -115,3 +115,14 @@ def spans_between(separator: re.Pattern[str], text: str) -> list[tuple[int, int]
         start = m.end()
     bounds.append((start, len(text)))
     return bounds
+
+
+# A title and the capitalised name after it ("Ms. Hill", "Dr. Stone"): a person, never a
+# place, cause or condition.
+_TITLED_NAME = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)?")
+
+
+def blank_titled_names(text: str) -> str:
+    """``text`` with each titled name ("Ms. Hill") replaced by spaces: same length, so every
+    offset still points into the original."""
+    return _TITLED_NAME.sub(lambda m: " " * len(m[0]), text)

@@ -92,6 +92,9 @@ class _NoteCandidates:
     # How many of a candidate's mentions are historical.
     historical: dict[tuple[str, str], int] = field(default_factory=dict)
     associated: list[tuple[float, int, Term, str]] = field(default_factory=list)
+    # The note with the words of conditions it does not say the patient has blanked: what
+    # subterms are read from (see ``_index_hit``).
+    context_text: str = ""
     # (combination code, the documented condition its Index "with" subterm linked).
     combinations: list[tuple[str, str]] = field(default_factory=list)
 
@@ -173,6 +176,13 @@ class CandidateBuilder:
         self._other_side = {}
         self._evidence_spans = set()
         self._sex = sex
+        # The words a term's subterms are read from, without those of conditions the note
+        # does not say the patient has ("... ordered to evaluate for osteoporosis" opens no
+        # Fracture > due to > osteoporosis).
+        unsaid = [
+            t for t in terms if t.assertion not in coded_as_present and t.assertion != "historical"
+        ]
+        note.context_text = _blank(text, unsaid)
         terms = [
             *terms,
             *self._history_terms(text, terms, documented),
@@ -205,7 +215,7 @@ class CandidateBuilder:
         coded_as_present: set[str],
     ) -> None:
         """Add the candidates one term stands for, or record why it is not suggested."""
-        hit = self._index_hit(term, text, documented)
+        hit = self._index_hit(term, text, documented, note.context_text)
         if not term.codes and hit is None:
             return
         if not _keeps(term, coded_as_present, self.historical):
@@ -214,6 +224,10 @@ class CandidateBuilder:
         system = term.system if term.system in self.codebook.sets else ICD10CM
         key = term_key(term)
         note.keys.add(key)
+        # The words the Tabular reads to pick a child: the term's, and where the Index read
+        # the term with its sentence, the sentence's too ("fracture" of "right middle finger
+        # distal phalanx fracture").
+        written = _window(term, note.context_text or text) if hit is not None else term.text
         for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
             added = self._add_mention(
                 note.by_code,
@@ -223,6 +237,7 @@ class CandidateBuilder:
                 weight,
                 note.n_chars,
                 hit if position == 0 else None,
+                written,
             )
             if added and position == 0:
                 for line in (added, *self._other_side.get(added, ())):
@@ -357,9 +372,12 @@ class CandidateBuilder:
             )
         )
 
-    def _index_hit(self, term: Term, text: str, documented: Sequence[Term]) -> IndexHit | None:
+    def _index_hit(
+        self, term: Term, text: str, documented: Sequence[Term], context_text: str = ""
+    ) -> IndexHit | None:
         """Where the Alphabetic Index leads for a term, read with its sentence and the note's
-        other documented conditions (for "with" subterms).
+        other documented conditions (for "with" subterms). ``context_text`` is ``text`` with
+        the conditions the note does not say the patient has blanked (default: ``text``).
 
         Drugs and status phrases are read through the vocabulary (drug -> Z79 class), not the
         Index, whose main terms are conditions.
@@ -369,10 +387,7 @@ class CandidateBuilder:
             return IndexHit(term.codes[0], path, len(path))
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
-        sentence = ""
-        if term.sentence_end:
-            start = max(term.sentence_start, term.start - CONTEXT_CHARS)
-            sentence = text[start : min(term.sentence_end, term.end + CONTEXT_CHARS)]
+        sentence = _window(term, context_text or text)
         at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
         near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
         others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
@@ -516,15 +531,18 @@ class CandidateBuilder:
         weight: float,
         n_chars: int,
         hit: IndexHit | None = None,
+        written: str = "",
     ) -> tuple[str, str] | None:
         if system == ICD10CM:
-            spec = self._specify(first, term.attributes)
+            spec = self._specify(first, {**term.attributes, "written": written.lower()})
             code, by_attr, missing = spec.code, spec.by_attributes, spec.missing
             for other in spec.also:
                 # A bilateral condition without a bilateral code: the left side is a line
                 # of its own with the same evidence (I.B.13).
                 left = replace(term, attributes={**term.attributes, "laterality": "left"})
-                side = self._add_mention(by_code, left, system, other, weight, n_chars, hit)
+                side = self._add_mention(
+                    by_code, left, system, other, weight, n_chars, hit, written
+                )
                 if side is not None:
                     self._other_side.setdefault((system, code), set()).add(side)
         else:
@@ -583,3 +601,22 @@ def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> 
         first = term.codes[0] if term.codes else ""
         return term.label in {"status", "procedure_history"} or is_history_code(first)
     return False
+
+
+def _window(term: Term, text: str) -> str:
+    """The term's sentence, cut to CONTEXT_CHARS either side of it: the words the Index (and
+    then the Tabular) may read its subterms from."""
+    if not term.sentence_end:
+        return term.text
+    start = max(term.sentence_start, term.start - CONTEXT_CHARS)
+    return text[start : min(term.sentence_end, term.end + CONTEXT_CHARS)]
+
+
+def _blank(text: str, terms: Sequence[Term]) -> str:
+    """``text`` with the spans of ``terms`` replaced by spaces (every offset kept)."""
+    if not terms:
+        return text
+    chars = list(text)
+    for t in terms:
+        chars[t.start : t.end] = " " * (t.end - t.start)
+    return "".join(chars)

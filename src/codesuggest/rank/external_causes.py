@@ -17,7 +17,7 @@ from dataclasses import replace
 from codesuggest.codebook.external import ExternalHit, load_external_index, read_causes
 from codesuggest.codebook.index import AlphabeticIndex
 from codesuggest.core.records import Term
-from codesuggest.core.text import spans_between
+from codesuggest.core.text import blank_titled_names, spans_between
 
 EXTERNAL_LABEL = "external cause"
 # Sentences that tell how an injury happened; a note of thousands of them is read for the
@@ -54,14 +54,16 @@ def external_cause_terms(
     encounter = next(
         (t.attributes["encounter"] for t in injuries if t.attributes.get("encounter")), "initial"
     )
+    # "Ms. Hill" is a person, not a place (and her title's full stop ends no sentence).
+    story = blank_titled_names(text)
     spans = [
         (a, b)
-        for a, b in _sentences(text)
-        if _STORY.search(text, a, b) and not _DENIED.search(text, a, b)
+        for a, b in _sentences(story)
+        if _STORY.search(story, a, b) and not _DENIED.search(story, a, b)
     ][:MAX_SENTENCES]
     best: dict[str, tuple[int, ExternalHit, tuple[int, int]]] = {}
     for start, end in spans:
-        hits = read_causes(text[start:end], index)
+        hits = read_causes(story[start:end], index)
         if not any(h.kind == "how" for h in hits):
             # Where and doing what are read where the note says how it happened: a soccer
             # league mentioned in passing is not the activity of an ankle sprain on ice.

@@ -88,6 +88,7 @@ class AttributeRules:
         self.lone_side = re.compile(r"(?<![\w./])([LR])(?=\s+[A-Za-z])(?![\w/])")
         self.acuity = self._table(rules["acuity"])
         self.severity = self._table(rules["severity"])
+        self.displacement = self._table(rules["displacement"])
         self.encounter = self._table(rules["encounter"])
         self.diabetes = [
             (k, re.compile(rf"(?<![\w])(?:{_alternation(v)})(?![\w])", re.I))
@@ -205,10 +206,19 @@ class AttributeReader:
         )
         facts = self._sentence_facts(s_start, s_end)
         weeks = self._weeks(facts, match, span)
+        side = self._laterality(near)
+        if side is None and _is_injury(match):
+            # An injury's side may sit further off in its own statement ("displaced fracture
+            # of the base of the second metatarsal, left foot"): any side of the words between
+            # the neighbouring terms, when they name one side only.
+            clause = self.doc[lo:hi].text
+            sides = {value for value, pat in self.rules.laterality if pat.search(clause)}
+            side = sides.pop() if len(sides) == 1 else None
         found = (
-            ("laterality", self._laterality(near)),
+            ("laterality", side),
             ("acuity", self._qualifier(self.rules.acuity, _ACUITY_HINTS, near)),
             ("severity", self._qualifier(self.rules.severity, _SEVERITY_HINTS, near)),
+            ("displacement", self._qualifier(self.rules.displacement, ("displac",), near)),
             ("encounter", self._encounter(facts, match, near.anchor)),
             ("stage", self._stage(span, lo, hi)),
             ("diabetes_type", self._diabetes_type(span, match, near.text)),
