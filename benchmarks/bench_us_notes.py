@@ -78,7 +78,7 @@ def avg_precision(ranked: list[str], gold: set[str]) -> float:
 
 
 def score(suggester, cases: list[dict], verbose: bool) -> dict:
-    tot = {k: {"tp": 0, "fp": 0, "fn": 0} for k in ("icd", "cpt")}
+    tot = {k: {"tp": 0, "fp": 0, "fn": 0} for k in ("icd", "cpt", "icd_no_ext")}
     aps, violations, perfect, em_right, em_total = [], 0, 0, 0, 0
     mod_right, mod_total = 0, 0
     start = time.perf_counter()
@@ -104,6 +104,15 @@ def score(suggester, cases: list[dict], verbose: bool) -> dict:
             if mods.get(code) or gold_mods.get(code):
                 mod_total += 1
                 mod_right += int(mods.get(code, []) == gold_mods.get(code, []))
+        # External causes (V00-Y99) are voluntary unless a state or payer requires them
+        # (guideline I.C.20): the same figure without them on either side, for readers who
+        # code to the other convention.
+        sel["icd_no_ext"] = {x for x in sel["icd"] if x[:1] not in "VWXY"}
+        gold["icd_no_ext"] = {x for x in gold["icd"] if x[:1] not in "VWXY"}
+        for k in ("icd_no_ext",):
+            tot[k]["tp"] += len(sel[k] & gold[k])
+            tot[k]["fp"] += len(sel[k] - gold[k])
+            tot[k]["fn"] += len(gold[k] - sel[k])
         misses = []
         for k in ("icd", "cpt"):
             tot[k]["tp"] += len(sel[k] & gold[k])
@@ -138,6 +147,7 @@ def score(suggester, cases: list[dict], verbose: bool) -> dict:
     out = {"notes": len(cases), "fully_right": perfect, "must_not_violations": violations}
     for k in ("icd", "cpt"):
         out[f"{k}_p"], out[f"{k}_r"], out[f"{k}_f1"] = prf(tot[k])
+    out["icd_f1_without_external_causes"] = prf(tot["icd_no_ext"])[2]
     out["icd_map"] = round(sum(aps) / max(len(aps), 1), 3)
     out["em_exact"] = round(em_right / em_total, 3) if em_total else None
     out["em_notes"] = em_total

@@ -77,3 +77,28 @@ def test_a_titled_name_is_a_person_not_a_place():
         "vehicle accident.\n\nASSESSMENT: Left radius fracture."
     )
     assert {t.codes[0] for t in external_cause_terms(text, [_injury(text)])} == {"V89.2"}
+
+
+def test_a_leisure_activity_gives_the_leisure_status_unless_the_note_says_it_was_paid():
+    text = "HPI: she fell playing volleyball.\n\nASSESSMENT: Left radius fracture."
+    assert {t.codes[0] for t in external_cause_terms(text, [_injury(text)])} == {
+        "W19",
+        "Y93.68",
+        "Y99.8",
+    }
+    paid = (
+        "HPI: she fell playing volleyball, her job as a coach.\n\nASSESSMENT: Left radius fracture."
+    )
+    assert "Y99.8" not in {t.codes[0] for t in external_cause_terms(paid, [_injury(paid)])}
+
+
+@pytest.mark.parametrize(
+    ("text", "how"),
+    [
+        # Slipping is "on same level": on the stairs it is a fall on stairs.
+        ("She slipped on the stairs while carrying a laundry basket.", "W10.9"),
+        ("He has a tick bite on the right knee.", "W57"),
+    ],
+)
+def test_story_words_in_the_index_wording(text, how):
+    assert codes(text)["how"] == how

@@ -35,6 +35,15 @@ _DENIED = re.compile(r"\b(?:no|denies|denied|negative\s+for|without|never)\b", r
 # Once per injury, at the first encounter only.
 _INITIAL_ONLY = ("Y92", "Y93", "Y99")
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
+# Activities that are leisure unless the note says otherwise: sports and athletics (Y93.0-
+# Y93.7), exercise (Y93.A, Y93.B), arts and crafts (Y93.D) and household chores (Y93.E).
+_LEISURE_ACTIVITIES = tuple(f"Y93.{c}" for c in "01234567ABDE")
+LEISURE_STATUS = "Y99.8"
+_PAID = re.compile(
+    r"\b(?:work|works|working|job|employ\w*|paid|pay|income|professional(?:ly)?|occupation\w*|"
+    r"military|duty|volunteer\w*|on the clock|workers'? comp\w*)\b",
+    re.IGNORECASE,
+)
 
 
 def is_injury(code: str) -> bool:
@@ -73,6 +82,10 @@ def external_cause_terms(
                 continue
             if hit.kind not in best or len(hit.words) > best[hit.kind][0]:
                 best[hit.kind] = (len(hit.words), hit, (start, end))
+    if "activity" in best and "status" not in best:
+        status = _leisure_status(best["activity"][1], story)
+        if status is not None:
+            best["status"] = (0, status, best["activity"][2])
     template = injuries[0]
     out = []
     for _, hit, (start, end) in best.values():
@@ -94,6 +107,20 @@ def external_cause_terms(
             )
         )
     return out
+
+
+def _leisure_status(activity: ExternalHit, text: str) -> ExternalHit | None:
+    """Y99.8 for a sport, exercise, craft or household activity the note does not say was
+    done for pay, as a volunteer or in service (Y99.8 "leisure activity, recreation or sport
+    not for income"); None for other activities, which say nothing of the status."""
+    if not activity.code.startswith(_LEISURE_ACTIVITIES) or _PAID.search(text):
+        return None
+    return ExternalHit(
+        "status",
+        LEISURE_STATUS,
+        ("External cause status", f"leisure ({' > '.join(activity.path[1:])}, not for income)"),
+        activity.words,
+    )
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
