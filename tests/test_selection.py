@@ -236,3 +236,23 @@ def test_receptor_status_goes_with_a_breast_cancer_from_any_section(icd):
     alone = select(note, [status], [0.9], icd)
     assert alone.selected == set()
     assert "breast cancer" in alone.reasons[0]
+
+
+def test_a_finding_never_outranks_the_diagnosis_it_excludes(icd):
+    # R73 Excludes1 diabetes mellitus (E08-E13): even scored higher, the finding goes and the
+    # diagnosis stays (I.B.4-5).
+    note = "ASSESSMENT:\n1. Hyperglycemia in type 2 diabetes.\n2. Impaired fasting glucose.\n"
+
+    def at(code: str, text: str) -> Candidate:
+        start = note.find(text)
+        return Candidate(
+            code=code,
+            system=ICD10CM,
+            evidence=[Evidence(start, start + len(text), text, "assessment", "present")],
+            features={PRIMARY: 1.0},
+            sources={"lookup": 1.0, "index": 1.0},
+        )
+
+    cands = [at("R73.01", "Impaired fasting glucose"), at("E11.65", "type 2 diabetes")]
+    sel = select(note, cands, [0.95, 0.6], icd)
+    assert {cands[i].code for i in sel.selected} == {"E11.65"}

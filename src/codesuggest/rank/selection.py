@@ -524,7 +524,12 @@ def _drop_conflicts(
             reasons[i] = "less specific than the malignant neoplasm with its site"
             continue
         clash = next((j for j in kept if _excludes1(icd, code, candidates[j].code)), None)
-        if clash is not None:
+        if clash is not None and _finding_beside_diagnosis(candidates[clash].code, code):
+            # A sign or finding never outranks the diagnosis it excludes (I.B.4-5): "fasting
+            # glucose elevated" (R73.01) in type 2 diabetes with hyperglycemia (E11.65).
+            reasons[clash] = f"Excludes1 with {code}, the diagnosis the finding belongs to"
+            kept.remove(clash)
+        elif clash is not None:
             reasons[i] = f"Excludes1 with {candidates[clash].code}, which the note supports better"
             continue
         same = next((j for j in kept if candidates[j].code[:3] == code[:3]), None)
@@ -536,6 +541,12 @@ def _drop_conflicts(
             kept.remove(same)
         kept.append(i)
     return kept
+
+
+def _finding_beside_diagnosis(kept: str, code: str) -> bool:
+    """Whether ``kept`` is a sign, symptom or abnormal finding (chapter 18) and ``code`` is
+    not."""
+    return kept.startswith("R") and not code.startswith("R")
 
 
 def _excludes1(icd: CodeSet, a: str, b: str) -> bool:
