@@ -102,3 +102,11 @@ def test_a_leisure_activity_gives_the_leisure_status_unless_the_note_says_it_was
 )
 def test_story_words_in_the_index_wording(text, how):
     assert codes(text)["how"] == how
+
+
+def test_a_word_read_for_the_cause_is_not_read_again_for_the_activity():
+    # "activity" in the sentence once made Activity be read before Slipping, so the cause's
+    # "ice" became Activity > ice NEC (Y93.29).
+    found = codes("She slipped on ice in the parking lot during a leisure activity.")
+    assert found["how"] == "W00.0"
+    assert "activity" not in found

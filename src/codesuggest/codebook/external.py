@@ -83,7 +83,11 @@ def read_causes(text: str, index: AlphabeticIndex | None = None) -> list[Externa
     plain = words_of(text)
     out: dict[str, tuple[tuple[int, ...], ExternalHit]] = {}
     kinds = [j for j in map(index.main_term, _KINDS) if j is not None]
-    for i in index.main_terms(near) + kinds:
+    # Every cause first, then where, doing what and in what status, each once: a sentence
+    # that says "activity" or "place" itself must not read those before how it happened
+    # (whose words they may not reuse).
+    causes = [i for i in index.main_terms(near) if i not in kinds]
+    for i in causes + kinds:
         title = index.entries[i].term
         kind = _KINDS.get(title, "how")
         if kind != "how" and "how" in out:
