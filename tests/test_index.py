@@ -94,6 +94,9 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         ("fracture", "nondisplaced fracture of the fifth metatarsal", (), "S92.35-"),
         # "lateral malleolus only": the book's "only" is not a word the note must say.
         ("fracture", "fracture of the right lateral malleolus", (), "S82.6-"),
+        # The book's "leg (lower)" is not an upper leg, which it calls the thigh.
+        ("contusion", "contusion of the right upper leg", (), "S70.1-"),
+        ("contusion", "contusion of the right lower leg", (), "S80.1-"),
     ],
 )
 def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):

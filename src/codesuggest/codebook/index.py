@@ -513,6 +513,9 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, 0, frozenset(), ""))
                 continue
+            if _contradicted(child.nonessential, near):
+                # "upper leg" is not Contusion > leg (lower): the note says the other one.
+                continue
             for alt in child.alternatives:
                 if not alt:
                     continue
@@ -540,6 +543,15 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, len(hit), alt, partner))
         return best[1] if best else None
+
+
+# Words of which a note saying one rules out a subterm whose nonessential modifiers say the
+# other ("leg (lower)" for an upper leg, which the book calls the thigh).
+_OPPOSITES = {"upper": "lower", "lower": "upper"}
+
+
+def _contradicted(nonessential: frozenset[str], said: frozenset[str]) -> bool:
+    return any(_OPPOSITES.get(w) in nonessential for w in said)
 
 
 def documented_ways(
