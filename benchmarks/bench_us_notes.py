@@ -109,15 +109,12 @@ def score(suggester, cases: list[dict], verbose: bool) -> dict:
         # code to the other convention.
         sel["icd_no_ext"] = {x for x in sel["icd"] if x[:1] not in "VWXY"}
         gold["icd_no_ext"] = {x for x in gold["icd"] if x[:1] not in "VWXY"}
-        for k in ("icd_no_ext",):
-            tot[k]["tp"] += len(sel[k] & gold[k])
-            tot[k]["fp"] += len(sel[k] - gold[k])
-            tot[k]["fn"] += len(gold[k] - sel[k])
         misses = []
-        for k in ("icd", "cpt"):
+        for k in tot:
             tot[k]["tp"] += len(sel[k] & gold[k])
             tot[k]["fp"] += len(sel[k] - gold[k])
             tot[k]["fn"] += len(gold[k] - sel[k])
+        for k in ("icd", "cpt"):
             if gold[k] - sel[k]:
                 misses.append(f"missed {k} {sorted(gold[k] - sel[k])}")
             if sel[k] - gold[k]:

@@ -41,7 +41,7 @@ def load_external_index() -> AlphabeticIndex:
     text = data.joinpath(EXTERNAL_FILE).read_text("utf-8")
     index = AlphabeticIndex(csv.reader(text.splitlines()[1:], delimiter="\t"), Synonyms(table))
     for entry in index.entries:
-        if entry.level and entry.term.lower() in _JOINING:
+        if entry.level and entry.lower in _JOINING:
             # "Fall > involving > skateboard": a level the history never says.
             entry._alternatives = (frozenset(),)
         elif entry.level and ("," in entry.term or " or " in entry.term):

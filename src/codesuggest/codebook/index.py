@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 INDEX_FILE = "icd10cm_index.tsv"
 SYNONYMS_FILE = "index_synonyms.json"
-# Subterms that name a second condition rather than a detail of this one.
+# A word of lower-cased text, as the synonym keys are matched (see Synonyms.expand).
 _ALNUM = re.compile(r"[a-z0-9]+")
+# Subterms that name a second condition rather than a detail of this one.
 _CONNECTORS = frozenset({"with", "in", "due to", "without", "following", "associated with"})
 # The "with" convention (I.A.15) presumes a link to another documented condition for these;
 # "due to" and the rest need the provider's own words in the same sentence.

@@ -93,18 +93,18 @@ def stem(token: str) -> str:
 def tokens(text: str) -> list[str]:
     """Search tokens of ``text``: folded, split on non-alphanumerics, stemmed, no stopwords."""
     if len(text) > _CACHED_TOKENS_LENGTH:
-        return [stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS]
+        return list(_tokens_of(text))
     return list(_short_tokens(text))
+
+
+def _tokens_of(text: str) -> tuple[str, ...]:
+    return tuple(stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS)
 
 
 # Index entries and note phrases are tokenised again and again within and across notes. Only
 # short texts are cached, so the cache's entry bound is also its memory bound (a few MB).
 _CACHED_TOKENS_LENGTH = 200
-
-
-@functools.lru_cache(maxsize=65536)
-def _short_tokens(text: str) -> tuple[str, ...]:
-    return tuple(stem(t) for t in _TOKEN.findall(fold(text)) if t not in STOPWORDS)
+_short_tokens = functools.lru_cache(maxsize=65536)(_tokens_of)
 
 
 def spans_between(separator: re.Pattern[str], text: str) -> list[tuple[int, int]]:

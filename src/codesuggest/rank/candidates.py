@@ -227,7 +227,7 @@ class CandidateBuilder:
         # The words the Tabular reads to pick a child: the term's, and where the Index read
         # the term with its sentence, the sentence's too ("fracture" of "right middle finger
         # distal phalanx fracture").
-        written = _window(term, note.context_text or text) if hit is not None else term.text
+        written = _window(term, note.context_text) if hit is not None else term.text
         for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
             added = self._add_mention(
                 note.by_code,
