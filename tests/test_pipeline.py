@@ -409,3 +409,12 @@ def test_a_risk_or_a_test_for_a_condition_is_not_the_condition(suggester):
     # Neither the risk (arthritis) nor the condition tested for (osteoporosis) is coded, and
     # the tested-for word opens no Fracture > due to > osteoporosis (M80.-).
     assert not {c for c in chosen if c.startswith(("M19", "M80", "M81"))}
+
+
+def test_a_loaded_suggester_keeps_one_thread_per_thread_pool(suggester):
+    # Idle BLAS threads spinning beside a one-note scorer cost a fifth of the throughput.
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p["user_api"] in {"blas", "openmp"}]
+    assert pools
+    assert all(p["num_threads"] == 1 for p in pools)

@@ -578,29 +578,38 @@ class Suggester:
         )
 
 
-def _limit_openmp() -> None:
-    """One OpenMP thread per process, unless ``CODESUGGEST_OMP_THREADS`` says otherwise.
+def limit_threads(at_most: int | None = None) -> None:
+    """One OpenMP and one BLAS thread per process, unless ``CODESUGGEST_OMP_THREADS`` says
+    otherwise (and never more than ``at_most``).
 
     A note's few dozen candidates are far too small a batch for threads: starting them made
-    the ranker three times slower. Throughput comes from batch workers, one per core.
+    the ranker three times slower, and idle BLAS threads spinning beside the scorer kept a
+    second core busy and cost a fifth of the throughput (2026-12-03, 2 cores). Throughput
+    comes from batch workers, one per core.
     """
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(int(os.environ.get("CODESUGGEST_OMP_THREADS", "1")), user_api="openmp")
+    n = int(os.environ.get("CODESUGGEST_OMP_THREADS", "1"))
+    if at_most is not None:
+        n = max(1, min(n, at_most))
+    threadpool_limits(n, user_api="openmp")
+    threadpool_limits(n, user_api="blas")
 
 
 @cache
 def _load(model_dir: str | None) -> Suggester:
     from codesuggest.terms.extractor import TermExtractor
 
-    _limit_openmp()
-    return Suggester(
+    suggester = Suggester(
         load_model(model_dir),
         default_codebook(),
         TermExtractor.default(),
         load_index(),
         cms_edits=_cms_edits_from_environment(),
     )
+    # After loading: a limit reaches only the thread pools of libraries already loaded.
+    limit_threads()
+    return suggester
 
 
 def _cms_edits_from_environment() -> list[Any]:

@@ -212,10 +212,16 @@ class CodeSet:
         if by_code:
             return by_code
         hits = self.index.search(query, limit=limit * 3)
+        bonus_max = 0.05 if billable_first else 0.0
+        # Hits come best first: one that even with the billable bonus stays below the
+        # ``limit``-th raw score cannot reach the list, so its record is never read.
+        floor = hits[limit - 1].score - bonus_max - 1e-6 if 0 < limit <= len(hits) else -1.0
         results = []
         for h in hits:
+            if h.score < floor:
+                break
             rec = self._records[self.codes[h.owner]]
-            bonus = 0.05 if (billable_first and rec.billable) else 0.0
+            bonus = bonus_max if rec.billable else 0.0
             results.append(
                 SearchResult(
                     code=rec.code,

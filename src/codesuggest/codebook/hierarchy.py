@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -186,14 +187,17 @@ def _lateral_sibling(icd: CodeSet, rec: CodeInfo, wanted: set[str]) -> str | Non
         other = s.description.lower()
         if s.billable and other.startswith(head) and side in other[cut:].split():
             return s.code
-    return _sided_in_category(icd, rec, side)
+    return _sided_in_category(icd, rec.code, side)
 
 
-def _sided_in_category(icd: CodeSet, rec: CodeInfo, side: str) -> str | None:
+# A fact of the code set, asked again for every note that names the condition with a side.
+@functools.lru_cache(maxsize=8192)
+def _sided_in_category(icd: CodeSet, code: str, side: str) -> str | None:
     """The first billable code of the category that says everything the unspecified code
     says and names the side, where the sides sit in other subcategories ("Osteoarthritis of
     knee, unspecified" M17.9 -> "Unilateral primary osteoarthritis, right knee" M17.11: the
     Index's default for osteoarthritis is primary)."""
+    rec = icd.get(code)
     if "unspecified site" in rec.description.lower():
         return None  # the side of an unknown site says nothing
     wanted = set(tokens(rec.description.lower())) - _NOT_A_DETAIL

@@ -211,6 +211,9 @@ class AlphabeticIndex:
         self._by_title: dict[str, int] = {}
         # A note names the same conditions again and again; each is expanded once.
         self._phrase_words = functools.lru_cache(maxsize=4096)(self._expanded_words)
+        # Per entry, built when a walk first reaches it: its joining children and its other
+        # children by the words of their readings (see ``_open_children``).
+        self._child_words: dict[int, tuple[tuple[int, ...], dict[str, tuple[int, ...]]]] = {}
         for level_s, term, see, see_also, nonessential, code in rows:
             level = int(level_s)
             del stack[level:]
@@ -503,8 +506,10 @@ class AlphabeticIndex:
             linked = [(t, w - negated) for t, w in linked]
         else:
             absent = said
+        presumed = self.entries[node].lower in _PRESUMED
+        flipped = frozenset(_OPPOSITES[w] for w in _OPPOSITES if w in said[1])
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
-        for c in self.entries[node].children:
+        for c in self._open_children(node, said[1], linked if presumed else ()):
             child = self.entries[c]
             own, near = said if child.lower.startswith("without") else absent
             if child.connector:
@@ -514,14 +519,14 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, 0, frozenset(), ""))
                 continue
-            if _contradicted(child.nonessential, near):
+            if flipped and child.nonessential & flipped and _contradicted(child.nonessential, near):
                 # "upper leg" is not Contusion > leg (lower): the note says the other one.
                 continue
             for alt in child.alternatives:
                 if not alt:
                     continue
                 pool = [(near, "")]
-                if self.entries[node].lower in _PRESUMED:
+                if presumed:
                     pool += [(w, t) for t, w in linked]
                 for avail, partner in pool:
                     hit = alt & avail
@@ -544,6 +549,39 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, len(hit), alt, partner))
         return best[1] if best else None
+
+    def _open_children(
+        self,
+        node: int,
+        near: frozenset[str],
+        linked: Sequence[tuple[str, frozenset[str]]],
+    ) -> list[int]:
+        """The children of ``node`` a walk may open, in book order: its joining levels, and
+        the subterms that share a word with the note (or, under "with", a partner condition).
+
+        A subterm none of whose words the note says cannot be opened (``MIN_SUBTERM_SHARE``),
+        so only these are weighed: "Fracture, traumatic" has hundreds of subterms and a note
+        names a few of their words.
+        """
+        cached = self._child_words.get(node)
+        if cached is None:
+            joins: list[int] = []
+            words: dict[str, list[int]] = {}
+            for c in self.entries[node].children:
+                child = self.entries[c]
+                if child.connector:
+                    joins.append(c)
+                    continue
+                for w in set().union(*child.alternatives):
+                    words.setdefault(w, []).append(c)
+            cached = (tuple(joins), {w: tuple(cs) for w, cs in words.items()})
+            self._child_words[node] = cached
+        joins_t, by_word = cached
+        found: set[int] = set(joins_t)
+        for pool in (near, *(w for _, w in linked)):
+            for w in pool:
+                found.update(by_word.get(w, ()))
+        return sorted(found)
 
 
 # Words of which a note saying one rules out a subterm whose nonessential modifiers say the

@@ -174,16 +174,14 @@ def _init_worker(loader: Loader | None, model: str | None, workers: int, parent:
 
 
 def _share_cores(workers: int) -> None:
-    """Give each worker its share of the cores for OpenMP/BLAS (scikit-learn's predictions).
+    """Never more OpenMP/BLAS threads per worker than its share of the cores.
 
-    N workers each starting one thread per core oversubscribe the machine; joblib's workers
-    limit themselves the same way.
+    N workers each starting one thread per core oversubscribe the machine; the suggester
+    already keeps one thread (``pipeline.limit_threads``), which a custom loader may not.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // workers))
+    from codesuggest.pipeline import limit_threads
+
+    limit_threads(at_most=(os.cpu_count() or 1) // workers)
 
 
 def _score_chunk(notes: list[Note], setting: str, max_chars: int) -> list[dict[str, Any]]:
