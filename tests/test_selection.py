@@ -216,6 +216,33 @@ def test_the_historys_more_specific_reading_replaces_the_assessments_unspecified
     assert sel.reasons[0] == "less specific than I50.32"
 
 
+OA_NOTE = (
+    "HPI: Regarding his osteoarthritis, his knee aches when he runs. Pain in the kidney area.\n"
+    "\nASSESSMENT:\n1. Osteoarthritis.\n2. Pain.\n"
+)
+
+
+def test_a_reading_further_down_the_same_index_path_replaces_the_assessments(icd):
+    def read(code: str, text: str, section: str, *path: str) -> Candidate:
+        c = at(OA_NOTE, code, text, section)
+        c.index_paths.append(path)
+        return c
+
+    cands = [
+        read("M19.90", "Osteoarthritis.", "assessment", "Osteoarthritis"),
+        read("M17.9", "osteoarthritis", "history_of_present_illness", "Osteoarthritis", "knee"),
+        # A symptom is the integral-symptom rule's (I.B.4-5), not a site to carry over.
+        read("R52", "Pain.", "assessment", "Pain"),
+        read("N23", "Pain in the kidney", "history_of_present_illness", "Pain", "kidney"),
+    ]
+    sel = select(OA_NOTE, cands, [0.9, 0.6, 0.9, 0.6], icd)
+    assert "M17.9" in {cands[i].code for i in sel.selected}
+    assert {"M19.90", "N23"}.isdisjoint(cands[i].code for i in sel.selected)
+    assert not sel.reasons.get(2, "").startswith("less specific than N23")
+    assert sel.reasons[0].startswith("less specific than M17.9")
+    assert "Osteoarthritis > knee" in sel.reasons[0]
+
+
 def test_a_title_that_says_more_of_the_same_condition_wins(icd):
     # R11.2 "nausea with vomiting, unspecified" says all R11.0 "nausea" says, and more.
     cands = [

@@ -168,6 +168,8 @@ class Candidate:
     features: dict[str, float] = field(default_factory=dict)
     sources: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    # The Alphabetic Index paths that reached this code (main term first), one per reading.
+    index_paths: list[tuple[str, ...]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

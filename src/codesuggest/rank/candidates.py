@@ -577,6 +577,8 @@ class CandidateBuilder:
             )
         if hit is not None:
             cand.sources["index"] = 1.0
+            if hit.path not in cand.index_paths:
+                cand.index_paths.append(hit.path)
             if "Index:" not in cand.note:
                 cand.note = " ".join(x for x in (hit.describe() + ".", cand.note) if x)
         if missing and "Unspecified code" not in cand.note:

@@ -283,21 +283,55 @@ def _specific_readings(
     candidates: Sequence[Candidate], chosen: list[int], reasons: dict[int, str], icd: CodeSet
 ) -> list[int]:
     """Codes the history documents more specifically than the assessment's unspecified code
-    of the same category ("chronic congestive heart failure with diastolic dysfunction" in
-    the history, "congestive heart failure" in the assessment: I50.32, not I50.9). The
-    assessment's code then goes as the less specific one. A time-bound state (acute, an
-    exacerbation, an encounter) is not carried over: it is the assessment's to say."""
-    unspecified = {candidates[j].code[:3] for j in chosen if _unspecified(icd, candidates[j].code)}
+    of the same concept ("chronic congestive heart failure with diastolic dysfunction" in
+    the history, "congestive heart failure" in the assessment: I50.32, not I50.9). The same
+    concept is the same category, or an Index path the specific reading goes further down
+    ("Osteoarthritis" in the assessment, "Regarding his osteoarthritis ... his knee" in the
+    history: Osteoarthritis > knee, M17.9, not M19.90). The assessment's code then goes as
+    the less specific one. A time-bound state (acute, an exacerbation, an encounter) is not
+    carried over: it is the assessment's to say."""
+    unspecified = [j for j in chosen if _unspecified(icd, candidates[j].code)]
+    categories = {candidates[j].code[:3] for j in unspecified}
     out = []
     for i, cand in enumerate(candidates):
-        if reasons.get(i) != _NOT_ASSESSED or cand.code[:3] not in unspecified:
+        if reasons.get(i) != _NOT_ASSESSED:
             continue
         rec = icd.find(cand.code)
-        if rec is None or _unspecified(icd, cand.code) or _TIME_BOUND.search(rec.description):
+        if rec is None or _unspecified_site(rec.description) or _TIME_BOUND.search(rec.description):
+            continue
+        wider = [j for j in unspecified if _further_down(candidates[j], cand)]
+        same_category = cand.code[:3] in categories and not _unspecified(icd, cand.code)
+        if not (same_category or wider):
             continue
         del reasons[i]
         out.append(i)
+        for j in wider:
+            reasons[j] = (
+                f"less specific than {cand.code}, which the note documents further down the "
+                f"Index ({' > '.join(_longest_extension(candidates[j], cand))})"
+            )
     return out
+
+
+def _further_down(wide: Candidate, narrow: Candidate) -> bool:
+    """Whether an Index path of ``narrow`` continues one of ``wide``'s (same main term, more
+    subterms) to another code. Signs and symptoms are left to the integral-symptom rule
+    (I.B.4-5): "pain" in the assessment is not the history's "Pain > kidney"."""
+    if wide.code.startswith("R") or narrow.code.startswith("R"):
+        return False
+    return wide.code != narrow.code and any(
+        len(n) > len(w) and n[: len(w)] == w for w in wide.index_paths for n in narrow.index_paths
+    )
+
+
+def _longest_extension(wide: Candidate, narrow: Candidate) -> tuple[str, ...]:
+    return max(
+        (n for w in wide.index_paths for n in narrow.index_paths if n[: len(w)] == w), key=len
+    )
+
+
+def _unspecified_site(description: str) -> bool:
+    return "unspecified site" in description.lower()
 
 
 def select(
@@ -326,6 +360,7 @@ def select(
         else:
             chosen.append(i)
     chosen += _specific_readings(candidates, chosen, reasons, icd)
+    chosen = [i for i in chosen if i not in reasons]
     chosen.sort(key=lambda i: -scores[i])
     kept = _drop_integral_symptoms(text, candidates, chosen, reasons, has_diagnoses, icd)
     kept = _drop_conflicts(candidates, kept, reasons, icd)
