@@ -99,6 +99,23 @@ def test_a_negation_after_the_term_reaches_back_only_within_its_clause(extractor
     assert assertion(extractor, text, term) == "present"
 
 
+@pytest.mark.parametrize(
+    ("text", "term", "expected"),
+    [
+        ("Tobacco Use: Non-smoker.", "Tobacco Use", "negated"),
+        ("Tobacco Use: Non-smoker.", "smoker", "negated"),
+        ("Smoking status: never smoker.", "smoker", "negated"),
+        ("Tobacco use: never.", "Tobacco use", "negated"),
+        ("He is a non-smoker.", "smoker", "negated"),
+        ("He is a smoker.", "smoker", "present"),
+        # "non" that begins the condition's name is not a negation.
+        ("Non-Hodgkin lymphoma.", "Non-Hodgkin lymphoma", "present"),
+    ],
+)
+def test_a_social_history_field_that_says_never_or_non_negates_it(extractor, text, term, expected):
+    assert assertion(extractor, text, term) == expected
+
+
 def test_a_negation_closing_its_clause_leaves_uncertainty_cues_alone(extractor):
     assert assertion(extractor, "Pneumothorax cannot be excluded.", "Pneumothorax") == "uncertain"
     assert assertion(extractor, "Pneumonia not ruled out.", "Pneumonia") == "uncertain"

@@ -270,6 +270,8 @@ def assertion_of(span: Span, section: str | None = None) -> str:
         s, e = m.modifier_span
         if e < span.end and m.direction not in _NON_MODIFYING:
             cats.add(m.category)
+    if _non_prefixed(span):
+        cats.add(NEGATED)
     if section is None:
         section = token_section(span[0])
     default = section_assertions().get(section, "")
@@ -284,6 +286,18 @@ def assertion_of(span: Span, section: str | None = None) -> str:
     if HISTORICAL in cats or default == "historical":
         return "historical"
     return "present"
+
+
+def _non_prefixed(span: Span) -> bool:
+    """A one-word term written with the prefix "non-" ("non-smoker", "non-tender"): the word
+    says the patient is not so. A term of more words ("displaced fracture" in
+    "non-displaced fracture") is a different reading of its own, and a term that begins
+    with "non" ("Non-Hodgkin lymphoma") is the condition's name."""
+    if len(span) != 1 or span.start < 2:
+        return False
+    dash, prefix = span.doc[span.start - 1], span.doc[span.start - 2]
+    joined = not (dash.whitespace_ or prefix.whitespace_)
+    return joined and dash.text == "-" and prefix.lower_ == "non"
 
 
 _MODIFIER_STARTS = "codesuggest_modifier_starts"
