@@ -54,6 +54,22 @@ def test_ultrasound_guidance_is_coded_only_when_documented():
     ]
 
 
+def test_views_taken_are_films_read_at_the_visit():
+    assert lines("3 views of the right foot were taken. These reveal a fracture.") == [
+        ("73630", "RT")
+    ]
+    assert lines("4 views of the left knee were taken.") == [("73564", "LT")]
+
+
+def test_an_injection_given_today_takes_its_joint_from_the_sentence_before():
+    note = (
+        "She would like to proceed with a cortisone injection into her right hip joint. "
+        "We will administer the injection today."
+    )
+    assert lines(note) == [("20610", "RT")]
+    assert lines("If needed, we will give the injection today.") == []
+
+
 def test_an_injection_discussed_planned_or_done_before_is_not_coded():
     assert lines("Risks of a knee injection were discussed.") == []
     assert lines("Last right knee injection 5 months ago.") == []

@@ -128,9 +128,17 @@ def injections(note: str, sections: list[Section]) -> list[ProcedureLine]:
             # A procedure note's title names the procedure it reports: "KNEE INJECTION".
             sentence = text[: text.find("  ") if "  " in text else m.end()]
             said = said or re.search(r"injection|aspiration|arthrocentesis", sentence, re.I)
+        said = said or _INJECTION_TODAY.search(sentence)
         if not said or _words("not_performed").search(sentence) or _hypothetical(sentence):
             continue
         site = _site(sentence, table["injection_sites"])
+        side_from = sentence
+        if site is None and _INJECTION_TODAY.search(sentence):
+            # "... a cortisone injection into her right hip joint. We will administer the
+            # injection today.": the joint is the one the sentences just before name.
+            before = text[max(0, m.start() - _SITE_CONTEXT) : m.start()]
+            site = _last_site(before, table["injection_sites"])
+            side_from = before[-_SITE_CONTEXT // 2 :] + sentence
         if site is None:
             continue
         code = table["injection_sites"][site]
@@ -144,8 +152,16 @@ def injections(note: str, sections: list[Section]) -> list[ProcedureLine]:
         section = next((s.name for s in sections if s.start <= start < s.end), "")
         evidence = Evidence(start, start + len(body), body, section, "present")
         why = f"documented as performed at this visit ('{said[0]}' {site})"
-        out.setdefault(code, ProcedureLine(code, evidence, _digit_or_side(sentence), why))
+        out.setdefault(code, ProcedureLine(code, evidence, _digit_or_side(side_from), why))
     return list(out.values())
+
+
+# "We will administer the injection today": the injection given at this visit.
+_INJECTION_TODAY = re.compile(
+    r"\b(?:administer|perform|give|do)\w*\s+(?:the|an?|this|her|his|your)\s+"
+    r"(?:\w+\s+){0,2}injection\s+today\b",
+    re.IGNORECASE,
+)
 
 
 _HYPOTHETICAL = re.compile(r"\b(?:if|consider|could|would|may|might|discussed|risks?)\b", re.I)
@@ -155,9 +171,11 @@ def _hypothetical(sentence: str) -> bool:
     return bool(_HYPOTHETICAL.search(sentence))
 
 
-# "X-rays of the right knee show ...": the study read at the visit, its findings stated now.
+# "X-rays of the right knee show ...", "3 views of the right foot were taken": the study
+# read at the visit, its findings stated now.
 _READ_NOW = re.compile(
-    r"^\W*(?:(?:the|an?|\w+-view|\d+-view)\s+)?(?:x-?rays?|radiographs?|films)\b[^.;]{0,80}?"
+    r"^\W*(?:(?:the|an?|\w+-view|\d+-view)\s+)?"
+    r"(?:x-?rays?|radiographs?|films|(?:\d|one|two|three|four)\s+views?)\b[^.;]{0,80}?"
     r"\b(shows?|reveals?|demonstrates?|were taken|was taken)\b",
     re.IGNORECASE,
 )
