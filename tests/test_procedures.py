@@ -59,6 +59,8 @@ def test_views_taken_are_films_read_at_the_visit():
         ("73630", "RT")
     ]
     assert lines("4 views of the left knee were taken.") == [("73564", "LT")]
+    # A film the visit reviewed is data for the E/M level, not one it took.
+    assert lines("X-ray of the bilateral knees are reviewed and reveal no fractures.") == []
 
 
 def test_an_injection_given_today_takes_its_joint_from_the_sentence_before():

@@ -183,6 +183,9 @@ _READ_ONLY = ("show", "reveal", "demonstrate", "were taken", "was taken", "obtai
 _MUSCULOSKELETAL = ("72", "73")
 # "X-rays of the left shoulder were obtained and are reviewed today".
 _OBTAINED_TODAY = re.compile(r"\b(?:obtained|taken|performed|done)\b[^.;]{0,40}\btoday\b", re.I)
+# "X-ray of the bilateral knees are reviewed and reveal ...": a film the visit reviewed, not
+# one it took (its review counts as data for the E/M level).
+_REVIEWED_ONLY = re.compile(r"\b(?:is|are|was|were)\s+reviewed\b", re.I)
 # "ordered and obtained in the office today": the order was carried out at the visit.
 _ORDERED_AND_DONE = re.compile(r"\border(?:ed)? and (?:obtained|taken|performed|done)\b", re.I)
 
@@ -191,7 +194,7 @@ def _performed(sentence: str) -> str:
     """The words saying a study was done at this visit, or "" (also when ordered or outside)."""
     said = _words("performed").search(sentence)
     found = said[0] if said else ""
-    if not found:
+    if not found and not _REVIEWED_ONLY.search(sentence):
         read = _READ_NOW.search(sentence)
         found = read.group(1) if read else ""
     if not found and _OBTAINED_TODAY.search(sentence):
