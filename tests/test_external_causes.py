@@ -110,3 +110,36 @@ def test_a_word_read_for_the_cause_is_not_read_again_for_the_activity():
     found = codes("She slipped on ice in the parking lot during a leisure activity.")
     assert found["how"] == "W00.0"
     assert "activity" not in found
+
+
+@pytest.mark.parametrize(
+    ("text", "how"),
+    [
+        ("She stumbled and caught herself from falling.", "W18.40"),
+        ("He tripped on the curb but did not fall.", "W18.40"),
+        ("He lifted some heavy boxes too quickly.", "X50.0"),
+    ],
+)
+def test_a_fall_kept_from_happening_and_a_lift_read_in_the_index_wording(text, how):
+    assert codes(text)["how"] == how
+
+
+def test_an_unpaid_chore_or_help_to_family_gives_the_other_status():
+    def status(hpi: str) -> set[str]:
+        text = f"HPI: {hpi}\n\nASSESSMENT: Left radius fracture. No further work up needed."
+        return {t.codes[0] for t in external_cause_terms(text, [_injury(text)])} & {
+            "Y99.0",
+            "Y99.8",
+        }
+
+    assert status("She slipped on ice while taking out the trash.") == {"Y99.8"}
+    assert status("He lifted boxes while helping his daughter move.") == {"Y99.8"}
+    assert status("He slipped on ice taking out the trash at work.") == {"Y99.0"}
+
+
+def test_an_injury_the_vocabulary_names_without_a_code_has_its_causes():
+    # "strain" has no code until the Index reads its site: it is still an injury.
+    text = "HPI: she slipped on ice.\n\nASSESSMENT: Lumbar strain."
+    start = text.find("strain")
+    strain = Term(text="strain", start=start, end=start + 6, label="injury", section="assessment")
+    assert {t.codes[0] for t in external_cause_terms(text, [strain])} == {"W00.0"}

@@ -79,6 +79,10 @@ def read_causes(text: str, index: AlphabeticIndex | None = None) -> list[Externa
     """How, where, doing what and in what status, as far as ``text`` (the injury's history)
     documents each: at most one code of each kind, none for a kind it does not document."""
     index = index or load_external_index()
+    # "caught herself from falling": she stumbled without a fall (W18.40), and no Fall row
+    # may be read from the word.
+    averted = bool(_AVERTED.search(text))
+    text = _AVERTED.sub(" without fall ", text)
     near = index.phrase_words(text)
     plain = words_of(text)
     out: dict[str, tuple[tuple[int, ...], ExternalHit]] = {}
@@ -86,7 +90,11 @@ def read_causes(text: str, index: AlphabeticIndex | None = None) -> list[Externa
     # Every cause first, then where, doing what and in what status, each once: a sentence
     # that says "activity" or "place" itself must not read those before how it happened
     # (whose words they may not reuse).
-    causes = [i for i in index.main_terms(near) if i not in kinds]
+    causes = [
+        i
+        for i in index.main_terms(near)
+        if i not in kinds and not (averted and index.entries[i].lower.startswith("fall"))
+    ]
     for i in causes + kinds:
         title = index.entries[i].term
         kind = _KINDS.get(title, "how")
@@ -118,3 +126,10 @@ def read_causes(text: str, index: AlphabeticIndex | None = None) -> list[Externa
 
 
 _ORDER = ("how", "place", "activity", "status")
+# A fall the patient kept from happening.
+_AVERTED = re.compile(
+    r"\b(?:caught|stopped|kept|saved)\s+(?:him|her|them|my|your|it|one)sel(?:f|ves)\s+"
+    r"(?:from\s+)?fall\w*|\b(?:almost|nearly)\s+(?:fell|fall\w*)|"
+    r"\b(?:did\s+not|didn't|without)\s+(?:a\s+)?fall\w*",
+    re.IGNORECASE,
+)

@@ -20,12 +20,13 @@ from codesuggest.core.records import Term
 from codesuggest.core.text import blank_titled_names, spans_between
 
 EXTERNAL_LABEL = "external cause"
+INJURY_LABEL = "injury"
 # Sentences that tell how an injury happened; a note of thousands of them is read for the
 # first ones.
 _STORY = re.compile(
     r"\b(?:fell|falls?|falling|slipp\w*|tripp\w*|struck|hit|bit(?:ten|e)|collision|accident|"
     r"mvc|mva|crash\w*|assault\w*|burn\w*|twist\w*|injur\w*|skat\w*|bik\w*|bicycl\w*|"
-    r"playing|while|leisure|work)\b",
+    r"playing|while|leisure|work|lift\w*|overexert\w*|stumbl\w*)\b",
     re.IGNORECASE,
 )
 _BREAK = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*(?:\d{1,2}[.)]|[-*\u2022])\s)")
@@ -40,7 +41,7 @@ _WORD = re.compile(r"[A-Za-z][\w'-]*")
 _LEISURE_ACTIVITIES = tuple(f"Y93.{c}" for c in "01234567ABDE")
 LEISURE_STATUS = "Y99.8"
 _PAID = re.compile(
-    r"\b(?:work|works|working|job|employ\w*|paid|pay|income|professional(?:ly)?|occupation\w*|"
+    r"\b(?:work(?![\s-]?up\b)|works|working|job|employ\w*|paid|pay|income|professional(?:ly)?|occupation\w*|"
     r"military|duty|volunteer\w*|on the clock|workers'? comp\w*)\b",
     re.IGNORECASE,
 )
@@ -56,7 +57,14 @@ def external_cause_terms(
     text: str, terms: Sequence[Term], index: AlphabeticIndex | None = None
 ) -> list[Term]:
     """One term for each kind of external cause the injury's story documents."""
-    injuries = [t for t in terms if t.assertion == "present" and t.codes and is_injury(t.codes[0])]
+    # An injury the vocabulary codes, or one it names without a code ("strain", which the
+    # Index reads by its site later).
+    injuries = [
+        t
+        for t in terms
+        if t.assertion == "present"
+        and (is_injury(t.codes[0]) if t.codes else t.label == INJURY_LABEL)
+    ]
     if not injuries:
         return []
     index = index or load_external_index()
@@ -86,6 +94,10 @@ def external_cause_terms(
         status = _leisure_status(best["activity"][1], story)
         if status is not None:
             best["status"] = (0, status, best["activity"][2])
+    if "how" in best and "status" not in best:
+        found = _unpaid_status(story, best["how"][2], index)
+        if found is not None:
+            best["status"] = (0, *found)
     template = injuries[0]
     out = []
     for _, hit, (start, end) in best.values():
@@ -121,6 +133,36 @@ def _leisure_status(activity: ExternalHit, text: str) -> ExternalHit | None:
         ("External cause status", f"leisure ({' > '.join(activity.path[1:])}, not for income)"),
         activity.words,
     )
+
+
+# A household chore or a hand given to family or friends: an activity not done for income,
+# whether or not the External Cause Index has an activity code for it ("taking out the
+# trash", "helping his daughter move").
+_UNPAID = re.compile(
+    r"\b(?:chores?|housework|trash|garbage|recycling|helping\s+(?:(?:his|her|my|their|a|the)"
+    r"\s+)?(?:\w+\s+)?(?:daughter|son|wife|husband|mother|father|mom|dad|parents?|friends?|"
+    r"neighbou?rs?|family|brother|sister|grand\w+|kids?|children))\b",
+    re.IGNORECASE,
+)
+
+
+def _unpaid_status(
+    story: str, sentence: tuple[int, int], index: AlphabeticIndex
+) -> tuple[ExternalHit, tuple[int, int]] | None:
+    """Y99.8 where the sentence that tells how the injury happened tells an unpaid chore or
+    help to family ("specified NEC" of External cause status), unless it says work."""
+    start, end = sentence
+    said = _UNPAID.search(story, start, end)
+    if said is None or _PAID.search(story, start, end):
+        return None
+    words = index.phrase_words(said[0])
+    hit = ExternalHit(
+        "status",
+        LEISURE_STATUS,
+        ("External cause status", f"specified NEC ('{said[0]}', not for income)"),
+        words,
+    )
+    return hit, sentence
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
