@@ -418,3 +418,18 @@ def test_a_loaded_suggester_keeps_one_thread_per_thread_pool(suggester):
     pools = [p for p in threadpool_info() if p["user_api"] in {"blas", "openmp"}]
     assert pools
     assert all(p["num_threads"] == 1 for p in pools)
+
+
+def test_a_side_the_note_gives_the_site_elsewhere_completes_the_code(suggester):
+    # I.B.13: the assessment's "Ovarian cancer" and the CT's "left ovarian mass".
+    note = (
+        "HPI: CT of the abdomen demonstrated a 3 cm left ovarian mass.\n\n"
+        "ASSESSMENT:\n1. Ovarian cancer.\n"
+    )
+    chosen = {s.code: s for s in suggester.suggest(note).suggestions if s.selected}
+    assert "C56.2" in chosen
+    assert "left ovarian" in chosen["C56.2"].note
+    # Two sides for the site say nothing of this one's.
+    both = note.replace("a 3 cm left", "a 3 cm left ovarian and a 2 cm right")
+    chosen = {s.code for s in suggester.suggest(both).suggestions if s.selected}
+    assert {"C56.1", "C56.2"}.isdisjoint(chosen)

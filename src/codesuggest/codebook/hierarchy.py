@@ -173,6 +173,16 @@ def _missing_detail(children: Sequence[CodeInfo]) -> str:
     return "more specific documentation"
 
 
+@functools.lru_cache(maxsize=8192)
+def sided_code(icd: CodeSet, code: str, side: str) -> str | None:
+    """The code of an unspecified-side ``code`` for ``side`` ("right", "left" or
+    "bilateral"), or None where the Tabular has no such code."""
+    rec = icd.find(code)
+    if rec is None or not rec.billable:
+        return None
+    return _lateral_sibling(icd, rec, {side})
+
+
 def _lateral_sibling(icd: CodeSet, rec: CodeInfo, wanted: set[str]) -> str | None:
     """For an unspecified-side code, the sibling naming the documented side."""
     desc = rec.description.lower()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from codesuggest.codebook.book import Codebook
-from codesuggest.codebook.hierarchy import Specified, specify
+from codesuggest.codebook.hierarchy import Specified, sided_code, specify
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
 from codesuggest.core.codes import is_history_code, parse_code_refs
@@ -228,6 +229,12 @@ class CandidateBuilder:
         # the term with its sentence, the sentence's too ("fracture" of "right middle finger
         # distal phalanx fracture").
         written = _window(term, note.context_text) if hit is not None else term.text
+        sided = ""
+        if hit is not None and "laterality" not in term.attributes and system == ICD10CM:
+            sided = self._side_elsewhere(term, hit, note.context_text)
+            if sided:
+                side = sided.split()[0].lower()
+                term = replace(term, attributes={**term.attributes, "laterality": side})
         for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
             added = self._add_mention(
                 note.by_code,
@@ -242,12 +249,44 @@ class CandidateBuilder:
             if added and position == 0:
                 for line in (added, *self._other_side.get(added, ())):
                     note.by_code[line].features[PRIMARY] = 1.0
+                cand = note.by_code[added]
+                if sided and "Laterality from" not in cand.note:
+                    cand.note += (
+                        f" Laterality from '{sided}' elsewhere in the note (guideline I.B.13)."
+                    )
                 if hit is not None and hit.linked:
                     note.combinations.append((added[1], hit.linked))
             if added and term.assertion == "historical":
                 note.historical[added] = note.historical.get(added, 0) + 1
         if self.assoc_min > 0 and system == ICD10CM:
             self._collect_associations(note, term, key)
+
+    def _side_elsewhere(self, term: Term, hit: IndexHit, text: str) -> str:
+        """Where the term names no side and its code needs one, the words elsewhere in the
+        note that give the side of the same site ("Ovarian cancer" in the assessment, "a
+        3 cm left ovarian mass" in the CT result), when the note gives that site one side
+        only; "" otherwise. Conditions the note does not say the patient has are blanked
+        from ``text``, so a family member's or a ruled-out side is not read."""
+        sites = [
+            w
+            for w in term.text.lower().split()
+            if len(w) > 3 and words_of(w) & words_of(" ".join(hit.path[1:]))
+        ]
+        if not sites:
+            return ""
+        spec = self._specify(hit.code.rstrip("-"), term.attributes)
+        icd = self.codebook.icd
+        needs_side = any(m.startswith("laterality") for m in spec.missing) or any(
+            sided_code(icd, spec.code, side) for side in ("right", "left")
+        )
+        if not needs_side:
+            return ""
+        found = {
+            m.group(0): m.group(1).lower()
+            for site in sites
+            for m in _sided_site(site[:5]).finditer(text)
+        }
+        return next(iter(found)) if len(set(found.values())) == 1 else ""
 
     def _collect_associations(self, note: _NoteCandidates, term: Term, key: str) -> None:
         """Codes coders assigned alongside this term, kept for after every lookup."""
@@ -603,6 +642,15 @@ def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> 
         first = term.codes[0] if term.codes else ""
         return term.label in {"status", "procedure_history"} or is_history_code(first)
     return False
+
+
+@lru_cache(maxsize=1024)
+def _sided_site(stem: str) -> re.Pattern[str]:
+    """A side word just before a site word of this stem ("left ovarian", "right lower
+    kidney")."""
+    return re.compile(
+        rf"\b(left|right|bilateral)\b(?:[ -]\w+){{0,2}}?[ -]{re.escape(stem)}\w*", re.I
+    )
 
 
 def _window(term: Term, text: str) -> str:
