@@ -433,3 +433,18 @@ def test_a_side_the_note_gives_the_site_elsewhere_completes_the_code(suggester):
     both = note.replace("a 3 cm left", "a 3 cm left ovarian and a 2 cm right")
     chosen = {s.code for s in suggester.suggest(both).suggestions if s.selected}
     assert {"C56.1", "C56.2"}.isdisjoint(chosen)
+
+
+@pytest.mark.parametrize(
+    ("statement", "code"),
+    [
+        # The Index has no Lisfranc: the fracture is of the second metatarsal's base, the
+        # dislocation and the sprain are of the tarsometatarsal joint and ligament.
+        ("Lisfranc fracture, left foot.", "S92.322A"),
+        ("Lisfranc dislocation of the right foot.", "S93.324A"),
+        ("Lisfranc sprain, left foot.", "S93.622A"),
+    ],
+)
+def test_an_eponym_the_index_lacks_reads_as_the_structure_it_names(suggester, statement, code):
+    chosen = {s.code for s in suggester.suggest(f"ASSESSMENT:\n{statement}").suggestions}
+    assert code in chosen
