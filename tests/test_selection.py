@@ -283,3 +283,33 @@ def test_a_finding_never_outranks_the_diagnosis_it_excludes(icd):
     cands = [at("R73.01", "Impaired fasting glucose"), at("E11.65", "type 2 diabetes")]
     sel = select(note, cands, [0.95, 0.6], icd)
     assert {cands[i].code for i in sel.selected} == {"E11.65"}
+
+
+ECHO_NOTE = (
+    "ASSESSMENT AND PLAN\n\nCongestive heart failure.\n"
+    "\u2022 Medical Reasoning: She has some leg edema. Her echocardiogram from 6 months ago "
+    "demonstrated a reduced ejection fraction, as well as moderate mitral regurgitation.\n"
+    "\u2022 Medical Treatment: Start Lasix.\n\nAortic stenosis.\n"
+)
+
+
+def test_an_earlier_studys_finding_restated_in_the_reasoning_is_not_a_diagnosis(icd):
+    cands = [
+        at(ECHO_NOTE, "I50.9", "Congestive heart failure", "assessment_and_plan"),
+        at(ECHO_NOTE, "I34.0", "mitral regurgitation", "assessment_and_plan"),
+        # A problem of its own is coded, whatever study found it.
+        at(ECHO_NOTE, "I35.0", "Aortic stenosis", "assessment_and_plan"),
+    ]
+    sel = select(ECHO_NOTE, cands, [0.9, 0.9, 0.9], icd)
+    assert {cands[i].code for i in sel.selected} == {"I50.9", "I35.0"}
+
+
+def test_a_bullet_of_a_problem_entry_belongs_to_that_entry(icd):
+    # "Medical Reasoning:" under "Congestive heart failure." is that entry's: its edema is
+    # a sign of the heart failure (I.B.5).
+    cands = [
+        at(ECHO_NOTE, "I50.9", "Congestive heart failure", "assessment_and_plan"),
+        at(ECHO_NOTE, "R60.0", "leg edema", "assessment_and_plan"),
+    ]
+    sel = select(ECHO_NOTE, cands, [0.9, 0.9], icd)
+    assert {cands[i].code for i in sel.selected} == {"I50.9"}

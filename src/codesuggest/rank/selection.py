@@ -125,7 +125,19 @@ _MUST_NOT = (
     "an injury of unspecified body region",
 )
 # A problem entry ends at a blank line or where the next numbered or bulleted entry begins.
-_PARAGRAPH = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:\d{1,2}[.)]|[-*\u2022#])[ \t]+\S)")
+# A problem entry ends at a blank line or a new list item; a bullet that is a part of the
+# entry above ("Congestive heart failure.\n\u2022 Medical Reasoning: ... edema") does not end it.
+_ENTRY_PART = (
+    r"(?:medical\s+)?(?:reasoning|treatment|decision\s+making)|additional\s+testing|testing|"
+    r"specialist\s+referrals?|referrals?|patient\s+(?:education|agreements?)\w*|plan|"
+    r"diagnostics?|follow[- ]?up|counsel\w*"
+)
+_PARAGRAPH = re.compile(
+    r"\n[ \t]*\n|\n(?=[ \t]*(?:\d{1,2}[.)]|[-*\u2022#])[ \t]+(?!(?:"
+    + _ENTRY_PART
+    + r")[^:\n]{0,30}:)\S)",
+    re.IGNORECASE,
+)
 # Words that say what a symptom is or how bad, not where: what is left names the site.
 _SYMPTOM_WORDS = words_of(
     "pain painful ache aching discomfort swelling tenderness stiffness acute chronic severe "
@@ -239,6 +251,29 @@ def _clause(text: str, start: int, end: int) -> str:
     return text[max(lo, before + 1) : min(after) if after else hi]
 
 
+# "Her previous year's echocardiogram demonstrated ... as well as some mitral regurgitation":
+# an earlier study's result, restated in the reasoning for another problem.
+_EARLIER_STUDY = re.compile(
+    r"\b(?:previous|prior|recent|last|old|earlier|outside)\b[^.;]{0,30}?\b(?:echo\w*|"
+    r"x-?rays?|ct|cat scan|mri|ultrasound|scan|imaging|study|stress test|ekg|ecg|"
+    r"angiogram|catheterization|biopsy|colonoscopy|endoscopy|egd|labs?|bloodwork)\b[^.;]*?"
+    r"\b(?:demonstrat\w*|show\w*|reveal\w*|found|indicat\w*|confirm\w*)\b"
+    r"|\b(?:echo\w*|x-?rays?|ct|mri|ultrasound|scan|study|ekg|ecg|biopsy|labs?)\b[^.;]{0,20}?"
+    r"\b(?:from|of)\s+(?:\d+|a|one|two|three|several)\s+(?:days?|weeks?|months?|years?)\s+ago"
+    r"\b[^.;]*?\b(?:demonstrat\w*|show\w*|reveal\w*|found|indicat\w*|confirm\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def _earlier_study_finding(text: str, e: Evidence) -> bool:
+    """Whether an assessment mention is a finding an earlier study reported, restated in
+    the sentence before it: the study's result, not a condition the visit addresses
+    (guideline IV.J: code the conditions that affect this visit's care). The same
+    condition stated as a problem of its own, or managed, is still coded."""
+    start = max(text.rfind(b, 0, e.start) for b in ".!?\n") + 1
+    return bool(_EARLIER_STUDY.search(text[start : e.start]))
+
+
 def _managed(text: str, e: Evidence) -> bool:
     """Whether the sentence of a history mention says the condition is under treatment."""
     if e.section not in _HISTORY_SECTIONS:
@@ -270,7 +305,9 @@ def _documented(cand: Candidate, has_diagnoses: bool, setting: str, text: str = 
         return ""
     if all(e.assertion == "historical" for e in usable):
         return "documented only as history"
-    if has_diagnoses and not any(e.section in DIAGNOSTIC_SECTIONS for e in usable):
+    if has_diagnoses and not any(
+        e.section in DIAGNOSTIC_SECTIONS and not _earlier_study_finding(text, e) for e in usable
+    ):
         if is_chronic(cand.code) and any(_managed(text, e) for e in usable):
             # A chronic condition the history documents as treated at this visit's
             # management (IV.I, IV.J: coexisting conditions that affect care are coded).
