@@ -683,3 +683,10 @@ def test_receptor_status_is_read_but_the_emergency_room_is_not(extractor):
     note = run(extractor, "Breast cancer, ER positive. Seen in the ER last week.")
     assert [t.codes for t in note.terms if t.text == "ER positive"] == [("Z17.0",)]
     assert not [t for t in note.terms if t.text == "ER"]
+
+
+def test_noncompliance_with_medication_reads_as_its_z_code_and_compliance_does_not(extractor):
+    terms = run(extractor, "Poorly controlled due to inconsistent compliance with medication.")
+    assert find(terms, "inconsistent compliance with medication").codes[0] == "Z91.148"
+    compliant = run(extractor, "She has been compliant with her medication.")
+    assert not [t for t in compliant.terms if t.codes and t.codes[0].startswith("Z91")]
