@@ -240,3 +240,14 @@ def test_symptoms_of_one_problem_entry_are_one_problem_addressed():
     ]
     # Two diagnoses of one line stay two problems; two symptoms of one entry are one.
     assert [p.code for p in one_per_entry(note, problems)] == ["R30.0", "N89.8", "I10", "E11.9"]
+
+
+def test_a_hospital_stay_that_happened_is_history_not_a_high_risk_decision():
+    past = visit(
+        "Chest pain after a visit to the emergency department. Since his recent "
+        "hospitalization he is better. Take ibuprofen.",
+        **{"R07.9": False},
+    )
+    assert "intensive monitoring" not in past.reasoning
+    sent = visit("Chest pain. I will send him to the emergency department now.", **{"R07.9": False})
+    assert "risk high" in sent.reasoning

@@ -534,6 +534,13 @@ def _otc_drug(note: str, cue: Evidence) -> bool:
     return any(d.lower() in em_rules()["otc_drugs"] for d in drugs)
 
 
+_PAST_STAY = re.compile(
+    r"\b(?:recent|recently|prior|previous|last|since|after|following|during|his|her|their)\W+"
+    r"(?:\w+\W+){0,2}$",
+    re.IGNORECASE,
+)
+
+
 def _risk(note: str, sections: Sequence[Section]) -> Element:
     plan = [s for s in sections if s.name in _PLAN] or list(sections)
     course = [s for s in sections if s.name in _COURSE]
@@ -546,6 +553,11 @@ def _risk(note: str, sections: Sequence[Section]) -> Element:
         found[name] += [
             e for s in course for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)
         ]
+    # "since his recent hospitalization", "following a visit to the emergency department":
+    # a stay that happened is history, not a decision this visit made.
+    found["high_risk"] = [
+        e for e in found["high_risk"] if not _PAST_STAY.search(note[max(0, e.start - 40) : e.start])
+    ]
     found["prescription"] += _drug_management(note, plan)
     # "Continue taking ibuprofen as needed": managing an over-the-counter drug is low risk.
     otc = [e for e in found["prescription"] if _otc_drug(note, e)]
