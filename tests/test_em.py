@@ -251,3 +251,16 @@ def test_a_hospital_stay_that_happened_is_history_not_a_high_risk_decision():
     assert "intensive monitoring" not in past.reasoning
     sent = visit("Chest pain. I will send him to the emergency department now.", **{"R07.9": False})
     assert "risk high" in sent.reasoning
+
+
+def test_a_minor_procedure_done_at_the_visit_is_at_least_low_risk():
+    note = HISTORY + "ASSESSMENT AND PLAN\n\nHip osteoarthritis. We will inject the hip today."
+    start = len(HISTORY)
+    sections = [Section("assessment_and_plan", "ASSESSMENT AND PLAN", start, len(note))]
+    ev = Evidence(start, start + 5, note[start : start + 5], "assessment_and_plan", "present")
+    problems = [Problem("M16.11", True, False, ev)]
+    v = level_visit(
+        note, sections, problems, setting="outpatient", age=60, procedures_done=["20610"]
+    )
+    assert "minor procedure performed (20610)" in v.reasoning
+    assert v.code == "99213"

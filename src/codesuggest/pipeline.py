@@ -390,6 +390,7 @@ class Suggester:
             setting=patient.setting,
             age=patient.age,
             tests_done=sorted(c for c in tests if c.startswith(("7", "8", "93"))),
+            procedures_done=sorted(c for c in tests if "10000" <= c <= "69999"),
         )
         if visit is None:
             return

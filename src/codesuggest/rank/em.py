@@ -198,11 +198,14 @@ def level_visit(
     setting: str,
     age: int | None,
     tests_done: Sequence[str] = (),
+    procedures_done: Sequence[str] = (),
 ) -> VisitLevel | None:
     """The visit's E/M code, or None for notes that are not a visit (operative, imaging).
 
     ``tests_done``: the tests and studies performed at the visit (CPT codes); ordering one
     includes reviewing its result, so each counts as a unique test in the data element.
+    ``procedures_done``: the minor procedures performed (an injection, an excision): the
+    decision for one is at least low risk.
     """
     service = evaluation_service(note)
     if service is not None:
@@ -265,7 +268,7 @@ def level_visit(
             threat=threat,
         ),
         data,
-        _risk(note, sections),
+        _risk(note, sections, procedures_done),
     ]
     ranked = sorted((e.level for e in elements), reverse=True)
     mdm = ranked[1]
@@ -541,7 +544,7 @@ _PAST_STAY = re.compile(
 )
 
 
-def _risk(note: str, sections: Sequence[Section]) -> Element:
+def _risk(note: str, sections: Sequence[Section], procedures: Sequence[str] = ()) -> Element:
     plan = [s for s in sections if s.name in _PLAN] or list(sections)
     course = [s for s in sections if s.name in _COURSE]
     found = {
@@ -577,6 +580,10 @@ def _risk(note: str, sections: Sequence[Section]) -> Element:
         return Element(
             "risk", 1, "over-the-counter drugs or low-risk management", tuple(found["otc"][:3])
         )
+    if procedures:
+        # A minor procedure decided on and done at the visit, without documented risk
+        # factors (low risk, as in the AMA's examples).
+        return Element("risk", 1, f"minor procedure performed ({', '.join(procedures)})", ())
     # Low risk of morbidity from additional diagnostic testing: a test ordered in the plan.
     tests = [e for s in plan for e in _find("tests", note[s.start : s.end], s.start, s.end, s.name)]
     if tests and any(s.name in _PLAN for s in plan):
