@@ -264,3 +264,11 @@ def test_a_minor_procedure_done_at_the_visit_is_at_least_low_risk():
     )
     assert "minor procedure performed (20610)" in v.reasoning
     assert v.code == "99213"
+
+
+def test_a_workup_makes_a_symptom_not_a_named_diagnosis_a_problem_of_uncertain_prognosis():
+    plan = "Chest pain. We will order a stress test. Take ibuprofen."
+    symptom = visit(plan, **{"R07.9": False})
+    assert "uncertain prognosis" in symptom.reasoning
+    named = visit(plan.replace("Chest pain", "Carpal tunnel syndrome"), **{"G56.01": False})
+    assert "uncertain prognosis" not in named.reasoning

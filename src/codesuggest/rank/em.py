@@ -408,7 +408,7 @@ def _problems(
         return Element(
             "problems", 2, "acute injury for which surgery is considered", (*ev, *surgery[:1])
         )
-    if workup and any(not p.chronic for p in problems):
+    if workup and any(not p.chronic and _undiagnosed(p) for p in problems):
         return Element(
             "problems",
             2,
@@ -429,6 +429,13 @@ def _problems(
         # The assessment addresses a problem even when no diagnosis code was pre-selected.
         return Element("problems", 1, "a problem assessed in the plan (no code pre-selected)", ev)
     return Element("problems", 0, "no problem documented as addressed", ev)
+
+
+def _undiagnosed(problem: Problem) -> bool:
+    """A problem the visit has not diagnosed: a sign or symptom (chapter 18), or a code with
+    no condition of its own. A named diagnosis ("carpal tunnel syndrome") worked up to
+    confirm it is not an undiagnosed new problem of uncertain prognosis."""
+    return problem.code[:1] == "R" or not problem.code
 
 
 # Where an encounter's problems are named; a negation or "history of" before a cue undoes it.
