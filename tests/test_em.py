@@ -272,3 +272,12 @@ def test_a_workup_makes_a_symptom_not_a_named_diagnosis_a_problem_of_uncertain_p
     assert "uncertain prognosis" in symptom.reasoning
     named = visit(plan.replace("Chest pain", "Carpal tunnel syndrome"), **{"G56.01": False})
     assert "uncertain prognosis" not in named.reasoning
+
+
+def test_outside_records_reviewed_count_once_in_the_data():
+    history = HISTORY + (
+        "The patient's emergency department records from her visit were reviewed. "
+        "Outside records were reviewed again.\n\n"
+    )
+    v = visit("Chest pain. We will order a stress test.", history=history, **{"R07.9": False})
+    assert "data low (2 of tests ordered or reviewed, outside records)" in v.reasoning

@@ -466,6 +466,17 @@ def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evid
     return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
 
 
+# Prior external notes reviewed (AMA 2021 data, category 1): "The patient's emergency
+# department records from her 10/2020 visit were reviewed", "I reviewed his outside records".
+_RECORDS_REVIEWED = re.compile(
+    r"\b(?:records|notes|discharge summar\w+|consult(?:ation)? notes?)\b[^.;\n]{0,60}?"
+    r"\b(?:were|was|are|is|have\s+been|has\s+been)\s+(?:all\s+)?reviewed\b"
+    r"|\breviewed\s+(?:the\s+|his\s+|her\s+|their\s+)?(?:\w+\s+){0,3}"
+    r"(?:records|discharge summar\w+|consult(?:ation)? notes?)\b",
+    re.IGNORECASE,
+)
+
+
 def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()) -> Element:
     plan = [s for s in sections if s.name in _PLAN]
     results = [s for s in sections if s.name in _RESULTS]
@@ -474,9 +485,14 @@ def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()
     interpreted = _in_sections("imaging", note, results)
     discussed = _find("external_discussion", note, 0, len(note), "")
     historian = _find("historian", note, 0, len(note), "")
+    # Outside records reviewed: one source, however often the note says so.
+    records = [
+        Evidence(m.start(), m.end(), m.group(0), "", "present")
+        for m in _RECORDS_REVIEWED.finditer(note)
+    ][:1]
     unique = {e.text.lower() for e in ordered} | {e.text.lower() for e in reviewed}
-    count = len(unique | set(tests_done)) + bool(historian)
-    ev = tuple((interpreted + discussed + ordered + reviewed + historian)[:6])
+    count = len(unique | set(tests_done)) + bool(historian) + len(records)
+    ev = tuple((interpreted + discussed + ordered + reviewed + records + historian)[:6])
     # Extensive data: two of the three categories (tests / documents / historian, independent
     # interpretation, discussion with an external physician).
     categories = (count >= 3) + bool(interpreted) + bool(discussed)
@@ -487,9 +503,11 @@ def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()
     if interpreted:
         return Element("data", 2, "independent interpretation of imaging or tracing", ev)
     if count >= 3:
-        return Element("data", 2, f"{count} tests ordered or reviewed / historian", ev)
+        return Element(
+            "data", 2, f"{count} of tests ordered or reviewed, outside records, historian", ev
+        )
     if count >= 2:
-        return Element("data", 1, f"{count} tests ordered or reviewed", ev)
+        return Element("data", 1, f"{count} of tests ordered or reviewed, outside records", ev)
     return Element("data", 0, "little data reviewed or ordered", ev)
 
 
