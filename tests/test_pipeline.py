@@ -448,3 +448,21 @@ def test_a_side_the_note_gives_the_site_elsewhere_completes_the_code(suggester):
 def test_an_eponym_the_index_lacks_reads_as_the_structure_it_names(suggester, statement, code):
     chosen = {s.code for s in suggester.suggest(f"ASSESSMENT:\n{statement}").suggestions}
     assert code in chosen
+
+
+def test_pain_documented_as_chronic_takes_g89_29_beside_its_site(suggester):
+    chosen = {
+        s.code
+        for s in suggester.suggest("ASSESSMENT:\nChronic low back pain.").suggestions
+        if s.selected
+    }
+    assert {"M54.50", "G89.29"} <= chosen
+    acute = {
+        s.code for s in suggester.suggest("ASSESSMENT:\nLow back pain.").suggestions if s.selected
+    }
+    assert "G89.29" not in acute
+    # A definitive diagnosis of the site takes the pain codes away (I.C.6.b.1.a, I.B.5).
+    known = suggester.suggest(
+        "ASSESSMENT:\nChronic low back pain due to lumbar degenerative disc disease."
+    )
+    assert "G89.29" not in {s.code for s in known.suggestions if s.selected}

@@ -258,6 +258,19 @@ class CandidateBuilder:
                     note.combinations.append((added[1], hit.linked))
             if added and term.assertion == "historical":
                 note.historical[added] = note.historical.get(added, 0) + 1
+        if hit is not None and _chronic_pain(term, hit):
+            added = self._add_mention(
+                note.by_code, term, system, CHRONIC_PAIN, 1.0, note.n_chars, None, written
+            )
+            if added is not None:
+                cand = note.by_code[added]
+                cand.features[PRIMARY] = 1.0
+                cand.sources["index"] = 1.0
+                if not cand.note.startswith("Index"):
+                    cand.note = (
+                        "Index: Pain > chronic -> G89.29, with the code of its site "
+                        "(guideline I.C.6.b.1). " + cand.note
+                    ).strip()
         if self.assoc_min > 0 and system == ICD10CM:
             self._collect_associations(note, term, key)
 
@@ -642,6 +655,21 @@ def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> 
         first = term.codes[0] if term.codes else ""
         return term.label in {"status", "procedure_history"} or is_history_code(first)
     return False
+
+
+# Pain documented as chronic: G89.29 beside the code of its site (I.C.6.b.1); the site's
+# definitive diagnosis, where one is documented, takes both away (I.C.6.b.1.a, I.B.5).
+CHRONIC_PAIN = "G89.29"
+
+
+def _chronic_pain(term: Term, hit: IndexHit) -> bool:
+    """A pain the note calls chronic, read through the Index as a pain of a site."""
+    return (
+        hit.path[:1] == ("Pain",)
+        and len(hit.path) > 1
+        and term.attributes.get("acuity") == "chronic"
+        and not hit.code.startswith("G89")
+    )
 
 
 @lru_cache(maxsize=1024)

@@ -566,8 +566,9 @@ def _is_finding(code: str) -> bool:
 
 
 def is_symptom(icd: CodeSet, code: str) -> bool:
-    """A sign or symptom code: chapter 18, or a pain code of the body-system chapters."""
-    if code.startswith("R"):
+    """A sign or symptom code: chapter 18, pain not elsewhere classified (G89), or a pain
+    code of the body-system chapters."""
+    if code.startswith(("R", "G89")):
         return True
     rec = icd.find(code)
     words = rec.description.lower() if rec else ""
