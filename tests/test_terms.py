@@ -690,3 +690,16 @@ def test_noncompliance_with_medication_reads_as_its_z_code_and_compliance_does_n
     assert find(terms, "inconsistent compliance with medication").codes[0] == "Z91.148"
     compliant = run(extractor, "She has been compliant with her medication.")
     assert not [t for t in compliant.terms if t.codes and t.codes[0].startswith("Z91")]
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        # Guidelines II.H / IV.H list "consistent with" and "compatible with" as uncertain.
+        ("Symptoms seem consistent with pneumonia.", "pneumonia"),
+        ("Suspected etiology of anxiety.", "anxiety"),
+        ("My concern is that he might have Lyme disease.", "Lyme disease"),
+    ],
+)
+def test_hedged_diagnoses_are_uncertain(extractor, text, term):
+    assert assertion(extractor, text, term) == "uncertain"
