@@ -53,3 +53,17 @@ def test_titled_names_are_blanked_in_place():
     assert "Hill" not in out
     assert "Mrs" not in out
     assert out.endswith("; stone in the ureter.")
+
+
+def test_search_and_the_term_normaliser_read_one_alias_table():
+    from codesuggest.codebook.search import QUERY_ALIASES
+    from codesuggest.core.text import word_aliases
+    from codesuggest.terms.normalise import normaliser
+
+    assert word_aliases("search") == QUERY_ALIASES
+    assert QUERY_ALIASES["renal"] == ("kidney",)
+    # The extractor reads "renal" as kidney too, but not "ca" (calcium as often as cancer).
+    pieces = normaliser().pieces("renal ca")
+    assert "kidney" in pieces
+    assert "ca" in pieces
+    assert "ca" not in word_aliases("terms")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from codesuggest.core.text import stem, tokens
+from codesuggest.core.text import stem, tokens, word_aliases
 
 # Words that describe the default code ("unspecified", "without complications") should not
 # make a description look like a worse match for a query that does not mention them.
@@ -21,26 +21,10 @@ LOW_WEIGHT = frozenset(
 LOW_WEIGHT_FACTOR = 0.2
 
 
-# Clinicians' words for the tabular list's words. A query word matches either itself or any of
-# its alternatives, whichever scores best ("distal radius" finds "lower end of radius").
-QUERY_ALIASES: dict[str, tuple[str, ...]] = {
-    "distal": ("lower",),
-    "proximal": ("upper",),
-    "htn": ("hypertension",),
-    "dm": ("diabetes",),
-    "ii": ("2",),
-    "two": ("2",),
-    "renal": ("kidney",),
-    "cardiac": ("heart",),
-    "bilat": ("bilateral",),
-    "lt": ("left",),
-    "rt": ("right",),
-    "fx": ("fracture",),
-    "ca": ("malignant",),
-    "cancer": ("malignant",),
-    "tumor": ("neoplasm",),
-    "tumour": ("neoplasm",),
-}
+# Clinicians' words for the tabular list's words (``data/word_aliases.json``, shared with the
+# term extractor). A query word matches either itself or any of its alternatives, whichever
+# scores best ("distal radius" finds "lower end of radius").
+QUERY_ALIASES: dict[str, tuple[str, ...]] = word_aliases("search")
 
 
 @dataclass(frozen=True, slots=True)

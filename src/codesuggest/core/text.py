@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 import unicodedata
 
@@ -126,3 +127,16 @@ def blank_titled_names(text: str) -> str:
     """``text`` with each titled name ("Ms. Hill") replaced by spaces: same length, so every
     offset still points into the original."""
     return _TITLED_NAME.sub(lambda m: " " * len(m[0]), text)
+
+
+ALIASES_FILE = "word_aliases.json"
+
+
+@functools.cache
+def word_aliases(scope: str) -> dict[str, tuple[str, ...]]:
+    """Clinicians' words for the code set's words, as ``scope`` reads them ("search": a
+    code-set query; "terms": the term extractor's normaliser), from the one alias table."""
+    from importlib import resources
+
+    raw = json.loads(resources.files("codesuggest.data").joinpath(ALIASES_FILE).read_text())
+    return {w: tuple(e[scope]) for w, e in raw["aliases"].items() if scope in e}

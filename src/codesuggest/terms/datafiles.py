@@ -7,6 +7,7 @@ from importlib import resources
 from typing import Any
 
 from codesuggest.core.errors import ArtifactError
+from codesuggest.core.text import ALIASES_FILE
 
 
 def data_text(name: str) -> str:
@@ -27,5 +28,7 @@ def term_rules() -> dict[str, Any]:
 
 @functools.cache
 def term_rules_digest() -> str:
-    """A short digest of ``term_rules.json``, part of the vocabulary cache's key."""
-    return hashlib.sha256(data_text("term_rules.json").encode()).hexdigest()[:16]
+    """A short digest of ``term_rules.json`` and the word aliases the normaliser reads
+    (``word_aliases.json``), part of the vocabulary cache's key."""
+    text = data_text("term_rules.json") + data_text(ALIASES_FILE)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from codesuggest.core.text import STOPWORDS, stem
+from codesuggest.core.text import STOPWORDS, stem, word_aliases
 from codesuggest.core.text import fold as _fold_unicode
 from codesuggest.terms.datafiles import term_rules
 
@@ -51,7 +51,9 @@ class Normaliser:
     """
 
     def __init__(self, rules: dict[str, Any]) -> None:
-        self.aliases = {k: [stem_word(p) for p in v] for k, v in rules["aliases"].items()}
+        # The one alias table (``data/word_aliases.json``), unless the rules bring their own.
+        table = rules.get("aliases") or word_aliases("terms")
+        self.aliases = {k: [stem_word(p) for p in v] for k, v in table.items()}
         self.roman = dict(rules["roman_numerals"])
         self.roman_after = frozenset(rules["roman_after"])
         self.stop = frozenset({*STOPWORDS, *rules["key_stopwords"]})
