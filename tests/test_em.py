@@ -281,3 +281,12 @@ def test_outside_records_reviewed_count_once_in_the_data():
     )
     v = visit("Chest pain. We will order a stress test.", history=history, **{"R07.9": False})
     assert "data low (2 of tests ordered or reviewed, outside records)" in v.reasoning
+
+
+def test_a_second_opinion_written_2nd_is_a_new_patient():
+    v = visit(
+        "Finger injury. Rest.",
+        history=HISTORY.replace("Here for follow-up", "Here today for a 2nd opinion"),
+        **{"S63.610A": False},
+    )
+    assert v.code.startswith("9920")
