@@ -466,3 +466,13 @@ def test_pain_documented_as_chronic_takes_g89_29_beside_its_site(suggester):
         "ASSESSMENT:\nChronic low back pain due to lumbar degenerative disc disease."
     )
     assert "G89.29" not in {s.code for s in known.suggestions if s.selected}
+
+
+def test_an_uncertain_statement_still_gives_the_side_of_the_same_condition(suggester):
+    note = (
+        "ASSESSMENT:\nRight foot pain, consistent with a Lisfranc fracture.\n\n"
+        "PLAN:\nI explained that her x-rays revealed a Lisfranc fracture.\n"
+    )
+    chosen = {s.code: s for s in suggester.suggest(note).suggestions if s.selected}
+    assert "S92.321A" in chosen
+    assert "the statement" in chosen["S92.321A"].note

@@ -98,6 +98,8 @@ class _NoteCandidates:
     context_text: str = ""
     # (combination code, the documented condition its Index "with" subterm linked).
     combinations: list[tuple[str, str]] = field(default_factory=list)
+    # By Index code, the sides uncertain mentions give a condition (words -> side).
+    sides: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def exclude(self, term: Term, hit: IndexHit | None) -> None:
         """Record a mention that must not be coded, and block its codes."""
@@ -184,6 +186,8 @@ class CandidateBuilder:
             t for t in terms if t.assertion not in coded_as_present and t.assertion != "historical"
         ]
         note.context_text = _blank(text, unsaid)
+        if setting != "inpatient":
+            self._uncertain_sides(note, terms, text, documented)
         terms = [
             *terms,
             *self._history_terms(text, terms, documented),
@@ -229,12 +233,10 @@ class CandidateBuilder:
         # the term with its sentence, the sentence's too ("fracture" of "right middle finger
         # distal phalanx fracture").
         written = _window(term, note.context_text) if hit is not None else term.text
-        sided = ""
-        if hit is not None and "laterality" not in term.attributes and system == ICD10CM:
-            sided = self._side_elsewhere(term, hit, note.context_text)
-            if sided:
-                side = sided.split()[0].lower()
-                term = replace(term, attributes={**term.attributes, "laterality": side})
+        sided = self._side_for(note, term, hit) if system == ICD10CM else ""
+        if sided:
+            side = sided.split()[0].lower()
+            term = replace(term, attributes={**term.attributes, "laterality": side})
         for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
             added = self._add_mention(
                 note.by_code,
@@ -273,6 +275,38 @@ class CandidateBuilder:
                     ).strip()
         if self.assoc_min > 0 and system == ICD10CM:
             self._collect_associations(note, term, key)
+
+    def _side_for(self, note: _NoteCandidates, term: Term, hit: IndexHit | None) -> str:
+        """For a term that names no side, the words that give it one elsewhere: an
+        uncertain mention of the same condition ("Right foot pain, consistent with a
+        Lisfranc fracture" beside "x-rays revealed a Lisfranc fracture") or a sided mention
+        of its site ("a 3 cm left ovarian mass"); "" when there is none or they disagree."""
+        if hit is None or "laterality" in term.attributes:
+            return ""
+        told = note.sides.get(hit.code, {})
+        if len(set(told.values())) == 1:
+            return next(iter(told))
+        return self._side_elsewhere(term, hit, note.context_text)
+
+    def _uncertain_sides(
+        self, note: _NoteCandidates, terms: Sequence[Term], text: str, documented: Sequence[Term]
+    ) -> None:
+        """The sides uncertain mentions give their conditions, by Index code: an uncertain
+        statement is not coded, but it still says where the condition is."""
+        for t in terms:
+            if t.assertion != "uncertain":
+                continue
+            # Its own side, or the one side its statement names ("Right foot pain,
+            # consistent with a Lisfranc fracture").
+            said = {m.lower() for m in _SIDE.findall(text[t.sentence_start : t.sentence_end])}
+            side = t.attributes.get("laterality") or (said.pop() if len(said) == 1 else "")
+            if not side:
+                continue
+            # Read with the note as written: its own words are blanked from context_text.
+            hit = self._index_hit(t, text, documented, text)
+            if hit is not None:
+                words = f"{side} (the statement '{t.text}' of the same condition)"
+                note.sides.setdefault(hit.code, {})[words] = side
 
     def _side_elsewhere(self, term: Term, hit: IndexHit, text: str) -> str:
         """Where the term names no side and its code needs one, the words elsewhere in the
@@ -670,6 +704,9 @@ def _chronic_pain(term: Term, hit: IndexHit) -> bool:
         and term.attributes.get("acuity") == "chronic"
         and not hit.code.startswith("G89")
     )
+
+
+_SIDE = re.compile(r"\b(left|right|bilateral)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1024)
