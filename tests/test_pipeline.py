@@ -420,13 +420,18 @@ def test_a_loaded_suggester_keeps_one_thread_per_thread_pool(suggester):
     assert all(p["num_threads"] == 1 for p in pools)
 
 
+def selected(suggester, note: str) -> dict:
+    """The pre-selected suggestions of a note, by code."""
+    return {s.code: s for s in suggester.suggest(note).suggestions if s.selected}
+
+
 def test_a_side_the_note_gives_the_site_elsewhere_completes_the_code(suggester):
     # I.B.13: the assessment's "Ovarian cancer" and the CT's "left ovarian mass".
     note = (
         "HPI: CT of the abdomen demonstrated a 3 cm left ovarian mass.\n\n"
         "ASSESSMENT:\n1. Ovarian cancer.\n"
     )
-    chosen = {s.code: s for s in suggester.suggest(note).suggestions if s.selected}
+    chosen = selected(suggester, note)
     assert "C56.2" in chosen
     assert "left ovarian" in chosen["C56.2"].note
     # Two sides for the site say nothing of this one's.
@@ -473,6 +478,6 @@ def test_an_uncertain_statement_still_gives_the_side_of_the_same_condition(sugge
         "ASSESSMENT:\nRight foot pain, consistent with a Lisfranc fracture.\n\n"
         "PLAN:\nI explained that her x-rays revealed a Lisfranc fracture.\n"
     )
-    chosen = {s.code: s for s in suggester.suggest(note).suggestions if s.selected}
+    chosen = selected(suggester, note)
     assert "S92.321A" in chosen
     assert "the statement" in chosen["S92.321A"].note
