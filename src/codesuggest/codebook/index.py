@@ -500,18 +500,18 @@ class AlphabeticIndex:
         connector = self.entries[node].connector
         # Words the note says are absent open no subterm but a "without" one ("migraine
         # without aura"): not "with foreign body" for a laceration without one.
-        said = (own, near)
+        # Each reading of the note carries the words it rules out ("upper leg": lower).
+        said = (own, near, _opposites(near))
         if negated and not self.entries[node].lower.startswith("without"):
-            absent = (own - negated, near - negated)
+            absent = (own - negated, near - negated, _opposites(near - negated))
             linked = [(t, w - negated) for t, w in linked]
         else:
             absent = said
         presumed = self.entries[node].lower in _PRESUMED
-        flipped = frozenset(_OPPOSITES[w] for w in _OPPOSITES if w in said[1])
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self._open_children(node, said[1], linked if presumed else ()):
             child = self.entries[c]
-            own, near = said if child.lower.startswith("without") else absent
+            own, near, ruled_out = said if child.lower.startswith("without") else absent
             if child.connector:
                 # Open "with" only if one of its subterms is documented (here or elsewhere).
                 if self._best_child(c, own, near, linked, used, negated) is not None:
@@ -519,7 +519,7 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, 0, frozenset(), ""))
                 continue
-            if flipped and child.nonessential & flipped and _contradicted(child.nonessential, near):
+            if child.nonessential & ruled_out:
                 # "upper leg" is not Contusion > leg (lower): the note says the other one.
                 continue
             for alt in child.alternatives:
@@ -589,8 +589,9 @@ class AlphabeticIndex:
 _OPPOSITES = {"upper": "lower", "lower": "upper"}
 
 
-def _contradicted(nonessential: frozenset[str], said: frozenset[str]) -> bool:
-    return any(_OPPOSITES.get(w) in nonessential for w in said)
+def _opposites(said: frozenset[str]) -> frozenset[str]:
+    """The words whose subterms the note's words rule out."""
+    return frozenset(_OPPOSITES[w] for w in _OPPOSITES if w in said)
 
 
 def documented_ways(

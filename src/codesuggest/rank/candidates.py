@@ -233,9 +233,8 @@ class CandidateBuilder:
         # the term with its sentence, the sentence's too ("fracture" of "right middle finger
         # distal phalanx fracture").
         written = _window(term, note.context_text) if hit is not None else term.text
-        sided = self._side_for(note, term, hit) if system == ICD10CM else ""
-        if sided:
-            side = sided.split()[0].lower()
+        side, sided = self._side_for(note, term, hit) if system == ICD10CM else ("", "")
+        if side:
             term = replace(term, attributes={**term.attributes, "laterality": side})
         for position, (code, weight) in enumerate(self._term_codes(term, system, hit)):
             added = self._add_mention(
@@ -276,17 +275,16 @@ class CandidateBuilder:
         if self.assoc_min > 0 and system == ICD10CM:
             self._collect_associations(note, term, key)
 
-    def _side_for(self, note: _NoteCandidates, term: Term, hit: IndexHit | None) -> str:
-        """For a term that names no side, the words that give it one elsewhere: an
-        uncertain mention of the same condition ("Right foot pain, consistent with a
-        Lisfranc fracture" beside "x-rays revealed a Lisfranc fracture") or a sided mention
-        of its site ("a 3 cm left ovarian mass"); "" when there is none or they disagree."""
+    def _side_for(self, note: _NoteCandidates, term: Term, hit: IndexHit | None) -> tuple[str, str]:
+        """For a term that names no side, the side the note gives it elsewhere and the words
+        that say so: an uncertain mention of the same condition ("Right foot pain,
+        consistent with a Lisfranc fracture" beside "x-rays revealed a Lisfranc fracture")
+        or a sided mention of its site ("a 3 cm left ovarian mass"); ("", "") when there is
+        none or they disagree."""
         if hit is None or "laterality" in term.attributes:
-            return ""
-        told = note.sides.get(hit.code, {})
-        if len(set(told.values())) == 1:
-            return next(iter(told))
-        return self._side_elsewhere(term, hit, note.context_text)
+            return "", ""
+        told = _one_side(note.sides.get(hit.code, {}))
+        return told if told[0] else _one_side(self._side_elsewhere(term, hit, note.context_text))
 
     def _uncertain_sides(
         self, note: _NoteCandidates, terms: Sequence[Term], text: str, documented: Sequence[Term]
@@ -306,34 +304,33 @@ class CandidateBuilder:
             hit = self._index_hit(t, text, documented, text)
             if hit is not None:
                 words = f"{side} (the statement '{t.text}' of the same condition)"
-                note.sides.setdefault(hit.code, {})[words] = side
+                note.sides.setdefault(hit.code, {})[words] = side.lower()
 
-    def _side_elsewhere(self, term: Term, hit: IndexHit, text: str) -> str:
+    def _side_elsewhere(self, term: Term, hit: IndexHit, text: str) -> dict[str, str]:
         """Where the term names no side and its code needs one, the words elsewhere in the
-        note that give the side of the same site ("Ovarian cancer" in the assessment, "a
-        3 cm left ovarian mass" in the CT result), when the note gives that site one side
-        only; "" otherwise. Conditions the note does not say the patient has are blanked
-        from ``text``, so a family member's or a ruled-out side is not read."""
+        note that give a side of the same site ("Ovarian cancer" in the assessment, "a
+        3 cm left ovarian mass" in the CT result), with the side each gives. Conditions the
+        note does not say the patient has are blanked from ``text``, so a family member's
+        or a ruled-out side is not read."""
         sites = [
             w
             for w in term.text.lower().split()
             if len(w) > 3 and words_of(w) & words_of(" ".join(hit.path[1:]))
         ]
         if not sites:
-            return ""
+            return {}
         spec = self._specify(hit.code.rstrip("-"), term.attributes)
         icd = self.codebook.icd
         needs_side = any(m.startswith("laterality") for m in spec.missing) or any(
             sided_code(icd, spec.code, side) for side in ("right", "left")
         )
         if not needs_side:
-            return ""
-        found = {
+            return {}
+        return {
             m.group(0): m.group(1).lower()
             for site in sites
             for m in _sided_site(site[:5]).finditer(text)
         }
-        return next(iter(found)) if len(set(found.values())) == 1 else ""
 
     def _collect_associations(self, note: _NoteCandidates, term: Term, key: str) -> None:
         """Codes coders assigned alongside this term, kept for after every lookup."""
@@ -713,9 +710,14 @@ _SIDE = re.compile(r"\b(left|right|bilateral)\b", re.IGNORECASE)
 def _sided_site(stem: str) -> re.Pattern[str]:
     """A side word just before a site word of this stem ("left ovarian", "right lower
     kidney")."""
-    return re.compile(
-        rf"\b(left|right|bilateral)\b(?:[ -]\w+){{0,2}}?[ -]{re.escape(stem)}\w*", re.I
-    )
+    return re.compile(rf"{_SIDE.pattern}(?:[ -]\w+){{0,2}}?[ -]{re.escape(stem)}\w*", re.I)
+
+
+def _one_side(found: dict[str, str]) -> tuple[str, str]:
+    """(side, the words that give it) where every finding names the same side, else ("", "")."""
+    if len(set(found.values())) != 1:
+        return "", ""
+    return next(iter(found.values())), next(iter(found))
 
 
 def _window(term: Term, text: str) -> str:

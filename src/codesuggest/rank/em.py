@@ -486,10 +486,8 @@ def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()
     discussed = _find("external_discussion", note, 0, len(note), "")
     historian = _find("historian", note, 0, len(note), "")
     # Outside records reviewed: one source, however often the note says so.
-    records = [
-        Evidence(m.start(), m.end(), m.group(0), "", "present")
-        for m in _RECORDS_REVIEWED.finditer(note)
-    ][:1]
+    said = _RECORDS_REVIEWED.search(note)
+    records = [Evidence(said.start(), said.end(), said[0], "", "present")] if said else []
     unique = {e.text.lower() for e in ordered} | {e.text.lower() for e in reviewed}
     count = len(unique | set(tests_done)) + bool(historian) + len(records)
     ev = tuple((interpreted + discussed + ordered + reviewed + records + historian)[:6])

@@ -41,8 +41,9 @@ _WORD = re.compile(r"[A-Za-z][\w'-]*")
 _LEISURE_ACTIVITIES = tuple(f"Y93.{c}" for c in "01234567ABDE")
 LEISURE_STATUS = "Y99.8"
 _PAID = re.compile(
-    r"\b(?:work(?![\s-]?up\b)|works|working|job|employ\w*|paid|pay|income|professional(?:ly)?|occupation\w*|"
-    r"military|duty|volunteer\w*|on the clock|workers'? comp\w*)\b",
+    r"\b(?:work(?![\s-]?up\b)|works|working|job|employ\w*|paid|pay|income|"
+    r"professional(?:ly)?|occupation\w*|military|duty|volunteer\w*|on the clock|"
+    r"workers'? comp\w*)\b",
     re.IGNORECASE,
 )
 
@@ -95,9 +96,9 @@ def external_cause_terms(
         if status is not None:
             best["status"] = (0, status, best["activity"][2])
     if "how" in best and "status" not in best:
-        found = _unpaid_status(story, best["how"][2], index)
-        if found is not None:
-            best["status"] = (0, *found)
+        status = _unpaid_status(story, best["how"][2], index)
+        if status is not None:
+            best["status"] = (0, status, best["how"][2])
     template = injuries[0]
     out = []
     for _, hit, (start, end) in best.values():
@@ -127,12 +128,14 @@ def _leisure_status(activity: ExternalHit, text: str) -> ExternalHit | None:
     not for income"); None for other activities, which say nothing of the status."""
     if not activity.code.startswith(_LEISURE_ACTIVITIES) or _PAID.search(text):
         return None
-    return ExternalHit(
-        "status",
-        LEISURE_STATUS,
-        ("External cause status", f"leisure ({' > '.join(activity.path[1:])}, not for income)"),
-        activity.words,
+    return _other_status(
+        f"leisure ({' > '.join(activity.path[1:])}, not for income)", activity.words
     )
+
+
+def _other_status(reading: str, words: frozenset[str]) -> ExternalHit:
+    """Y99.8, other external cause status, with the Index row the note's words read as."""
+    return ExternalHit("status", LEISURE_STATUS, ("External cause status", reading), words)
 
 
 # A household chore or a hand given to family or friends: an activity not done for income,
@@ -148,21 +151,16 @@ _UNPAID = re.compile(
 
 def _unpaid_status(
     story: str, sentence: tuple[int, int], index: AlphabeticIndex
-) -> tuple[ExternalHit, tuple[int, int]] | None:
+) -> ExternalHit | None:
     """Y99.8 where the sentence that tells how the injury happened tells an unpaid chore or
     help to family ("specified NEC" of External cause status), unless it says work."""
     start, end = sentence
     said = _UNPAID.search(story, start, end)
     if said is None or _PAID.search(story, start, end):
         return None
-    words = index.phrase_words(said[0])
-    hit = ExternalHit(
-        "status",
-        LEISURE_STATUS,
-        ("External cause status", f"specified NEC ('{said[0]}', not for income)"),
-        words,
+    return _other_status(
+        f"specified NEC ('{said[0]}', not for income)", index.phrase_words(said[0])
     )
-    return hit, sentence
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:

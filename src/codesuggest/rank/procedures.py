@@ -128,12 +128,13 @@ def injections(note: str, sections: list[Section]) -> list[ProcedureLine]:
             # A procedure note's title names the procedure it reports: "KNEE INJECTION".
             sentence = text[: text.find("  ") if "  " in text else m.end()]
             said = said or re.search(r"injection|aspiration|arthrocentesis", sentence, re.I)
-        said = said or _INJECTION_TODAY.search(sentence)
+        today = _INJECTION_TODAY.search(sentence)
+        said = said or today
         if not said or _words("not_performed").search(sentence) or _hypothetical(sentence):
             continue
         site = _site(sentence, table["injection_sites"])
         side_from = sentence
-        if site is None and _INJECTION_TODAY.search(sentence):
+        if site is None and today:
             # "... a cortisone injection into her right hip joint. We will administer the
             # injection today.": the joint is the one the sentences just before name.
             before = text[max(0, m.start() - _SITE_CONTEXT) : m.start()]

@@ -124,7 +124,6 @@ _MUST_NOT = (
     "less specific than",
     "an injury of unspecified body region",
 )
-# A problem entry ends at a blank line or where the next numbered or bulleted entry begins.
 # A problem entry ends at a blank line or a new list item; a bullet that is a part of the
 # entry above ("Congestive heart failure.\n\u2022 Medical Reasoning: ... edema") does not end it.
 _ENTRY_PART = (
@@ -224,9 +223,14 @@ def _long_term(text: str, cand: Candidate) -> bool:
     return False
 
 
+def _sentence_start(text: str, pos: int) -> int:
+    """Where the sentence (or list line) holding ``pos`` begins."""
+    return max(text.rfind(b, 0, pos) for b in ".!?\n") + 1
+
+
 def _sentence(text: str, e: Evidence) -> str:
     """The sentence (or list line) holding an evidence span."""
-    start = max(text.rfind(b, 0, e.start) for b in ".!?\n") + 1
+    start = _sentence_start(text, e.start)
     ends = [i for i in (text.find(b, e.end) for b in ".!?\n") if i >= 0]
     return text[start : min(ends) if ends else len(text)]
 
@@ -270,8 +274,7 @@ def _earlier_study_finding(text: str, e: Evidence) -> bool:
     the sentence before it: the study's result, not a condition the visit addresses
     (guideline IV.J: code the conditions that affect this visit's care). The same
     condition stated as a problem of its own, or managed, is still coded."""
-    start = max(text.rfind(b, 0, e.start) for b in ".!?\n") + 1
-    return bool(_EARLIER_STUDY.search(text[start : e.start]))
+    return bool(_EARLIER_STUDY.search(text[_sentence_start(text, e.start) : e.start]))
 
 
 def _managed(text: str, e: Evidence) -> bool:
@@ -336,35 +339,34 @@ def _specific_readings(
         rec = icd.find(cand.code)
         if rec is None or _unspecified_site(rec.description) or _TIME_BOUND.search(rec.description):
             continue
-        wider = [j for j in unspecified if _further_down(candidates[j], cand)]
+        wider = [(j, path) for j in unspecified if (path := _further_down(candidates[j], cand))]
         same_category = cand.code[:3] in categories and not _unspecified(icd, cand.code)
         if not (same_category or wider):
             continue
         del reasons[i]
         out.append(i)
-        for j in wider:
+        for j, path in wider:
             reasons[j] = (
                 f"less specific than {cand.code}, which the note documents further down the "
-                f"Index ({' > '.join(_longest_extension(candidates[j], cand))})"
+                f"Index ({' > '.join(path)})"
             )
     return out
 
 
-def _further_down(wide: Candidate, narrow: Candidate) -> bool:
-    """Whether an Index path of ``narrow`` continues one of ``wide``'s (same main term, more
-    subterms) to another code. Signs and symptoms are left to the integral-symptom rule
-    (I.B.4-5): "pain" in the assessment is not the history's "Pain > kidney"."""
-    if wide.code.startswith("R") or narrow.code.startswith("R"):
-        return False
-    return wide.code != narrow.code and any(
-        len(n) > len(w) and n[: len(w)] == w for w in wide.index_paths for n in narrow.index_paths
-    )
-
-
-def _longest_extension(wide: Candidate, narrow: Candidate) -> tuple[str, ...]:
-    return max(
-        (n for w in wide.index_paths for n in narrow.index_paths if n[: len(w)] == w), key=len
-    )
+def _further_down(wide: Candidate, narrow: Candidate) -> tuple[str, ...]:
+    """The longest Index path of ``narrow`` that continues one of ``wide``'s (same main
+    term, more subterms) to another code; () where none does. Signs and symptoms are left
+    to the integral-symptom rule (I.B.4-5): "pain" in the assessment is not the history's
+    "Pain > kidney"."""
+    if wide.code == narrow.code or wide.code.startswith("R") or narrow.code.startswith("R"):
+        return ()
+    longer = [
+        n
+        for w in wide.index_paths
+        for n in narrow.index_paths
+        if len(n) > len(w) and n[: len(w)] == w
+    ]
+    return max(longer, key=len) if longer else ()
 
 
 def _unspecified_site(description: str) -> bool:
