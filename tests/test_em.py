@@ -8,7 +8,13 @@ from codesuggest.rank.em import Problem, level_visit
 HISTORY = "CHIEF COMPLAINT\n\nFollow-up.\n\nHISTORY OF PRESENT ILLNESS\n\nHere for follow-up.\n\n"
 
 
-def visit(plan: str, history: str = HISTORY, age: int | None = 60, **problems: bool):
+def visit(
+    plan: str,
+    history: str = HISTORY,
+    age: int | None = 60,
+    procedures_done: tuple[str, ...] = (),
+    **problems: bool,
+):
     note = history + "ASSESSMENT AND PLAN\n\n" + plan
     start = len(history)
     sections = [
@@ -18,7 +24,9 @@ def visit(plan: str, history: str = HISTORY, age: int | None = 60, **problems: b
     ]
     ev = Evidence(start, start + 5, note[start : start + 5], "assessment_and_plan", "present")
     probs = [Problem(code, chronic, False, ev) for code, chronic in problems.items()]
-    return level_visit(note, sections, probs, setting="outpatient", age=age)
+    return level_visit(
+        note, sections, probs, setting="outpatient", age=age, procedures_done=procedures_done
+    )
 
 
 def test_two_chronic_problems_with_prescription_management_are_moderate():
@@ -254,13 +262,10 @@ def test_a_hospital_stay_that_happened_is_history_not_a_high_risk_decision():
 
 
 def test_a_minor_procedure_done_at_the_visit_is_at_least_low_risk():
-    note = HISTORY + "ASSESSMENT AND PLAN\n\nHip osteoarthritis. We will inject the hip today."
-    start = len(HISTORY)
-    sections = [Section("assessment_and_plan", "ASSESSMENT AND PLAN", start, len(note))]
-    ev = Evidence(start, start + 5, note[start : start + 5], "assessment_and_plan", "present")
-    problems = [Problem("M16.11", True, False, ev)]
-    v = level_visit(
-        note, sections, problems, setting="outpatient", age=60, procedures_done=["20610"]
+    v = visit(
+        "Hip osteoarthritis. We will inject the hip today.",
+        procedures_done=("20610",),
+        **{"M16.11": True},
     )
     assert "minor procedure performed (20610)" in v.reasoning
     assert v.code == "99213"
