@@ -752,10 +752,12 @@ def test_a_run_killed_with_sigkill_resumes_with_every_note_exactly_once(tmp_path
 
 def test_a_killed_run_leaves_no_worker_behind_even_while_they_load(tmp_path):
     inp = write_jsonl(tmp_path / "notes.jsonl", many_notes(40))
-    script = KILLED_RUN.format(
-        tests=str(TESTS), inp=str(inp), out=str(tmp_path / "out.jsonl"), workers=2
-    ).replace("loader=keyword_loader", "loader=slow_loader").replace(
-        "import keyword_loader", "import slow_loader"
+    script = (
+        KILLED_RUN.format(
+            tests=str(TESTS), inp=str(inp), out=str(tmp_path / "out.jsonl"), workers=2
+        )
+        .replace("loader=keyword_loader", "loader=slow_loader")
+        .replace("import keyword_loader", "import slow_loader")
     )
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:

@@ -286,7 +286,7 @@ def test_a_hidden_handler_runs_by_fn_index_only_after_signing_in(server):
 def test_uploads_go_to_a_private_folder_only_the_user_can_read(server):
     boundary = "codesuggest-test"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"n.txt\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="n.txt"\r\n'
         f"Content-Type: text/plain\r\n\r\nType 2 diabetes.\r\n--{boundary}--\r\n"
     ).encode()
     client = Client(server["url"]).sign_in()

@@ -73,9 +73,7 @@ def as_record(value: Any) -> Any:
     if hasattr(value, "asDict"):
         value = value.asDict(recursive=True)
     if isinstance(value, dict):
-        return {
-            k: as_record(v) for k, v in value.items() if not (k in _OPTIONAL and v is None)
-        }
+        return {k: as_record(v) for k, v in value.items() if not (k in _OPTIONAL and v is None)}
     if isinstance(value, list):
         return [as_record(v) for v in value]
     return value

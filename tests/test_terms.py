@@ -140,8 +140,26 @@ def test_text_tokenized_in_windows_keeps_every_character_in_place(extractor):
 
 
 CONTEXT_WORDS = st.sampled_from(
-    ["no", "denies", "fever", "chest pain", "cough", "history of", "hypertension", "ruled out",
-     "but", "possible", "pneumonia", "excluded", ",", ".", ";", "\n", "and", "mother had"]
+    [
+        "no",
+        "denies",
+        "fever",
+        "chest pain",
+        "cough",
+        "history of",
+        "hypertension",
+        "ruled out",
+        "but",
+        "possible",
+        "pneumonia",
+        "excluded",
+        ",",
+        ".",
+        ";",
+        "\n",
+        "and",
+        "mother had",
+    ]
 )
 
 

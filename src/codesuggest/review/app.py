@@ -173,9 +173,7 @@ def _wire_queries(ui: _Ui, screen: _Screen) -> None:
 
 def _wire_finish(gr: ModuleType, ui: _Ui, screen: _Screen) -> None:
     """Finalise, and the analytics tab: refresh, the QA sample and its verdicts."""
-    ui.finalise_btn.click(
-        screen.on_finalise, [ui.state, ui.snippets_in], ui.view_out, **_REVIEWING
-    )
+    ui.finalise_btn.click(screen.on_finalise, [ui.state, ui.snippets_in], ui.view_out, **_REVIEWING)
     ui.refresh_btn.click(screen.on_analytics, None, ui.analytics_out, **_PRIVATE)
     out = [*ui.analytics_out, ui.qa_message]
     draw = _with_request(gr, screen.on_qa_draw)

@@ -34,9 +34,7 @@ def _touching(spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[int], i
     return order, [spans[i][0] for i in order], longest
 
 
-def _near(
-    order: list[int], starts: list[int], longest: int, start: int, end: int
-) -> list[int]:
+def _near(order: list[int], starts: list[int], longest: int, start: int, end: int) -> list[int]:
     """Indices (ascending) of the spans that may touch ``start:end``: a superset of those
     ``tuple_overlaps`` can find overlapping, in either order of its arguments."""
     lo = bisect.bisect_left(starts, start - longest)

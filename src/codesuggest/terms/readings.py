@@ -43,9 +43,7 @@ def _cue_regex(cues: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]
 _CUE_HITS = "codesuggest_cue_hits"
 
 
-def _cue_hits(
-    cache: dict[Any, Any], span: Span, pat: re.Pattern[str]
-) -> list[tuple[int, int]]:
+def _cue_hits(cache: dict[Any, Any], span: Span, pat: re.Pattern[str]) -> list[tuple[int, int]]:
     """Character spans in the Doc of the matches of ``pat`` in the folded text of ``span``."""
     where = (span.start_char, span.end_char)
     if where not in cache:
