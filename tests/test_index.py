@@ -97,6 +97,13 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         # The book's "leg (lower)" is not an upper leg, which it calls the thigh.
         ("contusion", "contusion of the right upper leg", (), "S70.1-"),
         ("contusion", "contusion of the right lower leg", (), "S80.1-"),
+        # "Stone - see also Calculus": the ureter is read under Calculus, which lists it.
+        ("stone of the proximal right ureter", "", (), "N20.1"),
+        ("kidney stone", "", (), "N20.0"),
+        # "Nephrolithiasis - see also Calculus, kidney" has no code of its own.
+        ("nephrolithiasis", "", (), "N20.0"),
+        # The reference is read for the phrase's own words, not the sentence's.
+        ("nephropathy", "chronic nephropathy", (), "N28.9"),
     ],
 )
 def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):

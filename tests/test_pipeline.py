@@ -481,3 +481,28 @@ def test_an_uncertain_statement_still_gives_the_side_of_the_same_condition(sugge
     chosen = selected(suggester, note)
     assert "S92.321A" in chosen
     assert "the statement" in chosen["S92.321A"].note
+
+
+def test_the_site_a_finding_locates_the_condition_in_is_the_one_coded(suggester):
+    # A coder codes where the CT puts the "kidney stone", not the organ of its lay name.
+    note = (
+        "HPI: CT of the abdomen revealed a stone measuring 0.5 cm located in the proximal "
+        "right ureter.\n\nASSESSMENT:\n1. Right kidney stone.\n"
+    )
+    chosen = selected(suggester, note)
+    assert "N20.1" in chosen
+    assert "N20.0" not in chosen
+    assert "located in the proximal right ureter" in chosen["N20.1"].note
+    # A bare "pain" located in a sided site takes the site and its side.
+    pain = "HPI: The pain is located in the left shoulder.\n\nASSESSMENT:\n1. Pain.\n"
+    assert "M25.512" in {s.code for s in suggester.suggest(pain).suggestions}
+    # Without the finding the name's organ stands.
+    plain = "ASSESSMENT:\n1. Right kidney stone.\n"
+    assert "N20.0" in selected(suggester, plain)
+
+
+def test_a_visit_without_a_procedure_is_not_told_to_add_modifier_25(suggester):
+    result = suggester.suggest("Assessment: Right knee osteoarthritis.", setting="outpatient")
+    visit = [s for s in result.suggestions if s.selected and s.code.startswith("992")]
+    assert visit, "the visit is levelled"
+    assert not any(e.rule == "modifier-25" for s in visit for e in s.edits)

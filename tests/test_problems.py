@@ -37,6 +37,12 @@ def test_a_statement_on_the_heading_line_and_unnumbered_paragraphs():
     assert [t.text for t in terms] == ["Acute lumbar strain", "Right kidney stone"]
 
 
+def test_a_heading_inside_the_diagnoses_is_not_a_problem():
+    note = "Diagnoses:\n\nHeart failure.\n\nReason for Admission:\n81 yo F with dyspnea.\n"
+    terms = problem_terms(note, [Section("diagnoses", "Diagnoses", 0, len(note))], [])
+    assert [t.text for t in terms] == ["Heart failure"]
+
+
 def test_the_index_reads_a_syndrome_under_disorder_and_says_how_much_it_used():
     hit = load_index().lookup("Patellofemoral pain syndrome, bilateral")
     assert hit is not None

@@ -69,6 +69,10 @@ def test_a_side_found_in_another_subcategory_only_with_the_index_defaults(icd):
 
     assert specify(icd, "M17.9", {"laterality": "right"}).code == "M17.11"
     assert specify(icd, "M16.9", {"laterality": "left"}).code == "M16.12"
+    # The side found, the note no longer says laterality is missing.
+    knee = specify(icd, "M17", {"laterality": "right"})
+    assert knee.code == "M17.11"
+    assert not knee.missing
     # An unknown site stays unknown; a type the note does not give is not guessed.
     assert specify(icd, "M19.90", {"laterality": "right"}).code == "M19.90"
     assert specify(icd, "H25.9", {"laterality": "right"}).code == "H25.9"

@@ -390,7 +390,7 @@ class Suggester:
             setting=patient.setting,
             age=patient.age,
             tests_done=sorted(c for c in tests if c.startswith(("7", "8", "93"))),
-            procedures_done=sorted(c for c in tests if "10000" <= c <= "69999"),
+            procedures_done=sorted(c for c in tests if _is_surgery(c)),
         )
         if visit is None:
             return
@@ -525,7 +525,11 @@ class Suggester:
             documented_codes={
                 s.code for s in suggestions if s.evidence and s.sources.get("lookup")
             },
-            procedures_same_day=any(s.system != ICD10CM for s in suggestions if s.selected),
+            # A procedure with a global period (the surgery section), not the visit itself,
+            # nor an X-ray, a lab or a drug (modifier 25 is for the E/M beside a procedure).
+            procedures_same_day=any(
+                s.selected and s.system != ICD10CM and _is_surgery(s.code) for s in suggestions
+            ),
         )
         edits = validate_codes(
             chosen,
@@ -595,6 +599,11 @@ def limit_threads(at_most: int | None = None) -> None:
         n = max(1, min(n, at_most))
     threadpool_limits(n, user_api="openmp")
     threadpool_limits(n, user_api="blas")
+
+
+def _is_surgery(code: str) -> bool:
+    """A CPT code of the surgery section (10021-69990)."""
+    return code.isdigit() and "10000" <= code <= "69999"
 
 
 @cache

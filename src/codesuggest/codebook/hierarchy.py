@@ -148,6 +148,7 @@ def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
         lateral = _lateral_sibling(icd, rec, wanted)
         if lateral is not None:
             out.code, out.by_attributes = lateral, True
+            out.missing = [m for m in out.missing if not m.startswith("laterality")]
         elif "bilateral" in wanted:
             right = _lateral_sibling(icd, rec, {"right"})
             left = _lateral_sibling(icd, rec, {"left"})

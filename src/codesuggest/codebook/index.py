@@ -14,7 +14,7 @@ import csv
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -167,6 +167,11 @@ class IndexHit:
         return "Index: " + " > ".join(self.path) + f" -> {self.code}"
 
 
+def _own_read(hit: IndexHit, own: frozenset[str]) -> int:
+    """How many of the phrase's own words (with their synonyms) a reading's path says."""
+    return len(own & words_of(" ".join(p for p in hit.path if not p.startswith("see "))))
+
+
 def _word_forms(parts: list[str]) -> bool:
     """Comma parts that are forms of one word ("Diabetes, diabetic"), not an inversion."""
     heads = [p.split()[0].lower() for p in parts if p.split()]
@@ -296,21 +301,58 @@ class AlphabeticIndex:
             # ("fracture" -> Fracture, traumatic) counts once, so that "pathological fracture"
             # reads as Fracture, pathological.
             written = max(len(main_words & words_of(phrase)), 1)
-            hit = self._walk(i, (own, near, plain), linked, written, negated)
-            if hit is None:
-                continue
-            hit = replace(hit, words=len(words_of(phrase) - _SIDE_WORDS))
-            # As many documented words as another reading: the condition's main term before a
-            # symptom's ("patellofemoral pain syndrome" is a Syndrome, not a Pain).
-            key = (
-                hit.matched,
-                int(not hit.code.startswith(SYMPTOM_CHAPTER)),
-                len(hit.path),
-                -len(self.entries[i].term),
-            )
-            if best is None or key > best[0]:
-                best = (key, hit)
+            readings = self._readings(i, (own, near, plain), linked, written, negated, phrase)
+            for hit, depth in readings:
+                hit = replace(hit, words=len(words_of(phrase) - _SIDE_WORDS))
+                # As many documented words as another reading: the condition's main term
+                # before a symptom's ("patellofemoral pain syndrome" is a Syndrome, not a Pain).
+                key = (
+                    hit.matched,
+                    int(not hit.code.startswith(SYMPTOM_CHAPTER)),
+                    depth,
+                    -len(self.entries[i].term),
+                )
+                if best is None or key > best[0]:
+                    best = (key, hit)
         return best[1] if best else None
+
+    def _readings(
+        self,
+        i: int,
+        reading: tuple[frozenset[str], frozenset[str], frozenset[str]],
+        linked: Sequence[tuple[str, frozenset[str]]],
+        written: int,
+        negated: frozenset[str],
+        phrase: str,
+    ) -> Iterator[tuple[IndexHit, int]]:
+        """The walks from main term ``i``, each with its depth: the main term's own, then
+        its "see also" entry's ("Stone - see also Calculus": a stone of the ureter is
+        Calculus > ureter, which Stone does not list; "Nephrolithiasis - see also Calculus,
+        kidney", which has no code of its own). The reference's reading is taken only where
+        each subterm it opens is one the phrase writes (not its sentence, nor a synonym:
+        "lumbar degenerative disc disease" is not Disease > see also Syndrome > low back) and
+        it reads more of the phrase than the own walk (which comes first and wins ties)."""
+        hit = self._walk(i, reading, linked, written, negated)
+        if hit is not None:
+            yield hit, len(hit.path)
+        see_also = self.entries[i].see_also
+        if not see_also or self._to_table(see_also):
+            return
+        target = self.follow(see_also)
+        if target is None or target == i:
+            return
+        other = self._walk(target, reading, linked, written, negated)
+        if other is None:
+            return
+        written_words = words_of(phrase)
+        opened = [p for p in other.path[1:] if not p.startswith("see ")]
+        if any(not words_of(p) & written_words for p in opened if words_of(p)):
+            return
+        # More of the phrase's own words, not of its sentence's: "nephropathy" beside
+        # "chronic" stays Nephropathy (N28.9), not Nephritis > chronic.
+        if hit is None or _own_read(other, reading[0]) > _own_read(hit, reading[0]):
+            path = (self.entries[i].term, f"see also {see_also}", *other.path)
+            yield replace(other, path=path), len(other.path)
 
     def _expanded_words(self, text: str) -> frozenset[str]:
         return words_of(self.synonyms.expand(text) if self.synonyms else text)

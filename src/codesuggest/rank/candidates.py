@@ -100,6 +100,9 @@ class _NoteCandidates:
     combinations: list[tuple[str, str]] = field(default_factory=list)
     # By Index code, the sides uncertain mentions give a condition (words -> side).
     sides: dict[str, dict[str, str]] = field(default_factory=dict)
+    # By Index code, where the note says the condition is ("located in the proximal right
+    # ureter" -> the Index's reading of that site).
+    sites: dict[str, dict[str, IndexHit]] = field(default_factory=dict)
 
     def exclude(self, term: Term, hit: IndexHit | None) -> None:
         """Record a mention that must not be coded, and block its codes."""
@@ -188,6 +191,7 @@ class CandidateBuilder:
         note.context_text = _blank(text, unsaid)
         if setting != "inpatient":
             self._uncertain_sides(note, terms, text, documented)
+        self._located_sites(note, text, documented)
         terms = [
             *terms,
             *self._history_terms(text, terms, documented),
@@ -223,6 +227,7 @@ class CandidateBuilder:
         hit = self._index_hit(term, text, documented, note.context_text)
         if not term.codes and hit is None:
             return
+        term, hit, where = _located(note, term, hit)
         if not _keeps(term, coded_as_present, self.historical):
             note.exclude(term, hit)
             return
@@ -251,6 +256,8 @@ class CandidateBuilder:
                 for line in (added, *self._other_side.get(added, ())):
                     note.by_code[line].features[PRIMARY] = 1.0
                 cand = note.by_code[added]
+                if where and "Site from" not in cand.note:
+                    cand.note += f" Site from '{where}' (the note's finding of this condition)."
                 if sided and "Laterality from" not in cand.note:
                     cand.note += (
                         f" Laterality from '{sided}' elsewhere in the note (guideline I.B.13)."
@@ -305,6 +312,39 @@ class CandidateBuilder:
             if hit is not None:
                 words = f"{side} (the statement '{t.text}' of the same condition)"
                 note.sides.setdefault(hit.code, {})[words] = side.lower()
+
+    def _located_sites(self, note: _NoteCandidates, text: str, documented: Sequence[Term]) -> None:
+        """Where a documented condition is said to be ("a 0.5 cm kidney stone located in
+        the proximal right ureter", "CT revealed a stone ... located in the proximal right
+        ureter"): the Index read again with that site in place of the one its name gives
+        (Calculus > ureter, not Stone > kidney), for every mention of the condition. A coder
+        codes the documented site, not the lay name's organ."""
+        found = list(_LOCATED.finditer(note.context_text)) if "located" in text else []
+        if not found:
+            return
+        # By Index code: the main term its subterms hang from, the words that name that
+        # main term (its own and the written one's), and one term that reads so.
+        readings: dict[str, tuple[str, frozenset[str], Term]] = {}
+        for t in documented:
+            hit = self._index_hit(t, text, documented, note.context_text)
+            if hit is not None and hit.path[0] not in _TABLE_ROOTS:
+                main = _main_term(hit)
+                heads = words_of(f"{main} {hit.path[0].split(',')[0]}")
+                readings.setdefault(hit.code, (main, heads, t))
+        for m in found:
+            before = note.context_text[max(0, m.start() - LOCATED_CHARS) : m.start()]
+            before = re.split(r"[.;:]\s", before)[-1].lower()
+            for code in _located_codes(readings, before):
+                main = readings[code][0]
+                there = self._looked_up(f"{main} {m.group(1)}", "", ())
+                if (
+                    there is not None
+                    and there.code != code
+                    and there.path[0].split(",")[0] == main
+                    and there.matched >= 2
+                    and self.codebook.icd.find(there.code.rstrip("-")) is not None
+                ):
+                    note.sites.setdefault(code, {})[m.group(0)] = there
 
     def _side_elsewhere(self, term: Term, hit: IndexHit, text: str) -> dict[str, str]:
         """Where the term names no side and its code needs one, the words elsewhere in the
@@ -711,6 +751,64 @@ def _sided_site(stem: str) -> re.Pattern[str]:
     """A side word just before a site word of this stem ("left ovarian", "right lower
     kidney")."""
     return re.compile(rf"{_SIDE.pattern}(?:[ -]\w+){{0,2}}?[ -]{re.escape(stem)}\w*", re.I)
+
+
+# "kidney stone measuring 0.5 cm in size, located in the proximal right ureter": the site
+# words after "located in", read within this many characters after the condition's words.
+LOCATED_CHARS = 80
+_SITE_WORD = r"(?!(?:and|but|or|with|without|which|that|who|as|to|for)\b)[a-z]+"
+_LOCATED = re.compile(
+    rf"\blocated (?:in|at|within|on|along) (?:the |his |her |their )?"
+    rf"({_SITE_WORD}(?:[ -]{_SITE_WORD}){{0,3}})",
+    re.IGNORECASE,
+)
+# Readings that come from a table or a history term, whose first part is not a main term.
+_TABLE_ROOTS = frozenset({"Neoplasm Table", "Table of Drugs and Chemicals"})
+
+
+def _main_term(hit: IndexHit) -> str:
+    """The main term a reading's subterms hang from: a "see also" names its own
+    ("Nephrolithiasis > see also Calculus, kidney" hangs from Calculus)."""
+    refs = [p.removeprefix("see also ") for p in hit.path if p.startswith("see also ")]
+    return (refs[-1] if refs else hit.path[0]).split(",")[0]
+
+
+def _located_codes(readings: dict[str, tuple[str, frozenset[str], Term]], before: str) -> list[str]:
+    """The codes of the condition the words ``before`` "located in" speak of: the
+    condition's own words ("kidney stone located in"), or its main term's where no other
+    condition of that main term could be meant ("a stone ... located in"; not "pain" beside
+    a neck pain and a back pain)."""
+    said = words_of(before)
+    named = {code: heads & said for code, (_, heads, _) in readings.items()}
+    return [
+        code
+        for code, (_, _, t) in readings.items()
+        if t.text.lower() in before
+        or (named[code] and sum(1 for w in named.values() if w & named[code]) == 1)
+    ]
+
+
+def _located(
+    note: _NoteCandidates, term: Term, hit: IndexHit | None
+) -> tuple[Term, IndexHit | None, str]:
+    """The term and its reading at the site the note locates the condition in, with the
+    words that say so; the side of that site becomes the term's ("the pain is located in
+    the left shoulder")."""
+    located, where = _one_site(note.sites.get(hit.code, {}) if hit is not None else {})
+    if located is None:
+        return term, hit, ""
+    sides = {m.lower() for m in _SIDE.findall(where)}
+    if len(sides) == 1 and "laterality" not in term.attributes:
+        term = replace(term, attributes={**term.attributes, "laterality": sides.pop()})
+    return term, located, where
+
+
+def _one_site(found: dict[str, IndexHit]) -> tuple[IndexHit | None, str]:
+    """(the reading, the words that give it) where every finding names the same code."""
+    if len({h.code for h in found.values()}) != 1:
+        return None, ""
+    words, hit = next(iter(found.items()))
+    return hit, words
 
 
 def _one_side(found: dict[str, str]) -> tuple[str, str]:

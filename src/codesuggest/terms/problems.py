@@ -29,7 +29,8 @@ _BULLET = re.compile(r"^\s*[-\u2022*]\s*")
 _LABELLED = re.compile(
     r"^(?:medical\s+reasoning|medical\s+treatment|patient\s+education|patient\s+agreements?"
     r"|counsel+ing|plan|disposition|follow[- ]?up|recommendations?|orders?|additional\s+testing"
-    r"|instructions?|education|treatment|goals?|return\s+precautions|prognosis)\b[^:\n]{0,30}:",
+    r"|instructions?|education|treatment|goals?|return\s+precautions|prognosis"
+    r"|reasons?\s+for\s+\w+|hospital\s+course)\b[^:\n]{0,30}:",
     re.IGNORECASE,
 )
 # Where the title ends: a sentence end, a colon, a dash or a parenthesis.
