@@ -295,3 +295,39 @@ def test_a_second_opinion_written_2nd_is_a_new_patient():
         **{"S63.610A": False},
     )
     assert v.code.startswith("9920")
+
+
+def _with_results(results: str, **kwargs):
+    """A follow-up visit with a RESULTS section, levelled; the data element and the visit."""
+    note = HISTORY + "RESULTS\n\n" + results + "\n\nASSESSMENT AND PLAN\n\nKnee sprain. Brace.\n"
+    at = note.index("RESULTS")
+    plan = note.index("ASSESSMENT AND PLAN")
+    sections = [
+        Section("history_of_present_illness", "HPI", 0, at),
+        Section("results", "RESULTS", at, plan),
+        Section("assessment_and_plan", "ASSESSMENT AND PLAN", plan, len(note)),
+    ]
+    visit = level_visit(note, sections, [], setting="outpatient", age=40, **kwargs)
+    return visit.elements[1], note
+
+
+def test_a_study_is_independently_interpreted_only_where_the_note_says_the_provider_read_it():
+    # A study mentioned with its findings is a unique test reviewed (category 1) ...
+    data, _ = _with_results("X-rays of the right knee show no fracture.")
+    assert "interpretation" not in data.why
+    # ... the provider's own reading of another physician's study is category 2.
+    data, _ = _with_results("Independent review of the MRI images shows a meniscal tear.")
+    assert data.why == "independent interpretation of imaging or tracing"
+    # A tracing whose findings the provider writes is the provider's read.
+    data, _ = _with_results("ECG: sinus tachycardia, normal intervals.")
+    assert data.why == "independent interpretation of imaging or tracing"
+
+
+def test_a_study_done_at_the_visit_counts_once_and_is_not_an_independent_interpretation():
+    results = "X-rays of the right knee were obtained and independently reviewed today."
+    _, note = _with_results(results)
+    at = note.index("X-rays")
+    data, _ = _with_results(results, tests_done=["73560"], studies_at=[(at, at + len(results))])
+    # One unique test (its code), not the code and the mention again, and no interpretation.
+    assert data.level == 0
+    assert "interpretation" not in data.why

@@ -339,6 +339,8 @@ def test_every_assertion_is_one_of_the_schema_labels(extractor):
         ("Findings:", "findings"),
         ("Plan:", "plan"),
         ("PLAN", "plan"),
+        ("RESULTS", "results"),
+        ("Test Results:", "results"),
     ],
 )
 def test_section_headings_are_recognised_in_common_spellings(extractor, heading, name):

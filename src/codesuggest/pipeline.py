@@ -382,7 +382,8 @@ class Suggester:
             suggestions[:] = [s for s in suggestions if not is_em_code(s.code)]
             return
         # Ordering a test includes reviewing its result: each in-office study counts as data.
-        tests = {line.code for line in performed_procedures(note, sections)}
+        lines = performed_procedures(note, sections)
+        tests = {line.code for line in lines}
         visit = level_visit(
             note,
             sections,
@@ -391,6 +392,9 @@ class Suggester:
             age=patient.age,
             tests_done=sorted(c for c in tests if c.startswith(("7", "8", "93"))),
             procedures_done=sorted(c for c in tests if _is_surgery(c)),
+            studies_at=[
+                (x.evidence.start, x.evidence.end) for x in lines if x.code.startswith(("7", "93"))
+            ],
         )
         if visit is None:
             return

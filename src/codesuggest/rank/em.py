@@ -199,13 +199,16 @@ def level_visit(
     age: int | None,
     tests_done: Sequence[str] = (),
     procedures_done: Sequence[str] = (),
+    studies_at: Sequence[tuple[int, int]] = (),
 ) -> VisitLevel | None:
     """The visit's E/M code, or None for notes that are not a visit (operative, imaging).
 
     ``tests_done``: the tests and studies performed at the visit (CPT codes); ordering one
     includes reviewing its result, so each counts as a unique test in the data element.
     ``procedures_done``: the minor procedures performed (an injection, an excision): the
-    decision for one is at least low risk.
+    decision for one is at least low risk. ``studies_at``: where the note documents the
+    studies it performs (their evidence spans): reading those is part of the study's own
+    code, not an independent interpretation.
     """
     service = evaluation_service(note)
     if service is not None:
@@ -253,7 +256,7 @@ def level_visit(
             + (f", age {age}" if age is not None else ", age not given (40-64 assumed)")
             + ".",
         )
-    data = _data(note, sections, tests_done)
+    data = _data(note, sections, tests_done, studies_at)
     plan = [s for s in sections if s.name in _PLAN]
     workup = _in_sections("workup", note, plan)
     surgery = _in_sections("surgery", note, plan)
@@ -462,6 +465,20 @@ def _is_new_fracture(code: str) -> bool:
     return plain[:1] == "S" and plain[2:3] == "2" and len(plain) == 7 and plain[-1] in "AB"
 
 
+_TRACING_READ = re.compile(
+    r"\b(?:ekg|ecg|electrocardiogram|rhythm strip)\s*(?::|(?:shows|showed|reveals|revealed"
+    r"|demonstrates|demonstrated)\b)\s*[a-z]",
+    re.IGNORECASE,
+)
+
+
+def _sentence_of(note: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the sentence (or line) around ``start``-``end``."""
+    before = max(note.rfind(". ", 0, start), note.rfind("\n", 0, start))
+    after = [i for i in (note.find(". ", end), note.find("\n", end)) if i >= 0]
+    return before + 1, min(after) if after else len(note)
+
+
 def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evidence]:
     return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
 
@@ -477,12 +494,44 @@ _RECORDS_REVIEWED = re.compile(
 )
 
 
-def _data(note: str, sections: Sequence[Section], tests_done: Sequence[str] = ()) -> Element:
+def _data(
+    note: str,
+    sections: Sequence[Section],
+    tests_done: Sequence[str] = (),
+    studies_at: Sequence[tuple[int, int]] = (),
+) -> Element:
     plan = [s for s in sections if s.name in _PLAN]
     results = [s for s in sections if s.name in _RESULTS]
-    ordered = _in_sections("tests", note, plan)
-    reviewed = _in_sections("tests", note, results)
-    interpreted = _in_sections("imaging", note, results)
+    # "X-rays of the right knee taken in office today reveal ...": a study done here counts
+    # once, by its code in ``tests_done``, and the provider's reading of it is that study's
+    # interpretation, not an independent one (AMA 2021). A study the note only mentions or
+    # whose report it reviewed is a unique test (category 1); the provider's own reading of
+    # it must be said ("Independent review of the images shows ...").
+    done = [_sentence_of(note, start, end) for start, end in studies_at]
+    ordered = [
+        e for e in _in_sections("tests", note, plan) if not any(a <= e.start < b for a, b in done)
+    ]
+    reviewed = [
+        e
+        for e in _in_sections("tests", note, results)
+        if not any(a <= e.start < b for a, b in done)
+    ]
+    read = [
+        _sentence_of(note, e.start, e.end)
+        for e in _in_sections("independent_interpretation", note, results)
+    ]
+    # A tracing whose findings the provider writes ("ECG: sinus tachycardia, normal
+    # intervals") is the provider's read: a tracing in the visit has no report of its own.
+    read += [
+        _sentence_of(note, m.start(), m.end())
+        for sec in results
+        for m in _TRACING_READ.finditer(note, sec.start, sec.end)
+    ]
+    interpreted = [
+        e
+        for e in _in_sections("imaging", note, results)
+        if not any(a <= e.start < b for a, b in done) and any(a <= e.start < b for a, b in read)
+    ]
     discussed = _find("external_discussion", note, 0, len(note), "")
     historian = _find("historian", note, 0, len(note), "")
     # Outside records reviewed: one source, however often the note says so.
