@@ -104,6 +104,10 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         ("nephrolithiasis", "", (), "N20.0"),
         # The reference is read for the phrase's own words, not the sentence's.
         ("nephropathy", "chronic nephropathy", (), "N28.9"),
+        # "poorly controlled - code to Diabetes, by type, with hyperglycemia".
+        ("diabetes", "poorly controlled type 2 diabetes", (), "E11.65"),
+        ("diabetes", "type 1 diabetes, inadequately controlled", (), "E10.65"),
+        ("diabetic gastroparesis", "", (), "E11.43"),
     ],
 )
 def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):

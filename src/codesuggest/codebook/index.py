@@ -67,6 +67,9 @@ MIN_SUBTERM_SHARE = 0.99
 SYMPTOM_CHAPTER = "R"
 # A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
 MAX_SEE_HOPS = 3
+# "Diabetes, by type, with hyperglycemia": the main term, read with the documented type, then
+# the reference's subterms.
+_BY_TYPE = re.compile(r"^\s*(.+?),?\s+by type\b,?\s*(.*)$", re.IGNORECASE)
 PARENTHESES = re.compile(r"\([^)]*\)")
 _NEOPLASM_REFERENCE = re.compile(r"^\s*(?:table\s+of\s+neoplasms|neoplasm)\b", re.IGNORECASE)
 _DRUG_REFERENCE = re.compile(r"^\s*table\s+of\s+drugs\b", re.IGNORECASE)
@@ -458,6 +461,11 @@ class AlphabeticIndex:
                 # sentence ("... breast and ovarian cancer testing") is not this term's.
                 gained = len(words[0] & own)
                 return IndexHit(code, (*path, *words[1]), matched + gained, partner)
+            by_type = _BY_TYPE.match(entry.see) if entry.see and not entry.code else None
+            if by_type and hops < MAX_SEE_HOPS:
+                hit = self._by_type(by_type, entry, reading, linked, matched, negated)
+                if hit is not None:
+                    return replace(hit, path=(*path, f"see {entry.see}", *hit.path))
             if entry.see and not entry.code and hops < MAX_SEE_HOPS:
                 target = self.follow(entry.see, within=trail[0])
                 # A reference back to an entry already read ("Anemia > due to > drug - see
@@ -502,6 +510,29 @@ class AlphabeticIndex:
                 matched += len(table[1][0] & own)
                 path += [f"see also {reference}", *table[1][1]]
         return IndexHit(code, tuple(path), matched, partner) if code else None
+
+    def _by_type(
+        self,
+        ref: re.Match[str],
+        entry: Entry,
+        reading: tuple[frozenset[str], frozenset[str], frozenset[str]],
+        linked: Sequence[tuple[str, frozenset[str]]],
+        matched: int,
+        negated: frozenset[str],
+    ) -> IndexHit | None:
+        """A "code to Diabetes, by type, with hyperglycemia" reference: the main term walked
+        again with the type the note documents and the reference's own subterm words
+        ("poorly controlled" type 2 diabetes is Diabetes > type 2 > with > hyperglycemia)."""
+        target = self.follow(ref[1])
+        if target is None:
+            return None
+        extra = words_of(ref[2])
+        # Without the words that opened the referring subterm, which would open it again.
+        gone = set().union(*entry.alternatives)
+        own, near, plain = (frozenset(x - gone) for x in reading)
+        return self._walk(
+            target, (own | extra, near | extra, plain | extra), linked, matched, negated
+        )
 
     def _table_for(self, reference: str) -> NeoplasmTable | DrugTable | None:
         """The table a reference sends the coder to, if this Index has it."""
