@@ -44,6 +44,7 @@ from codesuggest.terms.measurements import bmi_terms
 from codesuggest.terms.problems import problem_terms
 from codesuggest.terms.records import NoteTerms
 from codesuggest.terms.sentences import sentence_bounds, sentence_of
+from codesuggest.terms.status import status_terms
 
 # A note longer than this is read in chunks so that no Doc grows without bound; most notes are
 # far shorter (CodiEsp's average is ~2,150 characters) and are one chunk.
@@ -205,6 +206,9 @@ class TermExtractor:
             known = {(t.start, t.end) for t in result.terms}
             result.terms.extend(
                 t for t in bmi_terms(text, result.sections) if (t.start, t.end) not in known
+            )
+            result.terms.extend(
+                t for t in status_terms(text, result.sections) if (t.start, t.end) not in known
             )
             result.terms.sort(key=lambda t: (t.start, -t.end))
             yield result
