@@ -108,6 +108,9 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         ("diabetes", "poorly controlled type 2 diabetes", (), "E11.65"),
         ("diabetes", "type 1 diabetes, inadequately controlled", (), "E10.65"),
         ("diabetic gastroparesis", "", (), "E11.43"),
+        # "positive, seropositive": either word opens it (asymptomatic HIV status, I.C.1.a).
+        ("positive for HIV", "", (), "Z21"),
+        ("HIV", "", (), "B20"),
     ],
 )
 def test_the_shipped_index_reaches_the_code_a_coder_would(phrase, context, others, code):

@@ -69,6 +69,7 @@ from codesuggest.rank.procedures import (
 from codesuggest.rank.selection import select
 from codesuggest.rank.sizes import sized
 from codesuggest.rank.vaccines import vaccine_lines
+from codesuggest.terms.demographics import documented_sex
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +321,10 @@ class Suggester:
         it, so an evaluation scores exactly what coders get (edits aside).
         """
         (doc_scores,) = self.model.document_model.doc_scores([note])
-        cset = self.builder.build(note, terms, doc_scores, setting=patient.setting, sex=patient.sex)
+        # A sex the caller does not give is read from the note ("a 59-year-old male"): the
+        # Index's and the Tabular's male / female subterms need it.
+        sex = patient.sex or documented_sex(note)
+        cset = self.builder.build(note, terms, doc_scores, setting=patient.setting, sex=sex)
         suggestions: list[Suggestion] = []
         if cset.candidates:
             proba = self.model.ranker.predict_proba(feature_matrix(cset.candidates))[:, 1]

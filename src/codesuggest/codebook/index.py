@@ -176,9 +176,18 @@ def _own_read(hit: IndexHit, own: frozenset[str]) -> int:
 
 
 def _word_forms(parts: list[str]) -> bool:
-    """Comma parts that are forms of one word ("Diabetes, diabetic"), not an inversion."""
+    """Comma parts that are forms of one word ("Diabetes, diabetic"; "positive,
+    seropositive", a compound of the other), not an inversion ("atticoantral, chronic")."""
     heads = [p.split()[0].lower() for p in parts if p.split()]
-    return len(heads) > 1 and all(h[:4] == heads[0][:4] for h in heads)
+    if len(heads) < 2:
+        return False
+    if all(h[:4] == heads[0][:4] for h in heads):
+        return True
+    if not all(len(p.split()) == 1 for p in parts):
+        return False
+    # Every part a form of another ("positive, seropositive"), none an added modifier
+    # ("subarachnoid, arachnoid, traumatic" is read as one phrase).
+    return all(any(a != b and (a in b or b in a) for b in heads) for a in heads)
 
 
 def _alternatives(term: str) -> tuple[frozenset[str], ...]:
@@ -353,6 +362,10 @@ class AlphabeticIndex:
             return
         # More of the phrase's own words, not of its sentence's: "nephropathy" beside
         # "chronic" stays Nephropathy (N28.9), not Nephritis > chronic.
+        if hit is None and len(other.path) == 1 and not self.entries[target].level:
+            # Only the other main term's default ("Hematoma - see also Contusion" -> T14.8):
+            # the reference says where to look for the site, and the note names none.
+            return
         if hit is None or _own_read(other, reading[0]) > _own_read(hit, reading[0]):
             path = (self.entries[i].term, f"see also {see_also}", *other.path)
             yield replace(other, path=path), len(other.path)

@@ -511,6 +511,9 @@ class CandidateBuilder:
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
         sentence = _window(term, context_text or text)
+        if self._sex in _SEX_WORDS:
+            # The patient's sex opens the Index's male / female subterms (Hypogonadism > male).
+            sentence = f"{sentence} {_SEX_WORDS[self._sex]}"
         at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
         near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
         others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
@@ -744,6 +747,7 @@ def _chronic_pain(term: Term, hit: IndexHit) -> bool:
 
 
 _SIDE = re.compile(r"\b(left|right|bilateral)\b", re.IGNORECASE)
+_SEX_WORDS = {"F": "female", "M": "male"}
 
 
 @lru_cache(maxsize=1024)
