@@ -506,3 +506,33 @@ def test_a_visit_without_a_procedure_is_not_told_to_add_modifier_25(suggester):
     visit = [s for s in result.suggestions if s.selected and s.code.startswith("992")]
     assert visit, "the visit is levelled"
     assert not any(e.rule == "modifier-25" for s in visit for e in s.edits)
+
+
+def test_a_condition_the_assessment_only_supposes_is_uncertain_in_every_mention(suggester):
+    # "might have Lyme disease" in the reasoning; the education line that names it does not
+    # diagnose it (outpatient, IV.H).
+    note = (
+        "ASSESSMENT AND PLAN\n\n1. Tick bite.\n"
+        "- Medical Reasoning: My concern is that he might have Lyme disease.\n"
+        "- Patient Education: I explained that Lyme disease can cause problems with other "
+        "organs.\n"
+    )
+    assert not {"A69.20", "A69.23"} & set(selected(suggester, note))
+    # A problem title that states it, or a finding, does diagnose it.
+    stated = note.replace("1. Tick bite.", "1. Lyme disease.")
+    assert "A69.20" in selected(suggester, stated)
+    found = note + "- Results: the Western blot confirmed Lyme disease.\n"
+    assert "A69.20" in selected(suggester, found)
+
+
+def test_a_supposed_cause_opens_no_index_subterm(suggester):
+    note = (
+        "ASSESSMENT AND PLAN\n\n1. Headache.\n"
+        "- Patient Education: I explained that her headaches may be caused by tension around "
+        "the muscles of her neck.\n"
+    )
+    chosen = selected(suggester, note)
+    assert "G44.209" not in chosen
+    assert "R51.9" in chosen
+    said = "ASSESSMENT AND PLAN\n\n1. Tension headache.\n"
+    assert "G44.209" in selected(suggester, said)

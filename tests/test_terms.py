@@ -719,6 +719,7 @@ def test_noncompliance_with_medication_reads_as_its_z_code_and_compliance_does_n
         ("Symptoms seem consistent with pneumonia.", "pneumonia"),
         ("Suspected etiology of anxiety.", "anxiety"),
         ("My concern is that he might have Lyme disease.", "Lyme disease"),
+        ("She presents with symptoms similar to a tension headache.", "tension headache"),
     ],
 )
 def test_hedged_diagnoses_are_uncertain(extractor, text, term):

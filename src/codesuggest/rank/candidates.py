@@ -15,6 +15,7 @@ from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
 from codesuggest.core.codes import is_history_code, parse_code_refs
 from codesuggest.core.records import (
+    ASSESSMENT_SECTIONS,
     CPT,
     ICD10CM,
     PROBLEM_LABEL,
@@ -176,6 +177,7 @@ class CandidateBuilder:
         coded_as_present = set(_COUNTED_AS_PRESENT)
         if setting == "inpatient":
             coded_as_present.add("uncertain")
+        terms = _hedge_the_same_condition(text, terms)
         documented = [
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
@@ -189,6 +191,8 @@ class CandidateBuilder:
             t for t in terms if t.assertion not in coded_as_present and t.assertion != "historical"
         ]
         note.context_text = _blank(text, unsaid)
+        if setting != "inpatient":
+            note.context_text = _blank_hedged_causes(note.context_text)
         if setting != "inpatient":
             self._uncertain_sides(note, terms, text, documented)
         self._located_sites(note, text, documented)
@@ -713,6 +717,57 @@ class CandidateBuilder:
         return (system, code)
 
 
+_PLAN_SECTIONS = ASSESSMENT_SECTIONS | {"plan"}
+
+
+def _hedge_the_same_condition(text: str, terms: Sequence[Term]) -> list[Term]:
+    """A condition the assessment or plan states only as uncertain ("she might have Lyme
+    disease", "symptoms similar to a tension headache") is uncertain in every mention: the
+    education or plan lines that name it ("Lyme disease can cause ...") do not diagnose it.
+    A problem title of the assessment that states it ("2. Lyme disease.") does, and so does a
+    finding ("x-rays revealed a Lisfranc fracture"). A symptom is had or not: what is
+    uncertain is its cause, so symptoms keep their assertion."""
+    hedged = {
+        t.codes[0]
+        for t in terms
+        if t.assertion == "uncertain"
+        and t.codes
+        and t.section in _PLAN_SECTIONS
+        and not t.codes[0].startswith("R")
+        and t.label != "symptom"
+    }
+    if not hedged:
+        return list(terms)
+    titles = [(t.start, t.end) for t in terms if t.label == PROBLEM_LABEL]
+    hedged -= {
+        t.codes[0]
+        for t in terms
+        if t.assertion == "present"
+        and t.codes
+        and (any(s <= t.start and t.end <= e for s, e in titles) or _found(text, t))
+    }
+    return [
+        replace(t, assertion="uncertain")
+        if t.assertion == "present" and t.codes and t.codes[0] in hedged
+        else t
+        for t in terms
+    ]
+
+
+# A study or the provider finding the condition: "x-rays revealed a Lisfranc fracture".
+_FINDING = re.compile(
+    r"\b(?:reveal\w*|show(?:s|ed|n)?|demonstrat\w*|confirm\w*|diagnos\w*|positive\s+for"
+    r"|found)\b",
+    re.IGNORECASE,
+)
+
+
+def _found(text: str, term: Term) -> bool:
+    """Whether the words before the term in its sentence say it was found."""
+    start = term.sentence_start if term.sentence_end else max(0, term.start - CONTEXT_CHARS)
+    return bool(_FINDING.search(text, start, term.start))
+
+
 def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> bool:
     """Whether a term's assertion lets its code be suggested.
 
@@ -829,6 +884,24 @@ def _window(term: Term, text: str) -> str:
         return term.text
     start = max(term.sentence_start, term.start - CONTEXT_CHARS)
     return text[start : min(term.sentence_end, term.end + CONTEXT_CHARS)]
+
+
+# A cause the note only supposes ("her headaches may be caused by tension around the
+# muscles", "likely due to working at the computer"): outpatient, its words open no subterm
+# (guideline IV.H), to the end of the clause.
+_HEDGED_CAUSE = re.compile(
+    r"\b(?:(?:may|might|could|can)\s+be|(?:is|are)\s+(?:likely|probably|possibly)|likely"
+    r"|probably|possibly)\s+(?:caused\s+by|due\s+to|from|related\s+to|secondary\s+to)\b"
+    r"[^.;\n]*",
+    re.IGNORECASE,
+)
+
+
+def _blank_hedged_causes(text: str) -> str:
+    """``text`` with each supposed cause blanked (offsets kept)."""
+    if not _HEDGED_CAUSE.search(text):
+        return text
+    return _HEDGED_CAUSE.sub(lambda m: " " * len(m.group(0)), text)
 
 
 def _blank(text: str, terms: Sequence[Term]) -> str:
