@@ -536,3 +536,13 @@ def test_a_supposed_cause_opens_no_index_subterm(suggester):
     assert "R51.9" in chosen
     said = "ASSESSMENT AND PLAN\n\n1. Tension headache.\n"
     assert "G44.209" in selected(suggester, said)
+
+
+def test_an_organ_removed_long_ago_is_not_pre_selected_unless_the_assessment_discusses_it(
+    suggester,
+):
+    note = "PSH: s/p appendectomy (age 15)\n\nASSESSMENT:\n1. Essential hypertension.\n"
+    lines = {s.code: s for s in suggester.suggest(note).suggestions}
+    assert "Z90.49" in lines
+    assert not lines["Z90.49"].selected
+    assert "I.C.21.c.3" in lines["Z90.49"].note

@@ -313,3 +313,24 @@ def test_a_bullet_of_a_problem_entry_belongs_to_that_entry(icd):
     ]
     sel = select(ECHO_NOTE, cands, [0.9, 0.9], icd)
     assert {cands[i].code for i in sel.selected} == {"I50.9"}
+
+
+def test_of_an_excludes1_pair_the_reading_further_down_the_index_is_kept():
+    import codesuggest
+
+    suggester = codesuggest.load()
+    note = (
+        "Admitting Diagnosis: Sepsis\n\nDischarge Diagnoses:\n"
+        "1. Sepsis due to Streptococcus pneumoniae.\n\nHospital course: met sepsis criteria.\n"
+    )
+    chosen = {
+        s.code for s in suggester.suggest(note, setting="inpatient").suggestions if s.selected
+    }
+    assert "A40.3" in chosen
+    assert "A41.9" not in chosen
+
+
+def test_copd_not_in_exacerbation_is_read_without_the_exacerbation():
+    from codesuggest.codebook.index import load_index
+
+    assert load_index().lookup("COPD", "COPD, not in exacerbation").code == "J44.9"

@@ -718,7 +718,10 @@ def documented_ways(
                     yield used | words, (f"{label} {reference}", *path), code or entry.code
 
 
-_WITHOUT = re.compile(r"\b(?:without|w/o|no)\s+((?:[a-z-]+\s*){1,4})", re.IGNORECASE)
+_WITHOUT = re.compile(
+    r"\b(?:without|w/o|no|not\s+in|not\s+in\s+an?|not\s+with|free\s+of)\s+((?:[a-z-]+\s*){1,4})",
+    re.IGNORECASE,
+)
 _CLAUSE_END = re.compile(r"[,;.:()]")
 
 

@@ -59,6 +59,8 @@ _BREAST_CANCER = "C50"
 _WEIGHT_DIAGNOSES = ("E66", "E40", "E41", "E42", "E43", "E44", "E45", "E46", "R63.4", "R63.6")
 # Encounters for screening: a family history is their reason.
 _SCREENING = ("Z12", "Z13")
+# Acquired absence of an organ (appendectomy, cholecystectomy, hysterectomy ...).
+_ACQUIRED_ABSENCE = "Z90"
 # Words of history and neoplasm descriptions that name no organ.
 _GENERIC_WORDS = words_of(
     "family history personal malignant neoplasm disease disorder condition chronic primary "
@@ -392,6 +394,15 @@ def select(
         why = _documented(cand, has_diagnoses, setting, text)
         if not why and cand.code.startswith("Z79") and not _long_term(text, cand):
             why = "long-term use is not documented (a short course, or started at this visit)"
+        if (
+            not why
+            and cand.code.startswith(_ACQUIRED_ABSENCE)
+            and not any(e.section in DIAGNOSTIC_SECTIONS for e in cand.evidence)
+        ):
+            why = (
+                "an organ removed in the past is reported when its absence affects this "
+                "visit's care (guideline I.C.21.c.3): the assessment does not discuss it"
+            )
         if not why and "index" not in cand.sources and scores[i] < MIN_SCORE:
             why = "the ranker scores this reading as unlikely"
         if why:
@@ -603,6 +614,14 @@ def _drop_conflicts(
             # A sign or finding never outranks the diagnosis it excludes (I.B.4-5): "fasting
             # glucose elevated" (R73.01) in type 2 diabetes with hyperglycemia (E11.65).
             reasons[clash] = f"Excludes1 with {code}, the diagnosis the finding belongs to"
+            kept.remove(clash)
+        elif clash is not None and (path := _further_down(candidates[clash], candidates[i])):
+            # The same condition read further down the Index ("Sepsis due to ... Streptococcus
+            # pneumoniae": Sepsis > pneumococcal, A40.3, not Sepsis, A41.9).
+            reasons[clash] = (
+                f"Excludes1 with {code}, which the note documents further down the Index "
+                f"({' > '.join(path)})"
+            )
             kept.remove(clash)
         elif clash is not None:
             reasons[i] = f"Excludes1 with {candidates[clash].code}, which the note supports better"
