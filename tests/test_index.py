@@ -110,6 +110,13 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         ("diabetic gastroparesis", "", (), "E11.43"),
         # "positive, seropositive": either word opens it (asymptomatic HIV status, I.C.1.a).
         ("positive for HIV", "", (), "Z21"),
+        # "Hypertension, cardiorenal > with heart failure": a subterm with its own "with".
+        (
+            "hypertensive heart and kidney disease",
+            "",
+            ("chronic diastolic heart failure",),
+            "I13.0",
+        ),
         ("HIV", "", (), "B20"),
     ],
 )

@@ -392,6 +392,14 @@ def test_an_ambiguous_abbreviation_is_resolved_by_context_cues(extractor):
     assert t.attributes["resolved_by"] in {"MRI brain", "demyelinating"}
 
 
+def test_an_old_cva_without_residual_deficits_is_a_stroke_not_the_costovertebral_angle(
+    extractor,
+):
+    t = find(run(extractor, "Old CVA without residual deficits."), "CVA")
+    assert t.codes == ("I63.9",)
+    assert find(run(extractor, "No CVA tenderness."), "CVA").codes != ("I63.9",)
+
+
 def test_an_ambiguous_abbreviation_without_cues_is_left_ambiguous(extractor):
     t = find(run(extractor, "PMH: MS."), "MS")
     assert t.codes == ()

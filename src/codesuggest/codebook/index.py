@@ -594,9 +594,13 @@ class AlphabeticIndex:
         else:
             absent = said
         presumed = self.entries[node].lower in _PRESUMED
+        # A subterm written with its own "with" ("Hypertension, cardiorenal > with heart
+        # failure") is presumed linked like those under a "with" level (I.A.15).
+        inline = any(self.entries[c].lower.startswith("with ") for c in self.entries[node].children)
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
-        for c in self._open_children(node, said[1], linked if presumed else ()):
+        for c in self._open_children(node, said[1], linked if presumed or inline else ()):
             child = self.entries[c]
+            linked_here = presumed or child.lower.startswith("with ")
             own, near, ruled_out = said if child.lower.startswith("without") else absent
             if child.connector:
                 # Open "with" only if one of its subterms is documented (here or elsewhere).
@@ -612,7 +616,7 @@ class AlphabeticIndex:
                 if not alt:
                     continue
                 pool = [(near, "")]
-                if presumed:
+                if linked_here:
                     pool += [(w, t) for t, w in linked]
                 for avail, partner in pool:
                     hit = alt & avail
