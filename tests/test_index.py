@@ -110,6 +110,11 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         ("diabetic gastroparesis", "", (), "E11.43"),
         # "positive, seropositive": either word opens it (asymptomatic HIV status, I.C.1.a).
         ("positive for HIV", "", (), "Z21"),
+        # "Failure > heart > systolic" sits after a note row the flattening put a level up;
+        # "acute > and (on) chronic" keeps its words in the nonessential column.
+        ("chronic systolic heart failure", "", (), "I50.22"),
+        ("heart failure", "acute on chronic diastolic heart failure", (), "I50.33"),
+        ("heart failure", "acute on chronic systolic heart failure", (), "I50.23"),
         # "Hypertension, cardiorenal > with heart failure": a subterm with its own "with".
         (
             "hypertensive heart and kidney disease",

@@ -67,6 +67,7 @@ MIN_SUBTERM_SHARE = 0.99
 SYMPTOM_CHAPTER = "R"
 # A path this many entries deep is as deep as the book goes; guards a cycle of "see" references.
 MAX_SEE_HOPS = 3
+_NOTE = "Note:"
 # "Diabetes, by type, with hyperglycemia": the main term, read with the documented type, then
 # the reference's subterms.
 _BY_TYPE = re.compile(r"^\s*(.+?),?\s+by type\b,?\s*(.*)$", re.IGNORECASE)
@@ -232,7 +233,19 @@ class AlphabeticIndex:
         # children by the words of their readings (see ``_open_children``).
         self._child_words: dict[int, tuple[tuple[int, ...], dict[str, tuple[int, ...]]]] = {}
         for level_s, term, see, see_also, nonessential, code in rows:
+            if term.startswith(_NOTE):
+                # An instructional note is no entry: the flattening wrote it one level too
+                # high ("Failure > heart > Note: heart failure stages ..." at the level of
+                # "heart"), which hung the subterms after it (systolic, stage A-D) on the
+                # note instead of on "heart".
+                continue
             level = int(level_s)
+            if not words_of(PARENTHESES.sub(" ", term)) and nonessential:
+                # "acute > and (on) chronic": the flattening moved the entry's own words into
+                # the nonessential column; the words outside its parentheses are the entry's.
+                essential = " ".join(PARENTHESES.sub(" ", nonessential).split())
+                if essential:
+                    term = f"{term} {essential}"
             del stack[level:]
             parent = stack[-1] if stack else None
             i = len(self.entries)
