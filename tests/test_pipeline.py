@@ -546,3 +546,16 @@ def test_an_organ_removed_long_ago_is_not_pre_selected_unless_the_assessment_dis
     assert "Z90.49" in lines
     assert not lines["Z90.49"].selected
     assert "I.C.21.c.3" in lines["Z90.49"].note
+
+
+def test_a_heart_attack_dated_years_back_is_an_old_mi_not_a_current_one(suggester):
+    note = (
+        "HPI: He sustained a heart attack in 2018 and had a stent placed.\n\n"
+        "ASSESSMENT:\n1. Coronary artery disease.\n"
+    )
+    chosen = selected(suggester, note)
+    assert "I25.2" in chosen
+    assert not any(c.startswith("I21") for c in chosen)
+    # Three weeks back is still the acute infarction's period (I.C.9.e): not history.
+    recent = "ASSESSMENT:\n1. Heart attack 3 weeks ago.\n"
+    assert "I25.2" not in selected(suggester, recent)

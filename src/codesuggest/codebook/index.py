@@ -613,7 +613,7 @@ class AlphabeticIndex:
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self._open_children(node, said[1], linked if presumed or inline else ()):
             child = self.entries[c]
-            linked_here = presumed or child.lower.startswith("with ")
+            linked_here = presumed or (inline and child.lower.startswith("with "))
             own, near, ruled_out = said if child.lower.startswith("without") else absent
             if child.connector:
                 # Open "with" only if one of its subterms is documented (here or elsewhere).

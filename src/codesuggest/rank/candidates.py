@@ -178,6 +178,7 @@ class CandidateBuilder:
         if setting == "inpatient":
             coded_as_present.add("uncertain")
         terms = _hedge_the_same_condition(text, terms)
+        terms = _dated_past_events(text, terms)
         documented = [
             t for t in terms if t.codes and t.system == ICD10CM and t.assertion == "present"
         ]
@@ -752,6 +753,36 @@ def _hedge_the_same_condition(text: str, terms: Sequence[Term]) -> list[Term]:
         else t
         for t in terms
     ]
+
+
+# Conditions that happen and end (a heart attack, a stroke, an embolism, a stone): dated
+# in the past, they are the patient's history (I25.2, Z86.73, Z86.71-, Z87.442), not a
+# current condition; an MI stays acute for 4 weeks (I.C.9.e), so only months and years count.
+_EVENTS = ("I21", "I22", "I63", "I26", "I80", "I81", "I82", "G45", "N20", "N21")
+_PAST_DATE = re.compile(
+    r"\b(?:in|since|back\s+in|during)\s+(?:(?:early|late|mid)[- ])?(?:19|20)\d{2}\b"
+    r"|\b(?:[2-9]|\d{2,}|two|three|four|five|six|several|many)\s+(?:months?|years?)\s+ago\b"
+    r"|\b(?:a|one|1)\s+years?\s+ago\b|\blast\s+year\b|\byears\s+ago\b",
+    re.IGNORECASE,
+)
+
+
+def _dated_past_events(text: str, terms: Sequence[Term]) -> list[Term]:
+    """Present mentions of an event-type condition whose clause dates it months or years
+    back ("he sustained a heart attack in 2018") read as historical."""
+    out = []
+    for t in terms:
+        if t.assertion == "present" and t.codes and t.codes[0].startswith(_EVENTS):
+            start = t.sentence_start if t.sentence_end else max(0, t.start - CONTEXT_CHARS)
+            end = t.sentence_end or min(len(text), t.end + CONTEXT_CHARS)
+            clause = re.split(r"[;,]\s+(?:and\s+)?(?=[a-z])", text[start:end])
+            near = next(
+                (c for c in clause if t.text in c), text[max(start, t.start - 60) : t.end + 60]
+            )
+            if _PAST_DATE.search(near):
+                t = replace(t, assertion="historical")
+        out.append(t)
+    return out
 
 
 # A study or the provider finding the condition: "x-rays revealed a Lisfranc fracture".

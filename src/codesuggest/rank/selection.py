@@ -45,7 +45,7 @@ _CODED = {
 MIN_SCORE = 0.05
 # History, status, long-term drug therapy and tobacco codes are reported from any section
 # (the social history and medication list are where they are documented).
-_ANY_SECTION = ("Z79", "Z8", "Z9", "F17", "Z72.0", "V", "W", "X", "Y")
+_ANY_SECTION = ("Z79", "Z8", "Z9", "I25.2", "F17", "Z72.0", "V", "W", "X", "Y")
 # External causes (V00-Y99) go with an injury (I.C.20), whose story the history tells.
 _EXTERNAL_CAUSE = ("V", "W", "X", "Y")
 _INJURIES = ("S", *(f"T{n:02d}" for n in range(35)), *(f"T{n}" for n in range(66, 80)))
