@@ -559,3 +559,13 @@ def test_a_heart_attack_dated_years_back_is_an_old_mi_not_a_current_one(suggeste
     # Three weeks back is still the acute infarction's period (I.C.9.e): not history.
     recent = "ASSESSMENT:\n1. Heart attack 3 weeks ago.\n"
     assert "I25.2" not in selected(suggester, recent)
+
+
+def test_a_with_subterm_in_the_partners_own_category_leaves_the_partner_as_documented(suggester):
+    # "Rhinitis, allergic > with asthma" is J45.909; the asthma is documented as moderate
+    # persistent, and the rhinitis stays a code of its own.
+    note = "ASSESSMENT:\n1. Moderate persistent asthma.\n2. Allergic rhinitis.\n"
+    chosen = selected(suggester, note)
+    assert "J45.40" in chosen
+    assert "J45.909" not in chosen
+    assert any(c.startswith("J30") for c in chosen)

@@ -608,8 +608,12 @@ class AlphabeticIndex:
             absent = said
         presumed = self.entries[node].lower in _PRESUMED
         # A subterm written with its own "with" ("Hypertension, cardiorenal > with heart
-        # failure") is presumed linked like those under a "with" level (I.A.15).
-        inline = any(self.entries[c].lower.startswith("with ") for c in self.entries[node].children)
+        # failure") is presumed linked like those under a "with" level (I.A.15), where the
+        # entry has no "with" level of its own (the book's way of writing one).
+        children = [self.entries[c] for c in self.entries[node].children]
+        inline = not any(c.lower in _PRESUMED for c in children) and any(
+            c.lower.startswith("with ") for c in children
+        )
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self._open_children(node, said[1], linked if presumed or inline else ()):
             child = self.entries[c]

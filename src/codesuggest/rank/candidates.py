@@ -551,6 +551,13 @@ class CandidateBuilder:
         partner_codes = [
             t.codes[0] for t in documented if t.text.lower() == hit.linked.lower() and t.codes
         ]
+        if any(p.startswith("with ") for p in hit.path) and any(
+            c[:3] == rec.code[:3] for c in partner_codes
+        ):
+            # A subterm written "with <partner>" whose code is the partner's own condition
+            # ("Rhinitis, allergic > with asthma" -> J45.909): the partner is coded as the
+            # note documents it (moderate persistent asthma, J45.40) and this term as itself.
+            return False
         refs = [
             ref
             for name in ("use_additional_code", "code_also", "code_first")
