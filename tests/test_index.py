@@ -113,6 +113,12 @@ def test_a_phrase_with_no_main_term_finds_nothing(index):
         # "Failure > heart > systolic" sits after a note row the flattening put a level up;
         # "acute > and (on) chronic" keeps its words in the nonessential column.
         ("chronic systolic heart failure", "", (), "I50.22"),
+        # The book's "sacral region"; NPIAP's "pressure injury" is the book's pressure ulcer.
+        ("pressure ulcer", "stage 3 pressure ulcer of sacrum", (), "L89.15-"),
+        ("pressure injury", "pressure injury of right heel, stage 2", (), "L89.6-"),
+        # A possessive's "s" is no word the note must write.
+        ("Alzheimer dementia", "", (), "G30.9"),
+        ("Parkinson disease", "", (), "G20.A1"),
         ("heart failure", "acute on chronic diastolic heart failure", (), "I50.33"),
         ("heart failure", "acute on chronic systolic heart failure", (), "I50.23"),
         # "Hypertension, cardiorenal > with heart failure": a subterm with its own "with".

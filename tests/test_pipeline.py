@@ -569,3 +569,16 @@ def test_a_with_subterm_in_the_partners_own_category_leaves_the_partner_as_docum
     assert "J45.40" in chosen
     assert "J45.909" not in chosen
     assert any(c.startswith("J30") for c in chosen)
+
+
+def test_an_acute_change_superimposed_on_a_chronic_condition_is_coded_and_dnr_from_anywhere(
+    suggester,
+):
+    note = (
+        "SH: Resides in memory care. DNR/DNI per POLST.\n\n"
+        "Impression:\n1. Altered mental status, superimposed on Alzheimer dementia.\n"
+    )
+    chosen = {
+        s.code for s in suggester.suggest(note, setting="outpatient").suggestions if s.selected
+    }
+    assert {"R41.82", "G30.9", "Z66"} <= chosen

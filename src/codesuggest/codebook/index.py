@@ -56,6 +56,9 @@ _FILLER = frozenset(
         "type",
         "involvement",
         "only",
+        # The possessive's "s" ("Alzheimer's", "Parkinson's", "Crohn's"): notes write
+        # "Alzheimer dementia" and "Parkinson disease" as often.
+        "s",
     ]
 )
 # Adjective and plural endings stripped so that "pneumococcal" meets "pneumococcus".
@@ -517,6 +520,26 @@ class AlphabeticIndex:
             trail.append(node)
             partner = partner_text or partner
             path.append(self.entries[node].term)
+        last = self.entries[node]
+        if (
+            len(trail) > 1
+            and last.level > 0
+            and not last.code
+            and not last.children
+            and last.see_also
+            and not self._to_table(last.see_also)
+            and hops < MAX_SEE_HOPS
+        ):
+            # A last subterm with no code and no subterms of its own but a "see also" ("Palsy >
+            # Bell's - see also Palsy, facial"): the reference gives its code, not the main
+            # term's default.
+            target = self.follow(last.see_also, within=trail[0])
+            if target is not None and target not in trail:
+                further = self._walk(target, reading, linked, matched, negated)
+                if further is not None:
+                    return replace(
+                        further, path=(*path, f"see also {last.see_also}", *further.path)
+                    )
         # "see also Neoplasm, breast, malignant" at the deepest entry that has one: the
         # table's site rows, when the note names more of the site than the Index entry.
         # A "see also" the Drug Table is a second code beside the condition's, never instead

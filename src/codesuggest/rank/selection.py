@@ -45,7 +45,7 @@ _CODED = {
 MIN_SCORE = 0.05
 # History, status, long-term drug therapy and tobacco codes are reported from any section
 # (the social history and medication list are where they are documented).
-_ANY_SECTION = ("Z79", "Z8", "Z9", "I25.2", "F17", "Z72.0", "V", "W", "X", "Y")
+_ANY_SECTION = ("Z79", "Z8", "Z9", "Z66", "I25.2", "F17", "Z72.0", "V", "W", "X", "Y")
 # External causes (V00-Y99) go with an injury (I.C.20), whose story the history tells.
 _EXTERNAL_CAUSE = ("V", "W", "X", "Y")
 _INJURIES = ("S", *(f"T{n:02d}" for n in range(35)), *(f"T{n}" for n in range(66, 80)))
@@ -549,11 +549,33 @@ def _drop_integral_symptoms(
             # disease merely by naming no site; it goes only beside a diagnosis of its own
             # problem entry or site.
             siteless = not sites and not _is_finding(candidates[i].code)
+            if _superimposed(text, candidates[i]):
+                # "Altered mental status ... superimposed on Alzheimer dementia": an acute
+                # change on a chronic baseline is a problem of its own, not its symptom.
+                kept.append(i)
+                continue
             if blocks(i) <= diagnosis_blocks or siteless or sites & diagnosis_sites:
                 reasons[i] = "a symptom of a diagnosis documented with it (guideline I.B.5)"
                 continue
         kept.append(i)
     return kept
+
+
+_SUPERIMPOSED = re.compile(
+    r"\b(?:superimposed\s+on|on\s+top\s+of|on\s+a\s+background\s+of|acute\s+on\s+chronic)\b",
+    re.IGNORECASE,
+)
+
+
+def _superimposed(text: str, cand: Candidate) -> bool:
+    """Whether a symptom's problem entry says it is superimposed on a chronic baseline."""
+    for e in cand.evidence:
+        end = text.find("\n\n", e.end)
+        entry = text[e.start : len(text) if end < 0 else end]
+        nxt = re.search(r"\n\s*\d+[.)]\s", entry)
+        if _SUPERIMPOSED.search(entry[: nxt.start() if nxt else len(entry)]):
+            return True
+    return False
 
 
 def _sites(icd: CodeSet, cand: Candidate, *, evidence_only: bool = False) -> set[str]:
