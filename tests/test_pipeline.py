@@ -582,3 +582,12 @@ def test_an_acute_change_superimposed_on_a_chronic_condition_is_coded_and_dnr_fr
         s.code for s in suggester.suggest(note, setting="outpatient").suggestions if s.selected
     }
     assert {"R41.82", "G30.9", "Z66"} <= chosen
+
+
+def test_an_opioid_dispensed_for_breakthrough_pain_is_no_long_term_use(suggester):
+    note = (
+        "Postoperative Diagnosis: Right inguinal hernia.\n\n"
+        "Postop Plan: Discharge home. Oxycodone 5 mg for breakthrough (#8).\n"
+    )
+    lines = {s.code: s for s in suggester.suggest(note).suggestions}
+    assert not (lines.get("Z79.891") and lines["Z79.891"].selected)

@@ -400,6 +400,11 @@ def test_an_old_cva_without_residual_deficits_is_a_stroke_not_the_costovertebral
     assert find(run(extractor, "No CVA tenderness."), "CVA").codes != ("I63.9",)
 
 
+def test_rom_in_an_orthopedic_exam_is_range_of_motion(extractor):
+    text = "6 weeks post-op. Ankle ROM: DF 5 deg, PF 35 deg. Start PT for ROM and strengthening."
+    assert all(t.codes != ("O42.90",) for t in run(extractor, text).terms)
+
+
 def test_an_ambiguous_abbreviation_without_cues_is_left_ambiguous(extractor):
     t = find(run(extractor, "PMH: MS."), "MS")
     assert t.codes == ()

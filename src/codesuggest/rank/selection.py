@@ -105,7 +105,10 @@ _NEW_RX = re.compile(
 )
 _SHORT_COURSE = re.compile(
     r"\b(?:taper(?:ed|ing)?|burst|dose\s?pa(?:c)?k|medrol\s+pack|z-?pak|"
-    r"\d+[-\s]day\s+course|course\s+of|x\s*\d+\s*days|for\s+\d+\s+days)\b",
+    r"\d+[-\s]day\s+course|course\s+of|x\s*\d+\s*days|for\s+\d+\s+days|"
+    r"for\s+breakthrough|as\s+needed\s+for\s+(?:post-?op(?:erative)?\s+)?pain)\b"
+    # A small quantity dispensed: "(#8)", "#10 tablets".
+    r"|\(#\s?\d{1,2}\)|#\s?\d{1,2}\s+(?:tablets|tabs|pills)\b",
     re.IGNORECASE,
 )
 _NOT_YET = frozenset({"will", "to", "not", "never", "won't", "don't", "plan", "plans", "may"})
