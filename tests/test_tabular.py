@@ -76,3 +76,13 @@ def test_a_side_found_in_another_subcategory_only_with_the_index_defaults(icd):
     # An unknown site stays unknown; a type the note does not give is not guessed.
     assert specify(icd, "M19.90", {"laterality": "right"}).code == "M19.90"
     assert specify(icd, "H25.9", {"laterality": "right"}).code == "H25.9"
+
+
+def test_an_unspecified_code_takes_the_one_sibling_of_the_documented_severity(icd):
+    from codesuggest.codebook.hierarchy import specify
+
+    assert specify(icd, "F33.9", {"severity": "moderate"}).code == "F33.1"
+    assert specify(icd, "F32.9", {"severity": "mild"}).code == "F32.0"
+    # Two severe siblings (with and without psychotic features): the note must say which.
+    assert specify(icd, "F33.9", {"severity": "severe"}).code == "F33.9"
+    assert specify(icd, "F33.9", {}).code == "F33.9"

@@ -155,8 +155,32 @@ def specify(icd: CodeSet, code: str, attributes: dict[str, str]) -> Specified:
             if right is not None and left is not None:
                 out.code, out.also, out.by_attributes = right, [left], True
                 out.missing = [m for m in out.missing if not m.startswith("laterality")]
+    if rec.billable and (severity := wanted & _SEVERITIES):
+        graded = _graded_sibling(icd, icd.get(out.code) or rec, severity)
+        if graded is not None:
+            out.code, out.by_attributes = graded, True
+            out.missing = [m for m in out.missing if m != "severity"]
     out.missing = [m for m in dict.fromkeys(out.missing) if m]
     return out
+
+
+_SEVERITIES = frozenset({"mild", "moderate", "severe"})
+
+
+def _graded_sibling(icd: CodeSet, rec: CodeInfo, severity: set[str]) -> str | None:
+    """For an unspecified code ("Major depressive disorder, recurrent, unspecified"), the
+    one sibling whose title names the documented severity ("..., moderate": F33.1), or None
+    where none or several do (severe with and without psychotic features)."""
+    if "unspecified" not in rec.description.lower() or rec.parent is None:
+        return None
+    found = [
+        s.code
+        for sib in icd.children(rec.parent)
+        if (s := icd.get(sib)).billable
+        and s.code != rec.code
+        and severity & set(tokens(s.description))
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def _missing_detail(children: Sequence[CodeInfo]) -> str:
