@@ -86,3 +86,5 @@ def test_an_unspecified_code_takes_the_one_sibling_of_the_documented_severity(ic
     # Two severe siblings (with and without psychotic features): the note must say which.
     assert specify(icd, "F33.9", {"severity": "severe"}).code == "F33.9"
     assert specify(icd, "F33.9", {}).code == "F33.9"
+    # Another concept's severity is not this one's: mild depression is F32.A, not MDD F32.0.
+    assert specify(icd, "F32.A", {"severity": "mild"}).code == "F32.A"

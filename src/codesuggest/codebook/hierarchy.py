@@ -171,13 +171,18 @@ def _graded_sibling(icd: CodeSet, rec: CodeInfo, severity: set[str]) -> str | No
     """For an unspecified code ("Major depressive disorder, recurrent, unspecified"), the
     one sibling whose title names the documented severity ("..., moderate": F33.1), or None
     where none or several do (severe with and without psychotic features)."""
-    if "unspecified" not in rec.description.lower() or rec.parent is None:
+    desc = rec.description.lower()
+    if "unspecified" not in desc or rec.parent is None:
         return None
+    # The same concept: the sibling's title begins as this one's does before "unspecified"
+    # ("Depression, unspecified" is not "Major depressive disorder, single episode, mild").
+    head = list(tokens(desc[: desc.rfind("unspecified")]))
     found = [
         s.code
         for sib in icd.children(rec.parent)
         if (s := icd.get(sib)).billable
         and s.code != rec.code
+        and list(tokens(s.description))[: len(head)] == head
         and severity & set(tokens(s.description))
     ]
     return found[0] if len(found) == 1 else None
