@@ -334,12 +334,3 @@ def test_copd_not_in_exacerbation_is_read_without_the_exacerbation():
     from codesuggest.codebook.index import load_index
 
     assert load_index().lookup("COPD", "COPD, not in exacerbation").code == "J44.9"
-
-
-def test_alternatives_the_note_reads_come_before_codes_no_term_reads():
-    from codesuggest.rank.selection import Selection
-
-    # 0 pre-selected; 1 an alternative with no evidence (document model only) scored high;
-    # 2 an alternative the note's words read.
-    chosen = Selection({0}, {1: "x", 2: "y"}, assessed=True, unread={1})
-    assert chosen.order([0.9, 0.8, 0.3], 10) == [0, 2, 1]

@@ -166,9 +166,6 @@ class Selection:
     demoted: set[int] = field(default_factory=set)
     # The candidates' codes, by position (for the sequence of drug codes).
     codes: tuple[str, ...] = ()
-    # Candidates no term of the note reads as (the document model's or an association's
-    # only): listed after the alternatives the note's words support.
-    unread: set[int] = field(default_factory=set)
 
     def order(self, scores: Sequence[float], limit: int) -> list[int]:
         """Positions in display order: pre-selected first when assessed, then by score, the
@@ -180,8 +177,6 @@ class Selection:
             why = self.reasons.get(i, "")
             demoted = i in self.demoted and (self.assessed or not why.startswith(_INTEGRAL))
             tier = 0.0 if self.assessed and i in self.selected else (2.0 if demoted else 1.0)
-            if tier == 1.0 and i in self.unread:
-                tier = 1.5
             # Among the pre-selected codes: a poisoning first, an adverse effect after its
             # nature (guideline I.C.19.e.5).
             kind = drug_code_kind(self.codes[i]) if tier == 0.0 and self.codes else ""
@@ -430,10 +425,7 @@ def select(
     if has_diagnoses:
         _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
-    unread = {i for i, c in enumerate(candidates) if c.system == ICD10CM and not c.evidence}
-    return Selection(
-        set(kept), reasons, has_diagnoses, demoted, tuple(c.code for c in candidates), unread
-    )
+    return Selection(set(kept), reasons, has_diagnoses, demoted, tuple(c.code for c in candidates))
 
 
 def _mark_unstated_symptoms(
