@@ -591,3 +591,10 @@ def test_an_opioid_dispensed_for_breakthrough_pain_is_no_long_term_use(suggester
     )
     lines = {s.code: s for s in suggester.suggest(note).suggestions}
     assert not (lines.get("Z79.891") and lines["Z79.891"].selected)
+
+
+def test_a_misspelled_term_is_read_through_the_index_as_the_phrase_the_speller_read(suggester):
+    note = "ASSESSMENT:\n1. Right lower lobe pnuemonia due to Streptococcus pneumoniae.\n"
+    chosen = selected(suggester, note)
+    assert "J13" in chosen
+    assert "Pneumonia > Streptococcus pneumoniae" in chosen["J13"].note

@@ -522,11 +522,17 @@ class CandidateBuilder:
         at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
         near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
         others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
-        hit = self._looked_up(term.text, sentence, others)
+        phrase = term.text
+        hit = self._looked_up(phrase, sentence, others)
+        if hit is None and term.match_score < 1 and term.expansion:
+            # A misspelled term the Index cannot read as written ("pnuemonia") is looked up
+            # as the phrase the speller read it as.
+            phrase = term.expansion
+            hit = self._looked_up(phrase, sentence, others)
         if hit is not None and hit.linked and not self._says_partner(hit, near):
             # The "with" subterm was opened by an organ word of another condition ("kidney
             # stone" under Hypertension > with > kidney): read the term without partners.
-            hit = self._looked_up(term.text, sentence, ())
+            hit = self._looked_up(phrase, sentence, ())
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None
         if term.label == PROBLEM_LABEL and hit.coverage < MIN_STATEMENT_COVERAGE:

@@ -312,7 +312,8 @@ class _NoteBuilder:
                     attributes=dict(match.attributes),
                     source=match.entry.source,
                     match_score=match.score,
-                    expansion=match.expansion,
+                    # A misspelled term ("pnuemonia") carries the phrase it was read as.
+                    expansion=match.expansion or (match.entry.text if match.score < 1 else ""),
                     ambiguous=match.ambiguous,
                 )
             )
