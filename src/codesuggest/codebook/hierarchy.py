@@ -23,7 +23,8 @@ _NOT_A_DETAIL = frozenset({"unspecified", "of", "and", "the", "site", "side", "l
 # defaults (osteoarthritis is primary unless documented otherwise).
 _DEFAULT_DETAILS = frozenset({"unilateral", "bilateral", "primary"})
 
-_SEXES = {"F": "female", "M": "male"}
+# The words the Tabular (and the Index) write a patient's sex in.
+SEX_WORDS = {"F": "female", "M": "male"}
 
 _ENCOUNTER_PREFIX = {
     "initial": "initial encounter",
@@ -56,7 +57,7 @@ def _attribute_words(attributes: dict[str, str]) -> set[str]:
         words.add(acuity)
     # The patient's sex picks between codes the Tabular splits by it (C50.41- female / male
     # breast); it is never a documented detail of its own.
-    sex = _SEXES.get(attributes.get("sex", ""))
+    sex = SEX_WORDS.get(attributes.get("sex", ""))
     if sex:
         words.add(sex)
     for key in ("stage", "severity", "trimester", "diabetes_type", "displacement"):

@@ -235,6 +235,7 @@ class AlphabeticIndex:
         # Per entry, built when a walk first reaches it: its joining children and its other
         # children by the words of their readings (see ``_open_children``).
         self._child_words: dict[int, tuple[tuple[int, ...], dict[str, tuple[int, ...]]]] = {}
+        self._inline: dict[int, bool] = {}
         for level_s, term, see, see_also, nonessential, code in rows:
             if term.startswith(_NOTE):
                 # An instructional note is no entry: the flattening wrote it one level too
@@ -243,7 +244,7 @@ class AlphabeticIndex:
                 # note instead of on "heart".
                 continue
             level = int(level_s)
-            if not words_of(PARENTHESES.sub(" ", term)) and nonessential:
+            if nonessential and not words_of(PARENTHESES.sub(" ", term)):
                 # "acute > and (on) chronic": the flattening moved the entry's own words into
                 # the nonessential column; the words outside its parentheses are the entry's.
                 essential = " ".join(PARENTHESES.sub(" ", nonessential).split())
@@ -376,12 +377,12 @@ class AlphabeticIndex:
         opened = [p for p in other.path[1:] if not p.startswith("see ")]
         if any(not words_of(p) & written_words for p in opened if words_of(p)):
             return
-        # More of the phrase's own words, not of its sentence's: "nephropathy" beside
-        # "chronic" stays Nephropathy (N28.9), not Nephritis > chronic.
         if hit is None and len(other.path) == 1 and not self.entries[target].level:
             # Only the other main term's default ("Hematoma - see also Contusion" -> T14.8):
             # the reference says where to look for the site, and the note names none.
             return
+        # More of the phrase's own words, not of its sentence's: "nephropathy" beside
+        # "chronic" stays Nephropathy (N28.9), not Nephritis > chronic.
         if hit is None or _own_read(other, reading[0]) > _own_read(hit, reading[0]):
             path = (self.entries[i].term, f"see also {see_also}", *other.path)
             yield replace(other, path=path), len(other.path)
@@ -633,10 +634,7 @@ class AlphabeticIndex:
         # A subterm written with its own "with" ("Hypertension, cardiorenal > with heart
         # failure") is presumed linked like those under a "with" level (I.A.15), where the
         # entry has no "with" level of its own (the book's way of writing one).
-        children = [self.entries[c] for c in self.entries[node].children]
-        inline = not any(c.lower in _PRESUMED for c in children) and any(
-            c.lower.startswith("with ") for c in children
-        )
+        inline = self._inline_with(node)
         best: tuple[tuple[int, ...], tuple[int, int, frozenset[str], str]] | None = None
         for c in self._open_children(node, said[1], linked if presumed or inline else ()):
             child = self.entries[c]
@@ -679,6 +677,18 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, len(hit), alt, partner))
         return best[1] if best else None
+
+    def _inline_with(self, node: int) -> bool:
+        """Whether ``node`` writes its "with" subterms inline ("with heart failure") and has
+        no "with" level of its own; worked out once per entry (a walk asks for every node)."""
+        found = self._inline.get(node)
+        if found is None:
+            children = [self.entries[c] for c in self.entries[node].children]
+            found = not any(c.lower in _PRESUMED for c in children) and any(
+                c.lower.startswith("with ") for c in children
+            )
+            self._inline[node] = found
+        return found
 
     def _open_children(
         self,
@@ -763,7 +773,7 @@ def documented_ways(
 
 
 _WITHOUT = re.compile(
-    r"\b(?:without|w/o|no|not\s+in|not\s+in\s+an?|not\s+with|free\s+of)\s+((?:[a-z-]+\s*){1,4})",
+    r"\b(?:without|w/o|no|not\s+in|not\s+with|free\s+of)\s+((?:[a-z-]+\s*){1,4})",
     re.IGNORECASE,
 )
 _CLAUSE_END = re.compile(r"[,;.:()]")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import TypeVar
 
 from codesuggest.codebook.book import Codebook
-from codesuggest.codebook.hierarchy import Specified, sided_code, specify
+from codesuggest.codebook.hierarchy import SEX_WORDS, Specified, sided_code, specify
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
 from codesuggest.core.codes import is_history_code, parse_code_refs
@@ -194,7 +195,6 @@ class CandidateBuilder:
         note.context_text = _blank(text, unsaid)
         if setting != "inpatient":
             note.context_text = _blank_hedged_causes(note.context_text)
-        if setting != "inpatient":
             self._uncertain_sides(note, terms, text, documented)
         self._located_sites(note, text, documented)
         terms = [
@@ -295,8 +295,10 @@ class CandidateBuilder:
         none or they disagree."""
         if hit is None or "laterality" in term.attributes:
             return "", ""
-        told = _one_side(note.sides.get(hit.code, {}))
-        return told if told[0] else _one_side(self._side_elsewhere(term, hit, note.context_text))
+        side, words = _agreed(note.sides.get(hit.code, {}))
+        if side is None:
+            side, words = _agreed(self._side_elsewhere(term, hit, note.context_text))
+        return side or "", words
 
     def _uncertain_sides(
         self, note: _NoteCandidates, terms: Sequence[Term], text: str, documented: Sequence[Term]
@@ -516,9 +518,9 @@ class CandidateBuilder:
         if self.index is None or term.system != ICD10CM or term.label in _NOT_INDEXED:
             return None
         sentence = _window(term, context_text or text)
-        if self._sex in _SEX_WORDS:
+        if self._sex in SEX_WORDS:
             # The patient's sex opens the Index's male / female subterms (Hypogonadism > male).
-            sentence = f"{sentence} {_SEX_WORDS[self._sex]}"
+            sentence = f"{sentence} {SEX_WORDS[self._sex]}"
         at = bisect.bisect_left(documented, term.start, key=lambda t: t.start)
         near = documented[max(0, at - LINKED_TERMS) : at + LINKED_TERMS]
         others = tuple(t.text for t in near if t.end <= term.start or t.start >= term.end)
@@ -780,14 +782,20 @@ _PAST_DATE = re.compile(
 )
 
 
+def _sentence_bounds(text: str, term: Term) -> tuple[int, int]:
+    """The term's sentence, or CONTEXT_CHARS either side where it has none recorded."""
+    if term.sentence_end:
+        return term.sentence_start, term.sentence_end
+    return max(0, term.start - CONTEXT_CHARS), min(len(text), term.end + CONTEXT_CHARS)
+
+
 def _dated_past_events(text: str, terms: Sequence[Term]) -> list[Term]:
     """Present mentions of an event-type condition whose clause dates it months or years
     back ("he sustained a heart attack in 2018") read as historical."""
     out = []
     for t in terms:
         if t.assertion == "present" and t.codes and t.codes[0].startswith(_EVENTS):
-            start = t.sentence_start if t.sentence_end else max(0, t.start - CONTEXT_CHARS)
-            end = t.sentence_end or min(len(text), t.end + CONTEXT_CHARS)
+            start, end = _sentence_bounds(text, t)
             clause = re.split(r"[;,]\s+(?:and\s+)?(?=[a-z])", text[start:end])
             near = next(
                 (c for c in clause if t.text in c), text[max(start, t.start - 60) : t.end + 60]
@@ -808,8 +816,7 @@ _FINDING = re.compile(
 
 def _found(text: str, term: Term) -> bool:
     """Whether the words before the term in its sentence say it was found."""
-    start = term.sentence_start if term.sentence_end else max(0, term.start - CONTEXT_CHARS)
-    return bool(_FINDING.search(text, start, term.start))
+    return bool(_FINDING.search(text, _sentence_bounds(text, term)[0], term.start))
 
 
 def _keeps(term: Term, coded_as_present: set[str], historical: bool = False) -> bool:
@@ -846,7 +853,11 @@ def _chronic_pain(term: Term, hit: IndexHit) -> bool:
 
 
 _SIDE = re.compile(r"\b(left|right|bilateral)\b", re.IGNORECASE)
-_SEX_WORDS = {"F": "female", "M": "male"}
+V = TypeVar("V")
+
+
+def _same(value: V) -> V:
+    return value
 
 
 @lru_cache(maxsize=1024)
@@ -897,7 +908,8 @@ def _located(
     """The term and its reading at the site the note locates the condition in, with the
     words that say so; the side of that site becomes the term's ("the pain is located in
     the left shoulder")."""
-    located, where = _one_site(note.sites.get(hit.code, {}) if hit is not None else {})
+    found = note.sites.get(hit.code, {}) if hit is not None else {}
+    located, where = _agreed(found, key=lambda h: h.code)
     if located is None:
         return term, hit, ""
     sides = {m.lower() for m in _SIDE.findall(where)}
@@ -906,19 +918,13 @@ def _located(
     return term, located, where
 
 
-def _one_site(found: dict[str, IndexHit]) -> tuple[IndexHit | None, str]:
-    """(the reading, the words that give it) where every finding names the same code."""
-    if len({h.code for h in found.values()}) != 1:
+def _agreed(found: dict[str, V], key: Callable[[V], object] = _same) -> tuple[V | None, str]:
+    """(the value every finding agrees on, the words of one that gives it), or (None, "")
+    where there is none or they disagree (two sides, two sites)."""
+    if len({key(v) for v in found.values()}) != 1:
         return None, ""
-    words, hit = next(iter(found.items()))
-    return hit, words
-
-
-def _one_side(found: dict[str, str]) -> tuple[str, str]:
-    """(side, the words that give it) where every finding names the same side, else ("", "")."""
-    if len(set(found.values())) != 1:
-        return "", ""
-    return next(iter(found.values())), next(iter(found))
+    words, value = next(iter(found.items()))
+    return value, words
 
 
 def _window(term: Term, text: str) -> str:

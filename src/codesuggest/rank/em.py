@@ -479,6 +479,10 @@ def _sentence_of(note: str, start: int, end: int) -> tuple[int, int]:
     return before + 1, min(after) if after else len(note)
 
 
+def _inside(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(a <= pos < b for a, b in spans)
+
+
 def _in_sections(name: str, note: str, sections: Sequence[Section]) -> list[Evidence]:
     return [e for s in sections for e in _find(name, note[s.start : s.end], s.start, s.end, s.name)]
 
@@ -508,14 +512,8 @@ def _data(
     # whose report it reviewed is a unique test (category 1); the provider's own reading of
     # it must be said ("Independent review of the images shows ...").
     done = [_sentence_of(note, start, end) for start, end in studies_at]
-    ordered = [
-        e for e in _in_sections("tests", note, plan) if not any(a <= e.start < b for a, b in done)
-    ]
-    reviewed = [
-        e
-        for e in _in_sections("tests", note, results)
-        if not any(a <= e.start < b for a, b in done)
-    ]
+    ordered = [e for e in _in_sections("tests", note, plan) if not _inside(e.start, done)]
+    reviewed = [e for e in _in_sections("tests", note, results) if not _inside(e.start, done)]
     read = [
         _sentence_of(note, e.start, e.end)
         for e in _in_sections("independent_interpretation", note, results)
@@ -530,7 +528,7 @@ def _data(
     interpreted = [
         e
         for e in _in_sections("imaging", note, results)
-        if not any(a <= e.start < b for a, b in done) and any(a <= e.start < b for a, b in read)
+        if not _inside(e.start, done) and _inside(e.start, read)
     ]
     discussed = _find("external_discussion", note, 0, len(note), "")
     historian = _find("historian", note, 0, len(note), "")

@@ -552,7 +552,7 @@ def _drop_integral_symptoms(
             # disease merely by naming no site; it goes only beside a diagnosis of its own
             # problem entry or site.
             siteless = not sites and not _is_finding(candidates[i].code)
-            if _superimposed(text, candidates[i]):
+            if _superimposed(text, bounds, candidates[i]):
                 # "Altered mental status ... superimposed on Alzheimer dementia": an acute
                 # change on a chronic baseline is a problem of its own, not its symptom.
                 kept.append(i)
@@ -570,13 +570,13 @@ _SUPERIMPOSED = re.compile(
 )
 
 
-def _superimposed(text: str, cand: Candidate) -> bool:
-    """Whether a symptom's problem entry says it is superimposed on a chronic baseline."""
+def _superimposed(text: str, bounds: Sequence[tuple[int, int]], cand: Candidate) -> bool:
+    """Whether a symptom's problem entry (``bounds``, as ``_paragraphs`` gives them) says,
+    after the symptom, that it is superimposed on a chronic baseline."""
     for e in cand.evidence:
-        end = text.find("\n\n", e.end)
-        entry = text[e.start : len(text) if end < 0 else end]
-        nxt = re.search(r"\n\s*\d+[.)]\s", entry)
-        if _SUPERIMPOSED.search(entry[: nxt.start() if nxt else len(entry)]):
+        at = _block_of(bounds, e.start)
+        end = bounds[at][1] if at >= 0 else len(text)
+        if _SUPERIMPOSED.search(text, e.start, end):
             return True
     return False
 
