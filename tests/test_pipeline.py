@@ -598,3 +598,16 @@ def test_a_misspelled_term_is_read_through_the_index_as_the_phrase_the_speller_r
     chosen = selected(suggester, note)
     assert "J13" in chosen
     assert "Pneumonia > Streptococcus pneumoniae" in chosen["J13"].note
+
+
+def test_a_sign_the_plan_works_up_is_coded_beside_the_diagnosis_of_its_entry(suggester):
+    note = (
+        "ASSESSMENT AND PLAN:\n1. Coronary artery disease.\n"
+        "- Medical Reasoning: A murmur was heard today.\n"
+        "- Medical Treatment: I will order an echocardiogram to evaluate his murmur. "
+        "Continue aspirin.\n"
+    )
+    assert {"I25.10", "R01.1"} <= set(selected(suggester, note))
+    # Without the work-up, a sign in a diagnosis's problem entry is left to the diagnosis.
+    plain = note.replace("I will order an echocardiogram to evaluate his murmur. ", "")
+    assert "R01.1" not in selected(suggester, plain)

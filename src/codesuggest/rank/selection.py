@@ -552,9 +552,11 @@ def _drop_integral_symptoms(
             # disease merely by naming no site; it goes only beside a diagnosis of its own
             # problem entry or site.
             siteless = not sites and not _is_finding(candidates[i].code)
-            if _superimposed(text, bounds, candidates[i]):
+            if _superimposed(text, bounds, candidates[i]) or _worked_up(text, candidates[i]):
                 # "Altered mental status ... superimposed on Alzheimer dementia": an acute
-                # change on a chronic baseline is a problem of its own, not its symptom.
+                # change on a chronic baseline is a problem of its own, not its symptom. "An
+                # echocardiogram to evaluate his murmur": a sign the plan works up is one no
+                # diagnosis yet explains (I.B.6).
                 kept.append(i)
                 continue
             if blocks(i) <= diagnosis_blocks or siteless or sites & diagnosis_sites:
@@ -579,6 +581,37 @@ def _superimposed(text: str, bounds: Sequence[tuple[int, int]], cand: Candidate)
         if _SUPERIMPOSED.search(text, e.start, end):
             return True
     return False
+
+
+# "to evaluate his murmur", "for further evaluation of the murmur", "to work up her anemia":
+# the words of a plan that orders a study of the sign or symptom that follows them.
+_WORKUP = re.compile(
+    r"\b(?:evaluat(?:e|ion)|work(?:-|\s)?up|investigat(?:e|ion)|follow(?:-|\s)up\s+on)\s+"
+    r"(?:of\s+|for\s+)?(?:(?:the|his|her|their|this|that|these|a|an|any|possible)\s+)?"
+    r"(?:[A-Za-z/-]+\s+){0,3}$",
+    re.IGNORECASE,
+)
+
+
+def _worked_up(text: str, cand: Candidate) -> bool:
+    """Whether the plan orders a study of this sign or symptom ("I ordered an echocardiogram
+    to evaluate his murmur"): one the visit's diagnoses do not account for. A visit "for
+    evaluation of" a complaint, or a past work-up, orders nothing."""
+    for e in cand.evidence:
+        if e.section not in DIAGNOSTIC_SECTIONS:
+            continue
+        lead = text[max(0, e.start - 200) : e.start]
+        lead = lead[max(lead.rfind("."), lead.rfind("\n")) + 1 :]
+        if _WORKUP.search(lead) and _ORDERS.search(lead):
+            return True
+    return False
+
+
+# A plan's order of a study or referral, in the sentence before the sign it works up.
+_ORDERS = re.compile(
+    r"\b(?:order(?:ed|ing)?|schedul\w*|obtain|get|refer\w*|will|plan\w*|recommend\w*)\b",
+    re.IGNORECASE,
+)
 
 
 def _sites(icd: CodeSet, cand: Candidate, *, evidence_only: bool = False) -> set[str]:
