@@ -157,3 +157,25 @@ def test_a_condition_documented_as_absent_does_not_open_with_for_another_term():
     )
     assert (without.code, without.linked) == ("S61.219", "")
     assert index.lookup("laceration", "laceration of the finger", ["foreign body"]).linked
+
+
+@pytest.mark.parametrize(
+    ("phrase", "codes"),
+    [
+        ("Alzheimer's disease", ("G30.9", "F02.80")),
+        ("Alzheimer dementia with agitation", ("G30.9", "F02.811")),
+        ("severe dementia due to Alzheimer disease", ("G30.9", "F02.C0")),
+        ("Lewy body dementia", ("G31.83", "F02.80")),
+        ("vascular dementia", ("F01.50", "")),
+    ],
+)
+def test_a_bracketed_manifestation_code_comes_with_its_etiology(phrase, codes):
+    hit = load_index().lookup(phrase)
+    assert (hit.code, hit.manifestation) == codes
+    paired = hit.manifestation_hit()
+    if codes[1]:
+        assert paired.code == codes[1]
+        assert paired.path[:3] == ("Dementia", "in", "diseases specified elsewhere")
+        assert f"-> {codes[0]} [{codes[1]}]" in paired.describe()
+    else:
+        assert paired is None

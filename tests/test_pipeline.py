@@ -611,3 +611,16 @@ def test_a_sign_the_plan_works_up_is_coded_beside_the_diagnosis_of_its_entry(sug
     # Without the work-up, a sign in a diagnosis's problem entry is left to the diagnosis.
     plain = note.replace("I will order an echocardiogram to evaluate his murmur. ", "")
     assert "R01.1" not in selected(suggester, plain)
+
+
+def test_an_etiology_and_its_bracketed_manifestation_are_both_selected_etiology_first(
+    suggester,
+):
+    note = "ASSESSMENT:\n1. Alzheimer's disease with dementia. Continue donepezil.\n"
+    lines = [s for s in suggester.suggest(note).suggestions if s.selected]
+    codes = [s.code for s in lines]
+    assert {"G30.9", "F02.80"} <= set(codes)
+    assert codes.index("G30.9") < codes.index("F02.80")
+    f02 = next(s for s in lines if s.code == "F02.80")
+    assert "bracketed manifestation" in f02.note
+    assert f02.evidence

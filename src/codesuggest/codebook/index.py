@@ -75,6 +75,12 @@ _NOTE = "Note:"
 # the reference's subterms.
 _BY_TYPE = re.compile(r"^\s*(.+?),?\s+by type\b,?\s*(.*)$", re.IGNORECASE)
 PARENTHESES = re.compile(r"\([^)]*\)")
+# The flattening writes an entry's bracketed manifestation code ("Disease, Alzheimer's G30.9
+# [F02.80]") as a "see also" the entry of the manifestation: "Dementia, in, diseases
+# specified elsewhere". Both codes are reported, the etiology first (guideline I.A.13).
+_MANIFESTATION_REFERENCE = re.compile(
+    r"^\s*dementia,\s*in,\s*diseases\s+specified\s+elsewhere\s*$", re.I
+)
 _NEOPLASM_REFERENCE = re.compile(r"^\s*(?:table\s+of\s+neoplasms|neoplasm)\b", re.IGNORECASE)
 _DRUG_REFERENCE = re.compile(r"^\s*table\s+of\s+drugs\b", re.IGNORECASE)
 _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
@@ -158,6 +164,12 @@ class IndexHit:
     linked: str = ""
     # The phrase's own meaningful words (sides aside, which the Tabular reads).
     words: int = 0
+    # The bracketed manifestation code the Index pairs with the code, and its own path.
+    manifestation: str = ""
+    manifestation_path: tuple[str, ...] = ()
+    # For a bracketed code's own hit: how its etiology was read ("Index: ... -> G30.9
+    # [F02.80]").
+    etiology: str = ""
 
     @property
     def coverage(self) -> float:
@@ -171,7 +183,27 @@ class IndexHit:
         return self.code.endswith("-")
 
     def describe(self) -> str:
-        return "Index: " + " > ".join(self.path) + f" -> {self.code}"
+        if self.etiology:
+            # The bracketed code of another reading: the book's line, then its own entry.
+            return (
+                f"{self.etiology}; the bracketed manifestation code: "
+                + " > ".join(self.path)
+                + f" -> {self.code} (code first the etiology, guideline I.A.13)"
+            )
+        paired = f" [{self.manifestation}]" if self.manifestation else ""
+        return "Index: " + " > ".join(self.path) + f" -> {self.code}{paired}"
+
+    def manifestation_hit(self) -> IndexHit | None:
+        """The bracketed code as a reading of its own, which names its etiology's."""
+        if not self.manifestation:
+            return None
+        return IndexHit(
+            self.manifestation,
+            self.manifestation_path,
+            self.matched,
+            words=self.words,
+            etiology=self.describe(),
+        )
 
 
 def _own_read(hit: IndexHit, own: frozenset[str]) -> int:
@@ -559,7 +591,39 @@ class AlphabeticIndex:
                 code = table[0]
                 matched += len(table[1][0] & own)
                 path += [f"see also {reference}", *table[1][1]]
-        return IndexHit(code, tuple(path), matched, partner) if code else None
+        hit = IndexHit(code, tuple(path), matched, partner)
+        return self._with_manifestation(hit, trail, reading, negated) if code else None
+
+    def _with_manifestation(
+        self,
+        hit: IndexHit,
+        trail: Sequence[int],
+        reading: tuple[frozenset[str], frozenset[str], frozenset[str]],
+        negated: frozenset[str],
+    ) -> IndexHit:
+        """The hit with the manifestation code its entry is bracketed with, read from the
+        manifestation's own entry with the phrase's words ("mild", "with agitation")."""
+        coded = next((n for n in reversed(trail) if self.entries[n].code), None)
+        if coded is None:
+            return hit
+        reference = self.entries[coded].see_also
+        if not reference or not _MANIFESTATION_REFERENCE.match(reference):
+            return hit
+        target = self.follow(reference)
+        if target is None or target in trail:
+            return hit
+        paired = self._walk(target, reading, (), 0, negated)
+        if paired is None or paired.manifestation:
+            return hit
+        # The words the manifestation's subterms read ("moderate") are the reading's too:
+        # "moderate Alzheimer dementia" is G30.9 [F02.B0], not Dementia > moderate.
+        path = (*[p.strip() for p in reference.split(",")], *paired.path[1:])
+        return replace(
+            hit,
+            matched=hit.matched + paired.matched,
+            manifestation=paired.code,
+            manifestation_path=path,
+        )
 
     def _by_type(
         self,

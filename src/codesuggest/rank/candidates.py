@@ -271,21 +271,39 @@ class CandidateBuilder:
                     note.combinations.append((added[1], hit.linked))
             if added and term.assertion == "historical":
                 note.historical[added] = note.historical.get(added, 0) + 1
-        if hit is not None and _chronic_pain(term, hit):
-            added = self._add_mention(
-                note.by_code, term, system, CHRONIC_PAIN, 1.0, note.n_chars, None, written
-            )
-            if added is not None:
-                cand = note.by_code[added]
-                cand.features[PRIMARY] = 1.0
-                cand.sources["index"] = 1.0
-                if not cand.note.startswith("Index"):
-                    cand.note = (
-                        "Index: Pain > chronic -> G89.29, with the code of its site "
-                        "(guideline I.C.6.b.1). " + cand.note
-                    ).strip()
+        if hit is not None:
+            self._add_companions(note, term, system, hit, written)
         if self.assoc_min > 0 and system == ICD10CM:
             self._collect_associations(note, term, key)
+
+    def _add_companions(
+        self, note: _NoteCandidates, term: Term, system: str, hit: IndexHit, written: str
+    ) -> None:
+        """The codes the Index reports beside the one it reached, each a line of its own with
+        the term's evidence: a bracketed manifestation ("Disease, Alzheimer's G30.9
+        [F02.80]", listed after its etiology, guideline I.A.13) and chronic pain's G89.29
+        beside the code of its site (I.C.6.b.1)."""
+        paired = hit.manifestation_hit()
+        if paired is not None:
+            added = self._add_mention(
+                note.by_code, term, system, paired.code, 1.0, note.n_chars, paired, written
+            )
+            if added is not None:
+                note.by_code[added].features[PRIMARY] = 1.0
+        if not _chronic_pain(term, hit):
+            return
+        added = self._add_mention(
+            note.by_code, term, system, CHRONIC_PAIN, 1.0, note.n_chars, None, written
+        )
+        if added is not None:
+            cand = note.by_code[added]
+            cand.features[PRIMARY] = 1.0
+            cand.sources["index"] = 1.0
+            if not cand.note.startswith("Index"):
+                cand.note = (
+                    "Index: Pain > chronic -> G89.29, with the code of its site "
+                    "(guideline I.C.6.b.1). " + cand.note
+                ).strip()
 
     def _side_for(self, note: _NoteCandidates, term: Term, hit: IndexHit | None) -> tuple[str, str]:
         """For a term that names no side, the side the note gives it elsewhere and the words

@@ -166,6 +166,9 @@ class Selection:
     demoted: set[int] = field(default_factory=set)
     # The candidates' codes, by position (for the sequence of drug codes).
     codes: tuple[str, ...] = ()
+    # Manifestation codes ("in diseases classified elsewhere"), by position: never listed
+    # before the etiology they are paired with (guideline I.A.13).
+    manifestations: frozenset[int] = frozenset()
 
     def order(self, scores: Sequence[float], limit: int) -> list[int]:
         """Positions in display order: pre-selected first when assessed, then by score, the
@@ -181,6 +184,8 @@ class Selection:
             # nature (guideline I.C.19.e.5).
             kind = drug_code_kind(self.codes[i]) if tier == 0.0 and self.codes else ""
             sequence = {"poisoning": -1, "adverse effect": 1, "underdosing": 1}.get(kind, 0)
+            if tier == 0.0 and i in self.manifestations:
+                sequence = 1
             return tier, sequence, -float(scores[i]), i
 
         ranked = sorted(range(len(scores)), key=key)[:limit]
@@ -425,7 +430,20 @@ def select(
     if has_diagnoses:
         _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
-    return Selection(set(kept), reasons, has_diagnoses, demoted, tuple(c.code for c in candidates))
+    manifestations = frozenset(i for i in kept if _is_manifestation(icd, candidates[i].code))
+    codes = tuple(c.code for c in candidates)
+    return Selection(set(kept), reasons, has_diagnoses, demoted, codes, manifestations)
+
+
+_MANIFESTATION_TITLE = re.compile(
+    r"\bin (?:other )?(?:diseases|conditions|disorders) classified elsewhere\b", re.IGNORECASE
+)
+
+
+def _is_manifestation(icd: CodeSet, code: str) -> bool:
+    """A manifestation code: its title says "in diseases classified elsewhere"."""
+    rec = icd.find(code)
+    return rec is not None and bool(_MANIFESTATION_TITLE.search(rec.description))
 
 
 def _mark_unstated_symptoms(
