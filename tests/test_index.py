@@ -179,3 +179,21 @@ def test_a_bracketed_manifestation_code_comes_with_its_etiology(phrase, codes):
         assert f"-> {codes[0]} [{codes[1]}]" in paired.describe()
     else:
         assert paired is None
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Urinary tract infection due to E. coli", "B96.20"),
+        ("cellulitis of the left leg, MRSA", "B95.62"),
+        ("UTI due to Klebsiella pneumoniae", "B96.1"),
+        ("Sinusitis due to Streptococcus pneumoniae", "B95.3"),
+        ("Pyelonephritis, Proteus mirabilis", "B96.4"),
+        ("cellulitis of the left leg", None),
+    ],
+)
+def test_the_organism_a_sentence_names_reads_as_its_agent_code(text, code):
+    hit = load_index().infectious_agent(text)
+    assert (hit.code if hit else None) == code
+    if hit:
+        assert "as cause of disease classified elsewhere" in " > ".join(hit.path)

@@ -624,3 +624,46 @@ def test_an_etiology_and_its_bracketed_manifestation_are_both_selected_etiology_
     f02 = next(s for s in lines if s.code == "F02.80")
     assert "bracketed manifestation" in f02.note
     assert f02.evidence
+
+
+def test_an_organism_named_as_the_cause_is_coded_after_the_condition_that_asks_for_it(
+    suggester,
+):
+    lines = list(suggester.suggest("ASSESSMENT:\n1. E. coli UTI.\n").suggestions)
+    codes = [s.code for s in lines if s.selected]
+    assert codes.index("N39.0") < codes.index("B96.20")
+    assert "A49.8" not in codes
+    agent = next(s for s in lines if s.code == "B96.20")
+    assert "E. coli" in {e.text for e in agent.evidence}
+    assert "use additional code for N39.0" in agent.note
+
+
+def test_a_urinary_infection_at_its_documented_site_is_the_sites_code(suggester):
+    note = (
+        "ASSESSMENT:\n1. Acute cystitis with hematuria.\n"
+        "2. Urinary tract infection due to E. coli.\n"
+    )
+    chosen = selected(suggester, note)
+    assert {"N30.01", "B96.20"} <= set(chosen)
+    assert "N39.0" not in chosen
+
+
+def test_a_species_name_is_no_disease(suggester):
+    note = "ASSESSMENT:\n1. UTI. Urine culture positive for Klebsiella pneumoniae.\n"
+    chosen = selected(suggester, note)
+    assert {"N39.0", "B96.1"} <= set(chosen)
+    assert not any(c.startswith("J1") for c in chosen)
+
+
+def test_the_guidelines_combinations_are_made_in_the_pre_selection(suggester):
+    note = (
+        "ASSESSMENT:\n1. Hypertension.\n2. Congestive heart failure.\n3. CKD stage 3.\n"
+        "4. COPD.\n5. Community-acquired pneumonia.\n"
+    )
+    lines = {s.code: s for s in suggester.suggest(note).suggestions}
+    chosen = {c for c, s in lines.items() if s.selected}
+    assert {"I13.0", "I50.9", "N18.30", "J44.0", "J18.9"} <= chosen
+    assert not chosen & {"I10", "I11.0", "J44.9"}
+    assert "I.C.9.a" in lines["I13.0"].note
+    assert lines["I13.0"].evidence
+    assert "Not pre-selected: reported as J44.0" in lines["J44.9"].note

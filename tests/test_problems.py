@@ -154,3 +154,12 @@ def test_a_bmi_is_selected_only_with_a_weight_diagnosis(icd):
     }
     without = [cands[0], cands[2]]
     assert {without[i].code for i in select(note, without, [0.9] * 2, icd).selected} == {"S83.91XA"}
+
+
+def test_a_genus_initial_does_not_end_a_problem_title():
+    from codesuggest.terms.problems import _title
+
+    assert _title("Urinary tract infection due to E. coli.") == (
+        "Urinary tract infection due to E. coli"
+    )
+    assert _title("Hepatitis B. Stable.") == "Hepatitis B"

@@ -67,3 +67,11 @@ def test_search_and_the_term_normaliser_read_one_alias_table():
     assert "kidney" in pieces
     assert "ca" in pieces
     assert "ca" not in word_aliases("terms")
+
+
+def test_latin_plurals_are_singular_but_species_names_stay_as_written():
+    from codesuggest.terms.normalise import stem_word
+
+    assert stem_word("vertebrae") == "vertebra"
+    assert stem_word("pneumoniae") == "pneumoniae"
+    assert stem_word("influenzae") == "influenzae"

@@ -758,3 +758,13 @@ def test_a_code_written_with_units_is_a_procedure_even_when_it_spells_an_icd_cod
 
     (line,) = _parse(["J3489*2"], default_codebook())  # J34.89 is also an ICD-10-CM code
     assert (line.code, line.dx, line.units) == ("J3489", False, 2)
+
+
+def test_combine_reports_the_combinations_of_code_only_rules():
+    from codesuggest.rules import combine
+
+    made = combine(["I11.0", "I50.9", "N18.30"])
+    assert [(m.replaced, m.use) for m in made] == [(("I11.0",), ("I13.0",))]
+    assert combine(["E11.9", "N18.31"])[0].use == ("E11.22",)
+    # A rule that needs a word of the note is the coder's to judge.
+    assert combine(["J44.9"]) == []

@@ -355,9 +355,58 @@ class Suggester:
                         note=_note_for(cand, chosen.reasons.get(i, "")),
                     )
                 )
+        self._combine(suggestions)
         self._add_visit_level(note, sections, suggestions, patient)
         self._add_procedures(note, sections, terms, suggestions, patient)
         return suggestions, cset.excluded
+
+    def _combine(self, suggestions: list[Suggestion]) -> None:
+        """The pre-selection with the Official Guidelines' combinations made (the rules of
+        ``data/combination_rules.json``): the combination code pre-selected with the evidence
+        of the codes it combines, the codes it replaces left unselected with the reason."""
+        from codesuggest.rules import combine
+
+        icd = [s for s in suggestions if s.selected and s.system == ICD10CM]
+        by_code = {s.code: s for s in suggestions if s.system == ICD10CM}
+        for made in combine([s.code for s in icd]):
+            use = [u for u in made.use if self.codebook.find(u, ICD10CM) is not None]
+            if len(use) < len(made.use):
+                continue
+            parts = [by_code[c] for c in made.involved]
+            why = f"{made.why[0].upper()}{made.why[1:]} ({made.guideline})"
+            instead = " + ".join(use) if use else "the more specific code"
+            for code in made.replaced:
+                line = by_code[code]
+                line.selected = False
+                line.note = f"{line.note} Not pre-selected: reported as {instead}: {why}".strip()
+            at = min(suggestions.index(p) for p in parts)
+            for code in use:
+                line = by_code.get(code)
+                combined = f"Combination code for {' + '.join(made.involved)}: {why}"
+                if line is None:
+                    rec = self.codebook.find(code, ICD10CM)
+                    line = Suggestion(
+                        code=code,
+                        system=ICD10CM,
+                        description=rec.description if rec else "",
+                        score=max(p.score for p in parts),
+                        sources={"combination": 1.0},
+                    )
+                    suggestions.insert(at, line)
+                    by_code[code] = line
+                else:
+                    suggestions.remove(line)
+                    suggestions.insert(at, line)
+                line.selected = True
+                line.note = f"{combined} {line.note}".strip()
+                seen = {(e.start, e.end) for e in line.evidence}
+                line.evidence = sorted(
+                    [*line.evidence]
+                    + [e for p in parts for e in p.evidence if (e.start, e.end) not in seen],
+                    key=lambda e: e.start,
+                )
+        for rank, line in enumerate(suggestions, start=1):
+            line.rank = rank
 
     def _add_visit_level(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -255,3 +256,13 @@ def _sided_in_category(icd: CodeSet, code: str, side: str) -> str | None:
             return info.code
         stack.extend(icd.children(code))
     return None
+
+
+# Titles of a condition at no documented site: "Other bacterial infections of unspecified
+# site" (A49.8), "Urinary tract infection, site not specified" (N39.0).
+_NO_SITE = re.compile(r"\b(?:unspecified site|site not specified)\b", re.IGNORECASE)
+
+
+def names_no_site(description: str) -> bool:
+    """Whether a code's title says its condition is at no specified site."""
+    return bool(_NO_SITE.search(description))

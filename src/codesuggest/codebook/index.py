@@ -81,6 +81,9 @@ PARENTHESES = re.compile(r"\([^)]*\)")
 _MANIFESTATION_REFERENCE = re.compile(
     r"^\s*dementia,\s*in,\s*diseases\s+specified\s+elsewhere\s*$", re.I
 )
+# The Index's subterm for an organism reported beside the condition it caused (B95-B97).
+_AS_CAUSE = "as cause of disease classified elsewhere"
+_AGENTS = ("B95", "B97")
 _NEOPLASM_REFERENCE = re.compile(r"^\s*(?:table\s+of\s+neoplasms|neoplasm)\b", re.IGNORECASE)
 _DRUG_REFERENCE = re.compile(r"^\s*table\s+of\s+drugs\b", re.IGNORECASE)
 _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
@@ -297,6 +300,43 @@ class AlphabeticIndex:
                     for w in alt:
                         self._main.setdefault(w, []).append(i)
             stack.append(i)
+
+    @functools.cached_property
+    def _agent_terms(self) -> tuple[int, ...]:
+        """Main terms with an "as cause of disease classified elsewhere" subterm: Infection
+        (by organism) and the organisms that are main terms of their own (Staphylococcus)."""
+        out = []
+        for i, entry in enumerate(self.entries):
+            if entry.level and _AS_CAUSE in entry.lower:
+                top = i
+                while self.entries[top].parent is not None:
+                    top = self.entries[top].parent  # type: ignore[assignment]
+                out.append(top)
+        return tuple(dict.fromkeys(out))
+
+    def infectious_agent(self, text: str) -> IndexHit | None:
+        """The B95-B97 code of the organism ``text`` (a condition's sentence) names as its
+        cause, through the Index: "UTI due to E. coli" is Infection > Escherichia > as cause
+        of disease classified elsewhere, B96.20; "MRSA" is Staphylococcus > as cause ... >
+        aureus > methicillin resistant, B95.62. None when no organism is named."""
+        near = self._phrase_words(text)
+        best: tuple[tuple[int, int], IndexHit] | None = None
+        for i in self._agent_terms:
+            entry = self.entries[i]
+            by_organism = entry.lower.startswith("infection")
+            if not by_organism and not any(a and a <= near for a in entry.alternatives):
+                continue
+            hit = self.lookup(f"{entry.term.split(',')[0]} {_AS_CAUSE}", text)
+            if hit is None or not _AGENTS[0] <= hit.code[:3] <= _AGENTS[1]:
+                continue
+            organism = [p for p in hit.path[1:] if _AS_CAUSE not in p.lower()]
+            if by_organism and not organism:
+                continue
+            # The organism's own main term before Infection's "NEC" row for it.
+            key = (hit.matched, int(not by_organism))
+            if best is None or key > best[0]:
+                best = (key, hit)
+        return best[1] if best else None
 
     @functools.cached_property
     def _by_head(self) -> dict[str, list[int]]:

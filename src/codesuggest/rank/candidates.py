@@ -11,7 +11,13 @@ from functools import lru_cache
 from typing import TypeVar
 
 from codesuggest.codebook.book import Codebook
-from codesuggest.codebook.hierarchy import SEX_WORDS, Specified, sided_code, specify
+from codesuggest.codebook.hierarchy import (
+    SEX_WORDS,
+    Specified,
+    names_no_site,
+    sided_code,
+    specify,
+)
 from codesuggest.codebook.history import load_history
 from codesuggest.codebook.index import AlphabeticIndex, IndexHit, words_of
 from codesuggest.core.codes import is_history_code, parse_code_refs
@@ -290,6 +296,7 @@ class CandidateBuilder:
             )
             if added is not None:
                 note.by_code[added].features[PRIMARY] = 1.0
+        self._add_agent(note, term, system, hit)
         if not _chronic_pain(term, hit):
             return
         added = self._add_mention(
@@ -304,6 +311,42 @@ class CandidateBuilder:
                     "Index: Pain > chronic -> G89.29, with the code of its site "
                     "(guideline I.C.6.b.1). " + cand.note
                 ).strip()
+
+    def _add_agent(self, note: _NoteCandidates, term: Term, system: str, hit: IndexHit) -> None:
+        """The infectious agent (B95-B97) where the condition's Tabular asks for it ("use
+        additional code (B95-B97) to identify infectious agent", N39.0) and its sentence names
+        the organism ("UTI due to E. coli": B96.20), the organism's words as evidence."""
+        if self.index is None or term.assertion != "present":
+            return
+        condition = hit.code.rstrip("-")
+        if not self._asks_for_agent(condition):
+            return
+        window = _window(term, note.context_text)
+        agent = self.index.infectious_agent(window)
+        if agent is None:
+            return
+        offset = (
+            max(term.sentence_start, term.start - CONTEXT_CHARS)
+            if term.sentence_end
+            else term.start
+        )
+        lo, hi = _organism_span(window, agent, self.index)
+        if lo < 0:
+            return
+        named = replace(
+            term,
+            text=note.context_text[offset + lo : offset + hi],
+            start=offset + lo,
+            end=offset + hi,
+            codes=(agent.code,),
+            ambiguous=(),
+        )
+        path = (*agent.path, f"(use additional code for {condition}'s infectious agent)")
+        added = self._add_mention(
+            note.by_code, named, system, agent.code, 1.0, note.n_chars, replace(agent, path=path)
+        )
+        if added is not None:
+            note.by_code[added].features[PRIMARY] = 1.0
 
     def _side_for(self, note: _NoteCandidates, term: Term, hit: IndexHit | None) -> tuple[str, str]:
         """For a term that names no side, the side the note gives it elsewhere and the words
@@ -547,7 +590,9 @@ class CandidateBuilder:
         if hit is None and term.match_score < 1 and term.expansion:
             # A misspelled term the Index cannot read as written ("pnuemonia") is looked up
             # as the phrase the speller read it as.
-            phrase = term.expansion
+            # Its description's "unspecified organism" says no organism: those words open no
+            # subterm ("organism NEC").
+            phrase = _UNSPECIFIED.sub("", term.expansion).strip(" ,") or term.expansion
             hit = self._looked_up(phrase, sentence, others)
         if hit is not None and hit.linked and not self._says_partner(hit, near):
             # The "with" subterm was opened by an organ word of another condition ("kidney
@@ -555,11 +600,44 @@ class CandidateBuilder:
             hit = self._looked_up(phrase, sentence, ())
         if hit is None or self.codebook.icd.find(hit.code.rstrip("-")) is None:
             return None
+        hit = self._sited_reading(hit, phrase, sentence, others)
         if term.label == PROBLEM_LABEL and hit.coverage < MIN_STATEMENT_COVERAGE:
             # A statement the Index reads by one word of it ("Old" CVA -> I25.2) is left to
             # the terms of its words.
             return None
         return hit
+
+    def _sited_reading(
+        self, hit: IndexHit, phrase: str, sentence: str, others: tuple[str, ...]
+    ) -> IndexHit:
+        """An organism's infection "of unspecified site" (Infection > Escherichia, A49.8) read
+        from a phrase that also names the site ("E. coli UTI") is the site's condition, whose
+        Tabular asks for the organism's B95-B97 code beside it (N39.0 with B96.20)."""
+        rec = self.codebook.icd.find(hit.code.rstrip("-"))
+        if rec is None or not names_no_site(rec.description) or self.index is None:
+            return hit
+        agent = self.index.infectious_agent(phrase)
+        if agent is None:
+            return hit
+        lo, hi = _organism_span(phrase, agent, self.index)
+        if lo < 0:
+            return hit
+        sited = self._looked_up(f"{phrase[:lo]} {phrase[hi:]}".strip(), sentence, others)
+        if sited is None or not self._asks_for_agent(sited.code.rstrip("-")):
+            return hit
+        return sited
+
+    def _asks_for_agent(self, code: str) -> bool:
+        """Whether the Tabular asks for the infectious agent's code (B95-B97) beside
+        ``code`` ("use additional code (B95-B97) to identify infectious agent")."""
+        icd = self.codebook.icd
+        if icd.find(code) is None:
+            return False
+        return any(
+            icd.in_range(_AGENT_PROBE, ref)
+            for _, text in icd.inherited(code, "use_additional_code")
+            for ref in parse_code_refs(text)
+        )
 
     def _lookup(self, phrase: str, context: str, others: tuple[str, ...]) -> IndexHit | None:
         return self.index.lookup(phrase, context, others) if self.index is not None else None
@@ -943,6 +1021,30 @@ def _agreed(found: dict[str, V], key: Callable[[V], object] = _same) -> tuple[V 
         return None, ""
     words, value = next(iter(found.items()))
     return value, words
+
+
+# A code of the infectious-agent categories (B95-B97), to test a Tabular reference against.
+_AGENT_PROBE = "B96.20"
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z-]*")
+# A title's "unspecified ..." qualifier (", unspecified organism", "unspecified site").
+_UNSPECIFIED = re.compile(r",?\s*\bunspecified\b[^,;()]*", re.IGNORECASE)
+
+
+def _organism_span(window: str, agent: IndexHit, index: AlphabeticIndex) -> tuple[int, int]:
+    """Where ``window`` names the organism the Index read for ``agent``: its first to its
+    last word that reads as one of the path's organism words, alone or with the word after
+    it ("E. coli" reads as Escherichia coli). (-1, -1) when none does."""
+    wanted = words_of(" ".join(p for p in agent.path if "classified elsewhere" not in p))
+    wanted -= words_of("infection infected infective")
+    tokens = list(_TOKEN.finditer(window))
+    found: list[tuple[int, int]] = []
+    for k, m in enumerate(tokens):
+        pair = tokens[k + 1] if k + 1 < len(tokens) else None
+        if index.phrase_words(m[0]) & wanted:
+            found.append((m.start(), m.end()))
+        elif pair is not None and index.phrase_words(window[m.start() : pair.end()]) & wanted:
+            found.append((m.start(), pair.end()))
+    return (found[0][0], found[-1][1]) if found else (-1, -1)
 
 
 def _window(term: Term, text: str) -> str:

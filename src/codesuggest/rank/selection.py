@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from codesuggest.codebook.codeset import CodeSet
+from codesuggest.codebook.hierarchy import names_no_site
 from codesuggest.codebook.index import load_synonyms, words_of
 from codesuggest.core.codes import drug_code_kind, parse_code_refs
 from codesuggest.core.records import ICD10CM, Candidate, Evidence
@@ -166,8 +167,8 @@ class Selection:
     demoted: set[int] = field(default_factory=set)
     # The candidates' codes, by position (for the sequence of drug codes).
     codes: tuple[str, ...] = ()
-    # Manifestation codes ("in diseases classified elsewhere"), by position: never listed
-    # before the etiology they are paired with (guideline I.A.13).
+    # Manifestation and infectious-agent codes ("in" / "as the cause of diseases classified
+    # elsewhere"), by position: never listed before the condition they go with (I.A.13).
     manifestations: frozenset[int] = frozenset()
 
     def order(self, scores: Sequence[float], limit: int) -> list[int]:
@@ -347,7 +348,7 @@ def _specific_readings(
         if reasons.get(i) != _NOT_ASSESSED:
             continue
         rec = icd.find(cand.code)
-        if rec is None or _unspecified_site(rec.description) or _TIME_BOUND.search(rec.description):
+        if rec is None or names_no_site(rec.description) or _TIME_BOUND.search(rec.description):
             continue
         wider = [(j, path) for j in unspecified if (path := _further_down(candidates[j], cand))]
         same_category = cand.code[:3] in categories and not _unspecified(icd, cand.code)
@@ -377,10 +378,6 @@ def _further_down(wide: Candidate, narrow: Candidate) -> tuple[str, ...]:
         if len(n) > len(w) and n[: len(w)] == w
     ]
     return max(longer, key=len) if longer else ()
-
-
-def _unspecified_site(description: str) -> bool:
-    return "unspecified site" in description.lower()
 
 
 def select(
@@ -436,12 +433,15 @@ def select(
 
 
 _MANIFESTATION_TITLE = re.compile(
-    r"\bin (?:other )?(?:diseases|conditions|disorders) classified elsewhere\b", re.IGNORECASE
+    r"\b(?:in|as the cause of) (?:other )?(?:diseases|conditions|disorders) classified "
+    r"elsewhere\b",
+    re.IGNORECASE,
 )
 
 
 def _is_manifestation(icd: CodeSet, code: str) -> bool:
-    """A manifestation code: its title says "in diseases classified elsewhere"."""
+    """A code reported only beside another: a manifestation ("in diseases classified
+    elsewhere") or an infectious agent ("as the cause of diseases classified elsewhere")."""
     rec = icd.find(code)
     return rec is not None and bool(_MANIFESTATION_TITLE.search(rec.description))
 
@@ -691,6 +691,17 @@ def _drop_conflicts(
             # glucose elevated" (R73.01) in type 2 diabetes with hyperglycemia (E11.65).
             reasons[clash] = f"Excludes1 with {code}, the diagnosis the finding belongs to"
             kept.remove(clash)
+        elif clash is not None and _site_beside_unsited(icd, candidates[clash].code, code):
+            # "Urinary tract infection, site not specified" (N39.0) excludes the infection of
+            # the site the note names: "acute cystitis with hematuria" is N30.01.
+            reasons[clash] = f"Excludes1 with {code}, the same condition at its documented site"
+            kept.remove(clash)
+        elif clash is not None and _site_beside_unsited(icd, code, candidates[clash].code):
+            reasons[i] = (
+                f"Excludes1 with {candidates[clash].code}, the same condition at its "
+                "documented site"
+            )
+            continue
         elif clash is not None and (path := _further_down(candidates[clash], candidates[i])):
             # The same condition read further down the Index ("Sepsis due to ... Streptococcus
             # pneumoniae": Sepsis > pneumococcal, A40.3, not Sepsis, A41.9).
@@ -711,6 +722,18 @@ def _drop_conflicts(
             kept.remove(same)
         kept.append(i)
     return kept
+
+
+def _site_beside_unsited(icd: CodeSet, unsited: str, sited: str) -> bool:
+    """Whether ``unsited`` is a code of a condition at no specified site ("Urinary tract
+    infection, site not specified") and ``sited`` one that names its site."""
+    a, b = icd.find(unsited), icd.find(sited)
+    return (
+        a is not None
+        and b is not None
+        and names_no_site(a.description)
+        and not names_no_site(b.description)
+    )
 
 
 def _finding_beside_diagnosis(kept: str, code: str) -> bool:

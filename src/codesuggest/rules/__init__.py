@@ -4,12 +4,15 @@ Official Guidelines, Excludes1, code first, age / sex (Medicare Code Editor), NC
 run on a chosen code list by ``validate_codes``; ``engine`` lists the families.
 """
 
+from codesuggest.rules.combinations import Combined, combine
 from codesuggest.rules.engine import NoteContext, attach_edits, format_edits, validate_codes
 from codesuggest.rules.ncci import load_mue, load_ncci_ptp
 
 __all__ = [
+    "Combined",
     "NoteContext",
     "attach_edits",
+    "combine",
     "format_edits",
     "load_mue",
     "load_ncci_ptp",

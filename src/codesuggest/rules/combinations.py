@@ -199,3 +199,44 @@ def check_acute_chronic(run: Run) -> None:
                         seq.guideline,
                         [f, t],
                     )
+
+
+@dataclass(frozen=True, slots=True)
+class Combined:
+    """One combination applied to a pre-selection: the codes it matched, those it replaces
+    and the codes it reports instead, with the rule's reason."""
+
+    rule: str
+    involved: tuple[str, ...]
+    replaced: tuple[str, ...]
+    use: tuple[str, ...]
+    why: str
+    guideline: str
+
+
+def combine(codes: list[str]) -> list[Combined]:
+    """The combinations a coder makes of ``codes`` (pre-selected ICD-10-CM codes, in order):
+    the rules of ``check_combinations`` whose parts are all codes ("hypertension" + "heart
+    failure" + "CKD stage 3": I13.0, guideline I.C.9.a), in the same order, as changes to
+    report rather than warnings."""
+    listed = set(codes)
+    rules, _ = combination_rules()
+    consumed: set[str] = set()
+    out = []
+    for rule in rules:
+        if any(comp.findings for comp in rule.when):
+            # A word of the note ("exacerbation") does not say which condition it belongs
+            # to: such a rule stays a warning for the coder to judge.
+            continue
+        matched = _match(rule, codes, consumed, set())
+        if matched is None:
+            continue
+        use = tuple(u for u in rule.use if u not in listed)
+        replaced = tuple(c for c, replace in matched if replace)
+        if not use and not replaced:
+            continue
+        consumed.update(replaced)
+        listed.update(use)
+        involved = tuple(sorted((c for c, _ in matched), key=codes.index))
+        out.append(Combined(rule.id, involved, replaced, use, rule.why, rule.guideline))
+    return out

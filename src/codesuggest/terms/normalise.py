@@ -39,9 +39,14 @@ def stem_word(word: str) -> str:
         return word[:-2] + "is"
     if n > 4 and word.endswith("ies"):
         return word[:-3] + "y"
-    if n > 4 and word.endswith("ae"):
+    if n > 4 and word.endswith("ae") and word not in _EPITHETS:
         return word[:-1]
     return stem(word)
+
+
+# Species names in the genitive, not plurals: "Klebsiella pneumoniae" names no pneumonia,
+# "Haemophilus influenzae" no influenza.
+_EPITHETS = frozenset({"pneumoniae", "influenzae"})
 
 
 class Normaliser:

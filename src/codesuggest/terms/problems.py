@@ -34,7 +34,8 @@ _LABELLED = re.compile(
     re.IGNORECASE,
 )
 # Where the title ends: a sentence end, a colon, a dash or a parenthesis.
-_TITLE_END = re.compile(r"[.;:](?:\s|$)|\s[-\u2013\u2014]\s|\(|$")
+# A genus's initial is no end: "Urinary tract infection due to E. coli".
+_TITLE_END = re.compile(r"(?:\.(?!(?<=\b[A-Z]\.)\s+[a-z])|[;:])(?:\s|$)|\s[-\u2013\u2014]\s|\(|$")
 _CUES = re.compile(
     r"\b(?:former|formerly|quit|ex|past|prior|previous|old|remote|possible|possibly|probable|probably|presumed|suspect\w*|suspicio\w*|likely|unlikely"
     r"|rule[sd]? out|r/o|versus|vs|no|not|denies|negative|excluded|history|h/o"
