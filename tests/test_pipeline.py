@@ -667,3 +667,12 @@ def test_the_guidelines_combinations_are_made_in_the_pre_selection(suggester):
     assert "I.C.9.a" in lines["I13.0"].note
     assert lines["I13.0"].evidence
     assert "Not pre-selected: reported as J44.0" in lines["J44.9"].note
+
+
+def test_pre_selected_diagnoses_follow_the_tabulars_code_first_notes(suggester):
+    note = "ASSESSMENT:\n1. Congestive heart failure.\n2. Hypertension.\n3. CKD stage 3.\n"
+    codes = [s.code for s in suggester.suggest(note).suggestions if s.selected]
+    # I50 says "code also ... hypertensive heart and chronic kidney disease (I13.-)" first.
+    assert codes[:3] == ["I13.0", "I50.9", "N18.30"]
+    ranks = [s.rank for s in suggester.suggest(note).suggestions]
+    assert ranks == sorted(ranks) == list(range(1, len(ranks) + 1))

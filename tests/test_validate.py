@@ -768,3 +768,13 @@ def test_combine_reports_the_combinations_of_code_only_rules():
     assert combine(["E11.9", "N18.31"])[0].use == ("E11.22",)
     # A rule that needs a word of the note is the coder's to judge.
     assert combine(["J44.9"]) == []
+
+
+def test_claim_order_puts_a_code_after_the_code_its_code_first_note_names():
+    from codesuggest.codebook.book import default_codebook
+    from codesuggest.codebook.tabular import tabular_for
+    from codesuggest.rules import claim_order
+
+    tabular = tabular_for(default_codebook().icd)
+    assert claim_order(["F02.80", "I10", "G30.9"], tabular) == ["I10", "G30.9", "F02.80"]
+    assert claim_order(["E11.9", "I10"], tabular) == ["E11.9", "I10"]

@@ -405,6 +405,20 @@ class Suggester:
                     + [e for p in parts for e in p.evidence if (e.start, e.end) not in seen],
                     key=lambda e: e.start,
                 )
+        self._sequence(suggestions)
+
+    def _sequence(self, suggestions: list[Suggestion]) -> None:
+        """The pre-selected diagnoses in the order their Tabular notes ask for ("code first",
+        "use additional code"), each keeping one of the places the pre-selection held."""
+        from codesuggest.codebook.tabular import tabular_for
+        from codesuggest.rules import claim_order
+
+        places = [i for i, s in enumerate(suggestions) if s.selected and s.system == ICD10CM]
+        lines = {suggestions[i].code: suggestions[i] for i in places}
+        for i, code in zip(
+            places, claim_order(list(lines), tabular_for(self.codebook.icd)), strict=True
+        ):
+            suggestions[i] = lines[code]
         for rank, line in enumerate(suggestions, start=1):
             line.rank = rank
 

@@ -7,11 +7,13 @@ run on a chosen code list by ``validate_codes``; ``engine`` lists the families.
 from codesuggest.rules.combinations import Combined, combine
 from codesuggest.rules.engine import NoteContext, attach_edits, format_edits, validate_codes
 from codesuggest.rules.ncci import load_mue, load_ncci_ptp
+from codesuggest.rules.sequencing import claim_order
 
 __all__ = [
     "Combined",
     "NoteContext",
     "attach_edits",
+    "claim_order",
     "combine",
     "format_edits",
     "load_mue",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from codesuggest.codebook.tabular import Tabular
 from codesuggest.core.codes import drug_code_kind
 from codesuggest.rules.run import Run, guide
 
@@ -207,3 +208,27 @@ def _manifestation_first(run: Run, codes: list[str], doc: list[str]) -> None:
         _SOURCE,
         fix,
     )
+
+
+def claim_order(codes: list[str], tabular: Tabular) -> list[str]:
+    """``codes`` in the order their Tabular notes ask for: a code whose "code first" note
+    names another listed code goes after it, and a code with a category "use additional
+    code" note goes before the code it asks for (I13.0 before I50.9, G30.9 before F02.80).
+    Otherwise the order given is kept."""
+    after: dict[str, set[str]] = {c: set() for c in codes}
+    for x in codes:
+        for item in tabular.instructions(x, "code_first"):
+            after[x].update(c for c in codes if c != x and item.matches(c))
+        for item in tabular.instructions(x, "use_additional_code"):
+            if item.local:
+                for y in codes:
+                    if y != x and item.matches(y) and x not in after[y]:
+                        after[y].add(x)
+    out: list[str] = []
+    left = list(codes)
+    while left:
+        # The first code whose predecessors are all placed; a cycle keeps the given order.
+        ready = next((c for c in left if after[c] <= set(out)), left[0])
+        out.append(ready)
+        left.remove(ready)
+    return out
