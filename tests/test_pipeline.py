@@ -676,3 +676,17 @@ def test_pre_selected_diagnoses_follow_the_tabulars_code_first_notes(suggester):
     assert codes[:3] == ["I13.0", "I50.9", "N18.30"]
     ranks = [s.rank for s in suggester.suggest(note).suggestions]
     assert ranks == sorted(ranks) == list(range(1, len(ranks) + 1))
+
+
+def test_an_event_the_history_lists_or_the_entry_calls_quiet_is_its_history_code(suggester):
+    note = (
+        "HPI: 50-year-old with a past medical history significant for kidney stones.\n\n"
+        "ASSESSMENT AND PLAN:\n\nKidney stones.\n"
+        "- Medical Reasoning: She is asymptomatic and denies any recent flare ups.\n"
+        "- Plan: Continue hydration.\n"
+    )
+    chosen = selected(suggester, note)
+    assert "Z87.442" in chosen
+    assert "N20.0" not in chosen
+    current = "ASSESSMENT AND PLAN:\n\nKidney stones.\n- Flank pain since Monday. Tamsulosin.\n"
+    assert "N20.0" in selected(suggester, current)

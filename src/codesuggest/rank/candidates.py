@@ -887,19 +887,60 @@ def _sentence_bounds(text: str, term: Term) -> tuple[int, int]:
 
 def _dated_past_events(text: str, terms: Sequence[Term]) -> list[Term]:
     """Present mentions of an event-type condition whose clause dates it months or years
-    back ("he sustained a heart attack in 2018") read as historical."""
+    back ("he sustained a heart attack in 2018"), or whose problem entry says there is none
+    now ("Kidney stones. She is asymptomatic and denies any recent flare-ups"), read as
+    historical: the history code, not the event's."""
+    # An assessment statement ("Kidney stones.") is the event its words are.
+    events = {t.start for t in terms if t.codes and t.codes[0].startswith(_EVENTS)}
     out = []
     for t in terms:
-        if t.assertion == "present" and t.codes and t.codes[0].startswith(_EVENTS):
+        event = t.codes[0].startswith(_EVENTS) if t.codes else t.start in events
+        if t.assertion == "present" and event:
             start, end = _sentence_bounds(text, t)
             clause = re.split(r"[;,]\s+(?:and\s+)?(?=[a-z])", text[start:end])
             near = next(
                 (c for c in clause if t.text in c), text[max(start, t.start - 60) : t.end + 60]
             )
-            if _PAST_DATE.search(near):
+            if (
+                _PAST_DATE.search(near)
+                or _PAST_HISTORY.search(text, start, t.start)
+                or _quiet_entry(text, t)
+            ):
                 t = replace(t, assertion="historical")
         out.append(t)
     return out
+
+
+# "A past medical history significant for ... kidney stones": an event of the past (a
+# chronic condition listed there is still current; an event is not).
+_PAST_HISTORY = re.compile(
+    r"\b(?:past\s+medical|medical|past)\s+history\s+(?:significant\s+|notable\s+)?(?:for|of)\b",
+    re.IGNORECASE,
+)
+
+
+# An assessment entry that says the event is not happening now.
+_QUIET = re.compile(
+    r"\b(?:asymptomatic|no\s+(?:recent|further|new)\s+(?:flare|episode|recurrence|attack|"
+    r"event|stone|symptom)\w*|(?:denies|denied)\s+any\s+(?:recent|further|new)\s+"
+    r"(?:flare|episode|recurrence|attack|event|stone|symptom|issue)\w*)",
+    re.IGNORECASE,
+)
+_ENTRY_END = re.compile(r"\n[ \t]*\n")
+
+
+def _quiet_entry(text: str, term: Term) -> bool:
+    """Whether the term names an assessment entry ("Kidney stones." on its own line) whose
+    lines say the condition is quiet now (asymptomatic, no recent episodes)."""
+    if term.section not in _PLAN_SECTIONS:
+        return False
+    line_start = text.rfind("\n", 0, term.start) + 1
+    line_end = text.find("\n", term.end)
+    line_end = len(text) if line_end < 0 else line_end
+    if len(text[line_start:line_end].strip(" \t-*.#0123456789)")) > len(term.text) + 2:
+        return False
+    end = _ENTRY_END.search(text, term.end)
+    return bool(_QUIET.search(text, term.end, end.start() if end else len(text)))
 
 
 # A study or the provider finding the condition: "x-rays revealed a Lisfranc fracture".
