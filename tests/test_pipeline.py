@@ -690,3 +690,11 @@ def test_an_event_the_history_lists_or_the_entry_calls_quiet_is_its_history_code
     assert "N20.0" not in chosen
     current = "ASSESSMENT AND PLAN:\n\nKidney stones.\n- Flank pain since Monday. Tamsulosin.\n"
     assert "N20.0" in selected(suggester, current)
+
+
+def test_a_condition_in_another_keeps_its_own_code_where_the_index_gives_the_others(suggester):
+    # "Arthritis > in > hypothyroidism" is E03.9 [M14.8-]; the flattened Index lost the
+    # bracket, and the arthritis must not vanish into the hypothyroidism's code.
+    note = "ASSESSMENT:\n1. Hypothyroidism.\n2. Arthritis.\n"
+    chosen = selected(suggester, note)
+    assert {"E03.9", "M19.90"} <= set(chosen)

@@ -655,12 +655,14 @@ class CandidateBuilder:
         partner_codes = [
             t.codes[0] for t in documented if t.text.lower() == hit.linked.lower() and t.codes
         ]
-        if any(p.startswith("with ") for p in hit.path) and any(
+        if any(p.startswith("with ") or p.lower() in _LINKING for p in hit.path) and any(
             c[:3] == rec.code[:3] for c in partner_codes
         ):
             # A subterm written "with <partner>" whose code is the partner's own condition
             # ("Rhinitis, allergic > with asthma" -> J45.909): the partner is coded as the
             # note documents it (moderate persistent asthma, J45.40) and this term as itself.
+            # So too "in <partner>" ("Arthritis > in > hypothyroidism" E03.9, whose bracketed
+            # arthropathy code the flattened Index lost): arthritis stays arthritis.
             return False
         refs = [
             ref
@@ -1067,6 +1069,9 @@ def _agreed(found: dict[str, V], key: Callable[[V], object] = _same) -> tuple[V 
 # A code of the infectious-agent categories (B95-B97), to test a Tabular reference against.
 _AGENT_PROBE = "B96.20"
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z-]*")
+# The Index's level for a condition in another ("Arthritis > in > hypothyroidism"), whose
+# code there is often the other condition's own with a bracketed manifestation beside it.
+_LINKING = frozenset({"in"})
 # A title's "unspecified ..." qualifier (", unspecified organism", "unspecified site").
 _UNSPECIFIED = re.compile(r",?\s*\bunspecified\b[^,;()]*", re.IGNORECASE)
 
