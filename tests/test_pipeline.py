@@ -698,3 +698,15 @@ def test_a_condition_in_another_keeps_its_own_code_where_the_index_gives_the_oth
     note = "ASSESSMENT:\n1. Hypothyroidism.\n2. Arthritis.\n"
     chosen = selected(suggester, note)
     assert {"E03.9", "M19.90"} <= set(chosen)
+
+
+def test_each_diabetic_complication_the_note_documents_is_coded_once_diabetes_is_assessed(
+    suggester,
+):
+    note = (
+        "HPI: He has diabetic neuropathy.\n\n"
+        "ASSESSMENT:\n1. Diabetic foot ulcer of the right heel.\n2. Type 2 diabetes.\n"
+    )
+    chosen = selected(suggester, note)
+    assert {"E11.40", "E11.621"} <= set(chosen)
+    assert "E11.9" not in chosen

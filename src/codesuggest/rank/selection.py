@@ -343,6 +343,9 @@ def _specific_readings(
     carried over: it is the assessment's to say."""
     unspecified = [j for j in chosen if _unspecified(icd, candidates[j].code)]
     categories = {candidates[j].code[:3] for j in unspecified}
+    # Diabetes is coded with every complication the note documents (I.C.4.a: as many codes
+    # of its category as needed), once the assessment addresses the diabetes at all.
+    diabetes = {candidates[j].code[:3] for j in chosen} & _DIABETES
     out = []
     for i, cand in enumerate(candidates):
         if reasons.get(i) != _NOT_ASSESSED:
@@ -351,7 +354,9 @@ def _specific_readings(
         if rec is None or names_no_site(rec.description) or _TIME_BOUND.search(rec.description):
             continue
         wider = [(j, path) for j in unspecified if (path := _further_down(candidates[j], cand))]
-        same_category = cand.code[:3] in categories and not _unspecified(icd, cand.code)
+        same_category = (cand.code[:3] in categories and not _unspecified(icd, cand.code)) or (
+            cand.code[:3] in diabetes and not cand.code.endswith(".9")
+        )
         if not (same_category or wider):
             continue
         del reasons[i]
@@ -362,6 +367,20 @@ def _specific_readings(
                 f"Index ({' > '.join(path)})"
             )
     return out
+
+
+_DIABETES = frozenset({"E08", "E09", "E10", "E11", "E13"})
+
+
+def _same_concept(a: str, b: str) -> bool:
+    """Whether two codes say one condition, one perhaps more specifically: the same category,
+    except that diabetes's complications (E11.4- neuropathy, E11.621 foot ulcer) are each
+    a condition of their own, coded side by side (I.C.4.a)."""
+    if a[:3] != b[:3]:
+        return False
+    if a[:3] in _DIABETES and not (a.endswith(".9") or b.endswith(".9")):
+        return a[:5] == b[:5]
+    return True
 
 
 def _further_down(wide: Candidate, narrow: Candidate) -> tuple[str, ...]:
@@ -713,7 +732,7 @@ def _drop_conflicts(
         elif clash is not None:
             reasons[i] = f"Excludes1 with {candidates[clash].code}, which the note supports better"
             continue
-        same = next((j for j in kept if candidates[j].code[:3] == code[:3]), None)
+        same = next((j for j in kept if _same_concept(candidates[j].code, code)), None)
         if same is not None and _less_specific(icd, code, candidates[same].code):
             reasons[i] = f"less specific than {candidates[same].code}"
             continue
