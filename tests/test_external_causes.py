@@ -143,3 +143,19 @@ def test_an_injury_the_vocabulary_names_without_a_code_has_its_causes():
     start = text.find("strain")
     strain = Term(text="strain", start=start, end=start + 6, label="injury", section="assessment")
     assert {t.codes[0] for t in external_cause_terms(text, [strain])} == {"W00.0"}
+
+
+def test_the_sentence_that_tells_the_injury_gives_its_activity_without_a_cause():
+    text = (
+        "HPI: He was golfing and hurt his arm. He plays in a soccer league.\n\n"
+        "PLAN: Physical therapy to work on strengthening.\n\nASSESSMENT: Left radius fracture."
+    )
+    codes = {t.codes[0] for t in external_cause_terms(text, [_injury(text)])}
+    # Golf is the injury's activity, done for leisure (the plan's "work" is no job); the
+    # league is mentioned in passing.
+    assert codes == {"Y93.53", "Y99.8"}
+    earlier = (
+        "HPI: He has hurt his knees several times in the past while playing soccer.\n\n"
+        "ASSESSMENT: Left radius fracture."
+    )
+    assert external_cause_terms(earlier, [_injury(earlier)]) == []

@@ -26,7 +26,8 @@ INJURY_LABEL = "injury"
 _STORY = re.compile(
     r"\b(?:fell|falls?|falling|slipp\w*|tripp\w*|struck|hit|bit(?:ten|e)|collision|accident|"
     r"mvc|mva|crash\w*|assault\w*|burn\w*|twist\w*|injur\w*|skat\w*|bik\w*|bicycl\w*|"
-    r"playing|while|leisure|work|lift\w*|overexert\w*|stumbl\w*)\b",
+    r"playing|while|leisure|work|lift\w*|overexert\w*|stumbl\w*|hurt|sustain\w*|sprain\w*|"
+    r"strain\w*|hyperextend\w*|broke|pulled)\b",
     re.IGNORECASE,
 )
 _BREAK = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*(?:\d{1,2}[.)]|[-*\u2022])\s)")
@@ -82,9 +83,10 @@ def external_cause_terms(
     best: dict[str, tuple[int, ExternalHit, tuple[int, int]]] = {}
     for start, end in spans:
         hits = read_causes(story[start:end], index)
-        if not any(h.kind == "how" for h in hits):
-            # Where and doing what are read where the note says how it happened: a soccer
-            # league mentioned in passing is not the activity of an ankle sprain on ice.
+        if not any(h.kind == "how" for h in hits) and not _tells_the_injury(story, start, end):
+            # Where and doing what are read where the note says how the injury happened
+            # ("he was golfing and hurt his back"): a soccer league mentioned in passing is
+            # not the activity of an ankle sprain on ice.
             continue
         for hit in hits:
             if encounter != "initial" and hit.code.startswith(_INITIAL_ONLY):
@@ -92,7 +94,10 @@ def external_cause_terms(
             if hit.kind not in best or len(hit.words) > best[hit.kind][0]:
                 best[hit.kind] = (len(hit.words), hit, (start, end))
     if "activity" in best and "status" not in best:
-        status = _leisure_status(best["activity"][1], story)
+        # Done for pay where the injury's story says so ("at work", "on the job"), not
+        # wherever the note says "work" ("physical therapy to work on strengthening").
+        told = " ".join(story[a:b] for _, _, (a, b) in best.values())
+        status = _leisure_status(best["activity"][1], told)
         if status is not None:
             best["status"] = (0, status, best["activity"][2])
     if "how" in best and "status" not in best:
@@ -120,6 +125,25 @@ def external_cause_terms(
             )
         )
     return out
+
+
+# A sentence that tells the injury happening ("hurt his back", "sustained an injury to her
+# foot while playing soccer"), not one of injuries in the past.
+_HURT = re.compile(
+    r"\b(?:hurt|injur(?:ed|ing)|sustain(?:ed|s)?|twist(?:ed|ing)|sprain(?:ed|ing)|"
+    r"strain(?:ed|ing)|hyperextend(?:ed|ing)|broke|pulled|felt\s+a\s+pop)\b",
+    re.IGNORECASE,
+)
+_EARLIER = re.compile(
+    r"\b(?:in\s+the\s+past|previous(?:ly)?|prior|history\s+of|several|years?\s+ago)\b",
+    re.IGNORECASE,
+)
+
+
+def _tells_the_injury(text: str, start: int, end: int) -> bool:
+    """Whether the sentence tells this injury happening (where an activity or place it
+    names is the injury's own), not earlier ones."""
+    return bool(_HURT.search(text, start, end)) and not _EARLIER.search(text, start, end)
 
 
 def _leisure_status(activity: ExternalHit, text: str) -> ExternalHit | None:
