@@ -710,3 +710,16 @@ def test_each_diabetic_complication_the_note_documents_is_coded_once_diabetes_is
     chosen = selected(suggester, note)
     assert {"E11.40", "E11.621"} <= set(chosen)
     assert "E11.9" not in chosen
+
+
+def test_two_problems_of_one_title_are_each_coded_and_combined_as_the_guidelines_say(suggester):
+    note = (
+        "ASSESSMENT AND PLAN:\n1. Left ventricular dysfunction and moderate mitral "
+        "regurgitation.\n2. Hypertension.\n"
+    )
+    lines = suggester.suggest(note).suggestions
+    chosen = [s.code for s in lines if s.selected]
+    assert {"I11.9", "I34.0"} <= set(chosen)
+    assert "I10" not in chosen
+    # The replaced code goes below the pre-selected lines.
+    assert [s.code for s in lines].index("I10") > max(i for i, s in enumerate(lines) if s.selected)

@@ -163,3 +163,13 @@ def test_a_genus_initial_does_not_end_a_problem_title():
         "Urinary tract infection due to E. coli"
     )
     assert _title("Hepatitis B. Stable.") == "Hepatitis B"
+
+
+def test_a_title_joining_two_problems_with_and_is_also_read_as_each():
+    from codesuggest.terms.problems import _conjuncts
+
+    text = "Newly reduced left ventricular dysfunction and moderate mitral regurgitation"
+    parts = [text[a:b] for a, b in _conjuncts(text, 0, len(text))]
+    assert parts == ["Newly reduced left ventricular dysfunction", "moderate mitral regurgitation"]
+    # One-word parts are one problem's words ("nausea and vomiting", R11.2).
+    assert _conjuncts("Nausea and vomiting", 0, 19) == []

@@ -375,11 +375,15 @@ class Suggester:
             parts = [by_code[c] for c in made.involved]
             why = f"{made.why[0].upper()}{made.why[1:]} ({made.guideline})"
             instead = " + ".join(use) if use else "the more specific code"
+            at = min(suggestions.index(p) for p in parts)
             for code in made.replaced:
                 line = by_code[code]
                 line.selected = False
                 line.note = f"{line.note} Not pre-selected: reported as {instead}: {why}".strip()
-            at = min(suggestions.index(p) for p in parts)
+                # Below the pre-selected lines, where the codes a coder does not report go.
+                suggestions.remove(line)
+                suggestions.insert(_after_last_selected(suggestions), line)
+            at = min(at, len(suggestions))
             for code in use:
                 line = by_code.get(code)
                 combined = f"Combination code for {' + '.join(made.involved)}: {why}"

@@ -62,25 +62,48 @@ def problem_terms(text: str, sections: Sequence[Section], terms: Sequence[Term])
     for section in sections:
         if section.name not in ASSESSMENT_SECTIONS:
             continue
-        for start, end in _statements(text, section):
-            inside = [t for t in terms if start <= t.start and t.end <= end]
-            out.append(
-                Term(
-                    text=text[start:end],
-                    start=start,
-                    end=end,
-                    label=LABEL,
-                    section=section.name,
-                    # The Index reads subterms from the title's own line: the entry's
-                    # lines under it name other conditions and findings, which would open
-                    # "with" subterms the provider did not link (measured on ACI train).
-                    sentence_start=start,
-                    sentence_end=text.find("\n", end) if "\n" in text[end:] else len(text),
-                    attributes=_attributes(text[start:end], inside),
-                    source=SOURCE,
+        for title_start, title_end in _statements(text, section):
+            line_end = text.find("\n", title_end) if "\n" in text[title_end:] else len(text)
+            for start, end in ((title_start, title_end), *_conjuncts(text, title_start, title_end)):
+                inside = [t for t in terms if start <= t.start and t.end <= end]
+                out.append(
+                    Term(
+                        text=text[start:end],
+                        start=start,
+                        end=end,
+                        label=LABEL,
+                        section=section.name,
+                        # The Index reads subterms from the title's own line: the entry's
+                        # lines under it name other conditions and findings, which would
+                        # open "with" subterms the provider did not link (ACI train).
+                        sentence_start=title_start,
+                        sentence_end=line_end,
+                        attributes=_attributes(text[start:end], inside),
+                        source=SOURCE,
+                    )
                 )
-            )
     return out
+
+
+# "Newly reduced left ventricular dysfunction and moderate mitral regurgitation": two
+# problems in one title, each a statement of its own beside the whole.
+_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+_MIN_CONJUNCT_WORDS = 2
+
+
+def _conjuncts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of a title that joins two problems with "and", each of at least two
+    words (a title's "nausea and vomiting" stays one statement)."""
+    parts, at = [], start
+    for m in _AND.finditer(text, start, end):
+        parts.append((at, m.start()))
+        at = m.end()
+    if not parts:
+        return []
+    parts.append((at, end))
+    if any(len(_WORD.findall(text[a:b])) < _MIN_CONJUNCT_WORDS for a, b in parts):
+        return []
+    return parts
 
 
 def _statements(text: str, section: Section) -> Iterator[tuple[int, int]]:
