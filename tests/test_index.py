@@ -197,3 +197,15 @@ def test_the_organism_a_sentence_names_reads_as_its_agent_code(text, code):
     assert (hit.code if hit else None) == code
     if hit:
         assert "as cause of disease classified elsewhere" in " > ".join(hit.path)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "code"),
+    [
+        ("IgA deficiency", "D80.2"),  # Deficiency > immunity > IgA
+        ("B12 deficiency", "E53.8"),  # Deficiency > vitamin > B12
+        ("vitamin D deficiency", "E55.9"),
+    ],
+)
+def test_a_subterm_filed_below_a_level_the_note_does_not_say_is_read(phrase, code):
+    assert load_index().lookup(phrase).code == code

@@ -583,6 +583,7 @@ class AlphabeticIndex:
                     continue
             code = entry.code or code
             step = self._best_child(node, own, near, linked, used, negated)
+            step = step or self._below_unsaid_level(node, own - used, trail, path)
             if step is None:
                 break
             node, gained, words, partner_text = step
@@ -781,6 +782,31 @@ class AlphabeticIndex:
                     if best is None or key > best[0]:
                         best = (key, (c, len(hit), alt, partner))
         return best[1] if best else None
+
+    def _below_unsaid_level(
+        self, node: int, left: frozenset[str], trail: list[int], path: list[str]
+    ) -> tuple[int, int, frozenset[str], str] | None:
+        """ "IgA deficiency": the book files it under a level the note does not say
+        (Deficiency > immunity > IgA). The one grandchild of ``node`` whose words are exactly
+        the phrase's ``left`` words is the step, the level above it added to ``trail`` and
+        ``path``; None when no grandchild, or several with different codes, read them, and
+        below the main term's own subterms."""
+        if not left or len(trail) != 1:
+            return None
+        found: dict[str, tuple[int, int]] = {}
+        for c in self.entries[node].children:
+            if self.entries[c].connector:
+                continue
+            for g in self.entries[c].children:
+                entry = self.entries[g]
+                if entry.code and any(alt and alt == left for alt in entry.alternatives):
+                    found.setdefault(entry.code, (c, g))
+        if len(found) != 1:
+            return None
+        ((level, grandchild),) = found.values()
+        trail.append(level)
+        path.append(self.entries[level].term)
+        return grandchild, len(left), left, ""
 
     def _inline_with(self, node: int) -> bool:
         """Whether ``node`` writes its "with" subterms inline ("with heart failure") and has
