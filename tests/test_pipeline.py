@@ -723,3 +723,38 @@ def test_two_problems_of_one_title_are_each_coded_and_combined_as_the_guidelines
     assert "I10" not in chosen
     # The replaced code goes below the pre-selected lines.
     assert [s.code for s in lines].index("I10") > max(i for i, s in enumerate(lines) if s.selected)
+
+
+def test_a_diabetes_drug_goes_only_beside_the_diabetes_code(suggester):
+    note = (
+        "HPI: Here for lab results.\n\nPMH: Type 2 diabetes.\n\n"
+        "MEDICATIONS: Metformin 500 mg twice daily.\n\nASSESSMENT:\n1. IgA deficiency.\n"
+    )
+    chosen = selected(suggester, note)
+    assert "D80.2" in chosen
+    assert "Z79.84" not in chosen
+
+
+def test_a_procedure_notes_history_gives_its_chronic_comorbidities_not_its_risks(suggester):
+    note = (
+        "PROCEDURE NOTE: RIGHT KNEE INJECTION\n\n"
+        "Indication: Right knee primary osteoarthritis. T2DM, last A1c 6.8%, on metformin.\n\n"
+        "Procedure: Risks (infection, transient hyperglycemia) were discussed. The right knee "
+        "was injected with 40 mg triamcinolone.\n\n"
+        "Impression: Primary osteoarthritis, right knee.\n"
+    )
+    chosen = selected(suggester, note)
+    assert {"M17.11", "E11.9", "Z79.84"} <= set(chosen)
+    # The consent's "transient hyperglycemia" is a risk, not the diabetes's complication.
+    assert "E11.65" not in chosen
+
+
+def test_a_history_list_gives_each_condition_its_own_treatment(suggester):
+    note = (
+        "HPI: Here for depression.\n"
+        "Medical History: hypothyroidism on levothyroxine, migraine.\n\n"
+        "ASSESSMENT:\n1. Major depressive disorder, single episode, moderate.\n"
+    )
+    chosen = selected(suggester, note)
+    assert "E03.9" in chosen
+    assert "G43.909" not in chosen

@@ -737,3 +737,13 @@ def test_noncompliance_with_medication_reads_as_its_z_code_and_compliance_does_n
 )
 def test_hedged_diagnoses_are_uncertain(extractor, text, term):
     assert assertion(extractor, text, term) == "uncertain"
+
+
+def test_what_a_patient_is_counseled_about_or_a_consent_lists_is_a_risk(extractor):
+    text = (
+        "T2DM - counseled regarding transient hyperglycemia after steroid.\n"
+        "Risks (infection, bleeding) were discussed.\n"
+    )
+    found = {t.text: t.assertion for t in extractor.extract(text).terms}
+    assert found["hyperglycemia"] == "hypothetical"
+    assert found["infection"] == "hypothetical"

@@ -114,7 +114,22 @@ _SHORT_COURSE = re.compile(
 )
 _NOT_YET = frozenset({"will", "to", "not", "never", "won't", "don't", "plan", "plans", "may"})
 # Where a history mention of a chronic condition may say it is treated now.
-_HISTORY_SECTIONS = frozenset({"history_of_present_illness", "past_medical_history", ""})
+_HISTORY_SECTIONS = frozenset(
+    {"history_of_present_illness", "past_medical_history", "indication", "history", ""}
+)
+# Sections of a procedure or operative note, or of a hospital or emergency stay.
+# (A "Procedures" heading may be a past history's list of them: not one of these.)
+_STAY_SECTIONS = frozenset(
+    {
+        "indication",
+        "technique",
+        "preoperative_diagnosis",
+        "postoperative_diagnosis",
+        "hospital_course",
+    }
+)
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n")
+_LIST_SEPARATOR = re.compile(r"[,;]")
 _MANAGED = re.compile(
     r"\b(?:on|taking|takes|controlled|managed|management|medications?|treated|treatment"
     r"|continues?|prescribed|maintained)\b",
@@ -288,17 +303,38 @@ def _earlier_study_finding(text: str, e: Evidence) -> bool:
     return bool(_EARLIER_STUDY.search(text[_sentence_start(text, e.start) : e.start]))
 
 
-def _managed(text: str, e: Evidence) -> bool:
-    """Whether the sentence of a history mention says the condition is under treatment."""
+def _managed(text: str, e: Evidence, others: Sequence[tuple[int, int]] = ()) -> bool:
+    """Whether the sentence of a history mention says the condition is under treatment,
+    in its own part of the sentence: between the mentions of other conditions (``others``,
+    their spans) around it ("hypothyroidism on levothyroxine, migraine": the levothyroxine
+    is not the migraine's)."""
     if e.section not in _HISTORY_SECTIONS:
         return False
-    start = max(text.rfind(b, 0, e.start) for b in ".\n") + 1
-    ends = [i for i in (text.find(b, e.end) for b in ".\n") if i >= 0]
-    return bool(_MANAGED.search(text[start : min(ends) if ends else len(text)]))
+    # A sentence ends at a full stop before a space or a line end, not in "A1c 6.8%".
+    before = [m.end() for m in _SENTENCE_END.finditer(text, max(0, e.start - 400), e.start)]
+    start = before[-1] if before else max(0, e.start - 400)
+    found = _SENTENCE_END.search(text, e.end)
+    end = found.start() if found else len(text)
+    # Back to the list's separator before it ("..., migraine"), forward to the next
+    # condition named.
+    separators = [m.end() for m in _LIST_SEPARATOR.finditer(text, start, e.start)]
+    start = max([start, *separators[-1:], *(b for a, b in others if b <= e.start)])
+    end = min([end, *(a for a, b in others if a >= e.end)])
+    return bool(_MANAGED.search(text, start, end)) if start < end else False
 
 
-def _documented(cand: Candidate, has_diagnoses: bool, setting: str, text: str = "") -> str:
-    """Why a candidate cannot be reported from its documentation ('' when it can)."""
+def _documented(
+    cand: Candidate,
+    has_diagnoses: bool,
+    setting: str,
+    text: str = "",
+    others: Sequence[tuple[int, int]] = (),
+    comorbid: bool = False,
+) -> str:
+    """Why a candidate cannot be reported from its documentation ('' when it can).
+    ``others``: where the note names the other candidates' conditions; ``comorbid``: the
+    note is of a procedure or a hospital or emergency stay, whose chronic comorbidities the
+    history lists."""
     if not cand.features.get(PRIMARY):
         return _UNREAD
     if cand.features.get(ABSORBED):
@@ -322,9 +358,13 @@ def _documented(cand: Candidate, has_diagnoses: bool, setting: str, text: str = 
     if has_diagnoses and not any(
         e.section in DIAGNOSTIC_SECTIONS and not _earlier_study_finding(text, e) for e in usable
     ):
-        if is_chronic(cand.code) and any(_managed(text, e) for e in usable):
+        if is_chronic(cand.code) and (
+            (comorbid and "index" in cand.sources) or any(_managed(text, e, others) for e in usable)
+        ):
             # A chronic condition the history documents as treated at this visit's
-            # management (IV.I, IV.J: coexisting conditions that affect care are coded).
+            # management (IV.I, IV.J: coexisting conditions that affect care are coded),
+            # or, for a procedure or a hospital or emergency stay, one the history lists:
+            # a comorbidity the anesthesia, the procedure or the stay's care allows for.
             return ""
         return _NOT_ASSESSED
     return ""
@@ -411,11 +451,23 @@ def select(
     has_diagnoses = any(e.section in DIAGNOSTIC_SECTIONS for c in candidates for e in c.evidence)
     reasons: dict[int, str] = {}
     chosen: list[int] = []
+    comorbid = any(e.section in _STAY_SECTIONS for c in candidates for e in c.evidence)
+    # Where the note names each condition read as a code (for a mention's own clause).
+    mentions = sorted(
+        {
+            (e.start, e.end)
+            for c in candidates
+            if c.system == ICD10CM and c.features.get(PRIMARY)
+            for e in c.evidence
+        }
+    )
     for i, cand in enumerate(candidates):
         if cand.system != ICD10CM:
             reasons[i] = "procedure codes are selected by their own scorer"
             continue
-        why = _documented(cand, has_diagnoses, setting, text)
+        spans = [(e.start, e.end) for e in cand.evidence]
+        others = [x for x in mentions if x not in spans] if mentions else []
+        why = _documented(cand, has_diagnoses, setting, text, others, comorbid)
         if not why and cand.code.startswith("Z79") and not _long_term(text, cand):
             why = "long-term use is not documented (a short course, or started at this visit)"
         if (
@@ -443,6 +495,7 @@ def select(
     kept = _receptor_status_with_breast_cancer(candidates, kept, reasons)
     why = "an external cause is coded only with the injury it caused (guideline I.C.20)"
     kept = _companion_codes(candidates, kept, reasons, _EXTERNAL_CAUSE, _INJURIES, why)
+    kept = _diabetes_drugs_with_diabetes(candidates, kept, reasons)
     if has_diagnoses:
         _mark_unstated_symptoms(candidates, kept, reasons, icd)
     demoted = {i for i, why in reasons.items() if why.startswith(_MUST_NOT)}
@@ -503,6 +556,27 @@ def _companion_codes(
             reasons.pop(i, None)
         elif not beside:
             reasons[i] = why
+    return out
+
+
+# Long-term insulin, oral hypoglycemic and injectable non-insulin antidiabetic drugs.
+_DIABETES_DRUGS = ("Z79.4", "Z79.84", "Z79.85")
+_DIABETES_CODES = ("E08", "E09", "E10", "E11", "E13", "O24")
+
+
+def _diabetes_drugs_with_diabetes(
+    candidates: Sequence[Candidate], kept: list[int], reasons: dict[int, str]
+) -> list[int]:
+    """The diabetes drug codes go beside a diabetes code (guideline I.C.4.a.3): a visit that
+    does not address the diabetes reports no metformin."""
+    if any(candidates[i].code.startswith(_DIABETES_CODES) for i in kept):
+        return kept
+    out = []
+    for i in kept:
+        if candidates[i].code.startswith(_DIABETES_DRUGS):
+            reasons[i] = "a diabetes drug is reported beside the diabetes code (I.C.4.a.3)"
+            continue
+        out.append(i)
     return out
 
 
