@@ -758,3 +758,17 @@ def test_a_history_list_gives_each_condition_its_own_treatment(suggester):
     chosen = selected(suggester, note)
     assert "E03.9" in chosen
     assert "G43.909" not in chosen
+
+
+def test_a_cancer_treated_and_free_of_disease_is_its_personal_history(suggester):
+    note = (
+        "PAST HISTORY:\nCarcinoma of the right breast, status post lumpectomy and radiation.\n\n"
+        "ASSESSMENT:\n\nCarcinoma of the right breast.\n"
+        "She is status post lumpectomy and radiation. Today's examination shows no evidence "
+        "of recurrent disease.\n"
+    )
+    chosen = selected(suggester, note)
+    assert "Z85.3" in chosen
+    assert not any(c.startswith(("C50", "C80")) for c in chosen)
+    current = "ASSESSMENT:\n\nCarcinoma of the right breast.\nStarting chemotherapy next week.\n"
+    assert any(c.startswith("C50") for c in selected(suggester, current))

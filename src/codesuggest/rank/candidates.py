@@ -715,11 +715,14 @@ class CandidateBuilder:
         that wording the vocabulary lacks still reaches the ranker.
         """
         out: list[tuple[str, float]] = [(hit.code.rstrip("-"), 1.0)] if hit else []
+        table_read = term.label in _TABLE_LABELS
         if not term.codes:
             return out
         out.append((term.codes[0], 1.0))
         out += [(c, 0.8) for c in term.codes[1 : 1 + self.alternatives]]
-        if self.search_k and system == ICD10CM and len(term.text) > 3:
+        if self.search_k and system == ICD10CM and len(term.text) > 3 and not table_read:
+            # (A code read from a table, a history code, says what the term is: the words'
+            # near matches, the condition's own codes, are not its readings.)
             out += self._search(term.expansion or term.text)
         seen: set[str] = set()
         return [(c, w) for c, w in out if not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
@@ -894,8 +897,17 @@ def _dated_past_events(text: str, terms: Sequence[Term]) -> list[Term]:
     historical: the history code, not the event's."""
     # An assessment statement ("Kidney stones.") is the event its words are.
     events = {t.start for t in terms if t.codes and t.codes[0].startswith(_EVENTS)}
+    quiet: set[int] = set()
     out = []
     for t in terms:
+        if (
+            t.assertion == "present"
+            and _NEOPLASM_WORDS.search(t.text)
+            and _quiet_entry(text, t, _NO_DISEASE, _TITLE_WORDS)
+        ):
+            quiet.add(t.start)
+            out.append(replace(t, assertion="historical"))
+            continue
         event = t.codes[0].startswith(_EVENTS) if t.codes else t.start in events
         if t.assertion == "present" and event:
             start, end = _sentence_bounds(text, t)
@@ -910,6 +922,16 @@ def _dated_past_events(text: str, terms: Sequence[Term]) -> list[Term]:
             ):
                 t = replace(t, assertion="historical")
         out.append(t)
+    # The cancer the assessment calls free of disease is history wherever the note names it
+    # (the past history's "carcinoma of the right breast, status post lumpectomy").
+    cured = {t.text.lower() for t in out if t.assertion == "historical" and t.start in quiet}
+    if cured:
+        out = [
+            replace(t, assertion="historical")
+            if t.assertion == "present" and t.text.lower() in cured
+            else t
+            for t in out
+        ]
     return out
 
 
@@ -931,18 +953,38 @@ _QUIET = re.compile(
 _ENTRY_END = re.compile(r"\n[ \t]*\n")
 
 
-def _quiet_entry(text: str, term: Term) -> bool:
+def _quiet_entry(
+    text: str, term: Term, quiet: re.Pattern[str] | None = None, title_words: int = 0
+) -> bool:
     """Whether the term names an assessment entry ("Kidney stones." on its own line) whose
-    lines say the condition is quiet now (asymptomatic, no recent episodes)."""
+    lines say the condition is quiet now (``quiet``; default: asymptomatic, no recent
+    episodes). With ``title_words`` the term may be part of a title of that many words."""
     if term.section not in _PLAN_SECTIONS:
         return False
     line_start = text.rfind("\n", 0, term.start) + 1
     line_end = text.find("\n", term.end)
     line_end = len(text) if line_end < 0 else line_end
-    if len(text[line_start:line_end].strip(" \t-*.#0123456789)")) > len(term.text) + 2:
+    title = text[line_start:line_end].strip(" \t-*.#0123456789)")
+    if len(title) > len(term.text) + 2 and len(title.split()) > title_words:
         return False
     end = _ENTRY_END.search(text, term.end)
-    return bool(_QUIET.search(text, term.end, end.start() if end else len(text)))
+    return bool((quiet or _QUIET).search(text, term.end, end.start() if end else len(text)))
+
+
+# A cancer the assessment says was treated and shows no disease now: its history code
+# (Z85, Z86.0-), not the neoplasm's (guideline I.C.2.d).
+_NEOPLASM_WORDS = re.compile(
+    r"\b(?:cancer|carcinoma|malignan\w*|neoplasm|tumou?r|lymphoma|melanoma|sarcoma|dcis|"
+    r"in\s+situ)\b",
+    re.IGNORECASE,
+)
+_NO_DISEASE = re.compile(
+    r"\bno\s+(?:clinical\s+|radiographic\s+)?evidence\s+of\s+(?:any\s+)?(?:recurren\w+|"
+    r"residual|active|metastatic|persistent)?\s*(?:disease|malignancy|cancer|tumou?r|recurrence)"
+    r"|\bno\s+(?:signs?\s+of\s+)?recurrence\b|\bNED\b|\bcancer[- ]free\b",
+    re.IGNORECASE,
+)
+_TITLE_WORDS = 12
 
 
 # A study or the provider finding the condition: "x-rays revealed a Lisfranc fracture".
