@@ -209,3 +209,12 @@ def test_the_organism_a_sentence_names_reads_as_its_agent_code(text, code):
 )
 def test_a_subterm_filed_below_a_level_the_note_does_not_say_is_read(phrase, code):
     assert load_index().lookup(phrase).code == code
+
+
+def test_a_plural_in_ies_reads_as_its_singular():
+    from codesuggest.codebook.index import words_of
+
+    assert words_of("extremities injuries arteries") == words_of("extremity injury artery")
+    index = load_index()
+    assert index.lookup("lower extremity edema").code == "R60.0"  # Edema > extremities, lower
+    assert index.lookup("multiple injuries").code == "T07"

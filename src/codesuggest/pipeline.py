@@ -380,9 +380,9 @@ class Suggester:
                 line = by_code[code]
                 line.selected = False
                 line.note = f"{line.note} Not pre-selected: reported as {instead}: {why}".strip()
-                # Below the pre-selected lines, where the codes a coder does not report go.
+                # Last, where the lines a coder must not report go (as Excludes1 losers).
                 suggestions.remove(line)
-                suggestions.insert(_after_last_selected(suggestions), line)
+                suggestions.append(line)
             at = min(at, len(suggestions))
             for code in use:
                 line = by_code.get(code)

@@ -93,6 +93,9 @@ _TYPE_NUMBER = re.compile(r"\btype\s+(1|2|i|ii)\b")
 def root(word: str) -> str:
     """A word without its adjective or plural ending, when enough of it is left."""
     word = stem(word)
+    if word.endswith("ie") and len(word) >= _MIN_ROOT + 2:
+        # "extremities" (stemmed "extremitie") is the plural of "extremity", and reads as it.
+        word = word[:-2] + "y"
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_ROOT:
             return word[: -len(suffix)]
