@@ -747,3 +747,16 @@ def test_what_a_patient_is_counseled_about_or_a_consent_lists_is_a_risk(extracto
     found = {t.text: t.assertion for t in extractor.extract(text).terms}
     assert found["hyperglycemia"] == "hypothetical"
     assert found["infection"] == "hypothetical"
+
+
+def test_both_is_bilateral_only_before_the_paired_part(extractor):
+    text = "Exam: pain on both flexion and extension of the right knee. Both knees are swollen."
+    terms = extractor.extract(text).terms
+    sides = [t.attributes.get("laterality") for t in terms if t.text.lower() == "pain"]
+    assert "bilateral" not in sides
+    import re
+
+    from codesuggest.terms.attributes import _BOTH_SIDES
+
+    assert re.search(_BOTH_SIDES, "Both knees are swollen")
+    assert not re.search(_BOTH_SIDES, "pain on both flexion and extension")

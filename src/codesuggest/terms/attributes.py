@@ -58,6 +58,15 @@ def _alternation(words: Iterable[str]) -> str:
     return "|".join(parts)
 
 
+# "Both" names the two sides only before the paired part it qualifies.
+_BOTH_SIDES = (
+    r"(?i:(?<![\w/])both(?=\s+(?:the\s+|of\s+(?:the|his|her|their)\s+)?(?:sides?|knees?|hips?|"
+    r"ankles?|feet|foot|legs?|arms?|hands?|wrists?|elbows?|shoulders?|eyes?|ears?|breasts?|"
+    r"lungs?|kidneys?|thighs?|calf|calves|heels?|toes?|fingers?|thumbs?|lower|upper|"
+    r"extremities|ovaries|testes|testicles|feet|great)\b))"
+)
+
+
 class AttributeRules:
     """Regular expressions for the attributes that pick a specific code."""
 
@@ -80,6 +89,10 @@ class AttributeRules:
             ]
             exact = [w for w in words if w not in loose]
             pats = []
+            if "both" in loose:
+                # "both knees" is bilateral; "pain on both flexion and extension" is not.
+                loose.remove("both")
+                pats.append(_BOTH_SIDES)
             if loose:
                 pats.append(rf"(?i:(?<![\w/])(?:{_alternation(loose)})(?![\w/]))")
             if exact:
