@@ -331,11 +331,3 @@ def test_a_study_done_at_the_visit_counts_once_and_is_not_an_independent_interpr
     # One unique test (its code), not the code and the mention again, and no interpretation.
     assert data.level == 0
     assert "interpretation" not in data.why
-
-
-def test_joint_pain_worked_up_is_an_undiagnosed_problem():
-    from codesuggest.rank.em import Problem, _undiagnosed
-
-    ev = Evidence(0, 15, "Right knee pain", "assessment", "present")
-    assert _undiagnosed(Problem("M25.561", False, False, ev))
-    assert not _undiagnosed(Problem("M17.11", True, False, ev))

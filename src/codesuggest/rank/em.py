@@ -438,12 +438,7 @@ def _undiagnosed(problem: Problem) -> bool:
     """A problem the visit has not diagnosed: a sign or symptom (chapter 18), or a code with
     no condition of its own. A named diagnosis ("carpal tunnel syndrome") worked up to
     confirm it is not an undiagnosed new problem of uncertain prognosis."""
-    return problem.code[:1] == "R" or problem.code.startswith(_JOINT_SIGNS) or not problem.code
-
-
-# The musculoskeletal chapter's signs, coded where no diagnosis is made yet: pain and
-# effusion of a joint (M25.4-, M25.5-), back pain (M54.5-, M54.9), limb pain (M79.6-).
-_JOINT_SIGNS = ("M25.4", "M25.5", "M54.5", "M54.9", "M79.6")
+    return problem.code[:1] == "R" or not problem.code
 
 
 # Where an encounter's problems are named; a negation or "history of" before a cue undoes it.
