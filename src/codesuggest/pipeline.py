@@ -355,76 +355,18 @@ class Suggester:
                         note=_note_for(cand, chosen.reasons.get(i, "")),
                     )
                 )
-        self._combine(suggestions)
+        self._combine_and_sequence(suggestions)
         self._add_visit_level(note, sections, suggestions, patient)
         self._add_procedures(note, sections, terms, suggestions, patient)
         return suggestions, cset.excluded
 
-    def _combine(self, suggestions: list[Suggestion]) -> None:
-        """The pre-selection with the Official Guidelines' combinations made (the rules of
-        ``data/combination_rules.json``): the combination code pre-selected with the evidence
-        of the codes it combines, the codes it replaces left unselected with the reason."""
-        from codesuggest.rules import combine
-
-        icd = [s for s in suggestions if s.selected and s.system == ICD10CM]
-        by_code = {s.code: s for s in suggestions if s.system == ICD10CM}
-        for made in combine([s.code for s in icd]):
-            use = [u for u in made.use if self.codebook.find(u, ICD10CM) is not None]
-            if len(use) < len(made.use):
-                continue
-            parts = [by_code[c] for c in made.involved]
-            why = f"{made.why[0].upper()}{made.why[1:]} ({made.guideline})"
-            instead = " + ".join(use) if use else "the more specific code"
-            at = min(suggestions.index(p) for p in parts)
-            for code in made.replaced:
-                line = by_code[code]
-                line.selected = False
-                line.note = f"{line.note} Not pre-selected: reported as {instead}: {why}".strip()
-                # Last, where the lines a coder must not report go (as Excludes1 losers).
-                suggestions.remove(line)
-                suggestions.append(line)
-            at = min(at, len(suggestions))
-            for code in use:
-                line = by_code.get(code)
-                combined = f"Combination code for {' + '.join(made.involved)}: {why}"
-                if line is None:
-                    rec = self.codebook.find(code, ICD10CM)
-                    line = Suggestion(
-                        code=code,
-                        system=ICD10CM,
-                        description=rec.description if rec else "",
-                        score=max(p.score for p in parts),
-                        sources={"combination": 1.0},
-                    )
-                    suggestions.insert(at, line)
-                    by_code[code] = line
-                else:
-                    suggestions.remove(line)
-                    suggestions.insert(at, line)
-                line.selected = True
-                line.note = f"{combined} {line.note}".strip()
-                seen = {(e.start, e.end) for e in line.evidence}
-                line.evidence = sorted(
-                    [*line.evidence]
-                    + [e for p in parts for e in p.evidence if (e.start, e.end) not in seen],
-                    key=lambda e: e.start,
-                )
-        self._sequence(suggestions)
-
-    def _sequence(self, suggestions: list[Suggestion]) -> None:
-        """The pre-selected diagnoses in the order their Tabular notes ask for ("code first",
-        "use additional code"), each keeping one of the places the pre-selection held."""
+    def _combine_and_sequence(self, suggestions: list[Suggestion]) -> None:
+        """The guidelines' combinations made, then the diagnoses in claim order (``rules``)."""
         from codesuggest.codebook.tabular import tabular_for
-        from codesuggest.rules import claim_order
+        from codesuggest.rules import apply_combinations, sequence_selected
 
-        places = [i for i, s in enumerate(suggestions) if s.selected and s.system == ICD10CM]
-        lines = {suggestions[i].code: suggestions[i] for i in places}
-        for i, code in zip(
-            places, claim_order(list(lines), tabular_for(self.codebook.icd)), strict=True
-        ):
-            suggestions[i] = lines[code]
-        for rank, line in enumerate(suggestions, start=1):
-            line.rank = rank
+        apply_combinations(suggestions, self.codebook)
+        sequence_selected(suggestions, tabular_for(self.codebook.icd))
 
     def _add_visit_level(
         self,

@@ -46,9 +46,11 @@ _OPTIONAL = re.compile(
     r"|organism|resistance to antimicrobial",
     re.IGNORECASE,
 )
-_MANIFESTATION = re.compile(
-    r"\bin (?:other )?(?:diseases|conditions|disorders) classified elsewhere\b", re.IGNORECASE
-)
+_ELSEWHERE = r"(?:other )?(?:diseases|conditions|disorders) classified elsewhere\b"
+_MANIFESTATION = re.compile(rf"\bin {_ELSEWHERE}", re.IGNORECASE)
+# The title of a code reported only beside another's: a manifestation ("in diseases
+# classified elsewhere") or an infectious agent, B95-B97 ("as the cause of diseases ...").
+SUPPLEMENTARY_TITLE = re.compile(rf"\b(?:in|as the cause of) {_ELSEWHERE}", re.IGNORECASE)
 _SIDE_WORD = re.compile(r"\b(unspecified|right|left|bilateral)\b( [a-z]+)?")
 
 

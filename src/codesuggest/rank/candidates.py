@@ -325,11 +325,7 @@ class CandidateBuilder:
         agent = self.index.infectious_agent(window)
         if agent is None:
             return
-        offset = (
-            max(term.sentence_start, term.start - CONTEXT_CHARS)
-            if term.sentence_end
-            else term.start
-        )
+        offset = _window_start(term)
         lo, hi = _organism_span(window, agent, self.index)
         if lo < 0:
             return
@@ -630,14 +626,21 @@ class CandidateBuilder:
     def _asks_for_agent(self, code: str) -> bool:
         """Whether the Tabular asks for the infectious agent's code (B95-B97) beside
         ``code`` ("use additional code (B95-B97) to identify infectious agent")."""
-        icd = self.codebook.icd
-        if icd.find(code) is None:
+        if self.codebook.icd.find(code) is None:
             return False
-        return any(
-            icd.in_range(_AGENT_PROBE, ref)
-            for _, text in icd.inherited(code, "use_additional_code")
-            for ref in parse_code_refs(text)
-        )
+        refs = self._instruction_refs(code, "use_additional_code")
+        return any(self.codebook.icd.in_range(_AGENT_PROBE, ref) for ref in refs)
+
+    def _instruction_refs(self, code: str, *names: str) -> list[str]:
+        """The code references of ``code``'s Tabular instructions (``names``: "code_first",
+        "use_additional_code", "code_also"), its own and those it inherits."""
+        icd = self.codebook.icd
+        return [
+            ref
+            for name in names
+            for _, note in icd.inherited(code, name)
+            for ref in parse_code_refs(note)
+        ]
 
     def _lookup(self, phrase: str, context: str, others: tuple[str, ...]) -> IndexHit | None:
         return self.index.lookup(phrase, context, others) if self.index is not None else None
@@ -664,12 +667,7 @@ class CandidateBuilder:
             # So too "in <partner>" ("Arthritis > in > hypothyroidism" E03.9, whose bracketed
             # arthropathy code the flattened Index lost): arthritis stays arthritis.
             return False
-        refs = [
-            ref
-            for name in ("use_additional_code", "code_also", "code_first")
-            for _, note in icd.inherited(rec.code, name)
-            for ref in parse_code_refs(note)
-        ]
+        refs = self._instruction_refs(rec.code, "use_additional_code", "code_also", "code_first")
         if any(icd.in_range(c, ref) for c in partner_codes for ref in refs):
             return True
         expand = self.index.synonyms.expand if self.index and self.index.synonyms else str
@@ -690,12 +688,7 @@ class CandidateBuilder:
         # still the last pair's): a note repeating "hypertension with CKD" 1,000 times would
         # otherwise rescan every candidate's evidence 1,000 times.
         for combo, partner in list(dict.fromkeys(reversed(combinations)))[::-1]:
-            refs = [
-                ref
-                for name in ("use_additional_code", "code_also")
-                for _, note in icd.inherited(combo, name)
-                for ref in parse_code_refs(note)
-            ]
+            refs = self._instruction_refs(combo, "use_additional_code", "code_also")
             for (system, code), cand in by_code.items():
                 if system != ICD10CM or code in combos or not cand.features.get(PRIMARY):
                     continue
@@ -1140,8 +1133,15 @@ def _window(term: Term, text: str) -> str:
     then the Tabular) may read its subterms from."""
     if not term.sentence_end:
         return term.text
-    start = max(term.sentence_start, term.start - CONTEXT_CHARS)
+    start = _window_start(term)
     return text[start : min(term.sentence_end, term.end + CONTEXT_CHARS)]
+
+
+def _window_start(term: Term) -> int:
+    """Where ``_window`` of the term begins in the note."""
+    if not term.sentence_end:
+        return term.start
+    return max(term.sentence_start, term.start - CONTEXT_CHARS)
 
 
 # A cause the note only supposes ("her headaches may be caused by tension around the

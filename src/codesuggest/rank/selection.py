@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from codesuggest.codebook.codeset import CodeSet
 from codesuggest.codebook.hierarchy import names_no_site
 from codesuggest.codebook.index import load_synonyms, words_of
+from codesuggest.codebook.tabular import SUPPLEMENTARY_TITLE
 from codesuggest.core.codes import drug_code_kind, parse_code_refs
 from codesuggest.core.records import ICD10CM, Candidate, Evidence
 from codesuggest.core.text import spans_between
@@ -504,18 +505,11 @@ def select(
     return Selection(set(kept), reasons, has_diagnoses, demoted, codes, manifestations)
 
 
-_MANIFESTATION_TITLE = re.compile(
-    r"\b(?:in|as the cause of) (?:other )?(?:diseases|conditions|disorders) classified "
-    r"elsewhere\b",
-    re.IGNORECASE,
-)
-
-
 def _is_manifestation(icd: CodeSet, code: str) -> bool:
     """A code reported only beside another: a manifestation ("in diseases classified
     elsewhere") or an infectious agent ("as the cause of diseases classified elsewhere")."""
     rec = icd.find(code)
-    return rec is not None and bool(_MANIFESTATION_TITLE.search(rec.description))
+    return rec is not None and bool(SUPPLEMENTARY_TITLE.search(rec.description))
 
 
 def _mark_unstated_symptoms(
@@ -561,7 +555,8 @@ def _companion_codes(
 
 # Long-term insulin, oral hypoglycemic and injectable non-insulin antidiabetic drugs.
 _DIABETES_DRUGS = ("Z79.4", "Z79.84", "Z79.85")
-_DIABETES_CODES = ("E08", "E09", "E10", "E11", "E13", "O24")
+# Diabetes (E08-E13) and diabetes in pregnancy (O24).
+_DIABETES_CODES = (*sorted(_DIABETES), "O24")
 
 
 def _diabetes_drugs_with_diabetes(

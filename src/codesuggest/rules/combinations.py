@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from codesuggest.codebook.book import Codebook
 from codesuggest.codebook.tabular import in_spans, ref_span
 from codesuggest.core.errors import ArtifactError
+from codesuggest.core.records import ICD10CM, Suggestion
 from codesuggest.rules.rulefiles import read_rule_file
 from codesuggest.rules.run import Run
 
@@ -240,3 +242,50 @@ def combine(codes: list[str]) -> list[Combined]:
         involved = tuple(sorted((c for c, _ in matched), key=codes.index))
         out.append(Combined(rule.id, involved, replaced, use, rule.why, rule.guideline))
     return out
+
+
+def apply_combinations(suggestions: list[Suggestion], codebook: Codebook) -> None:
+    """The pre-selection with the Official Guidelines' combinations made (``combine``): the
+    combination code pre-selected with the evidence of the codes it combines, in the place
+    of the first of them; the codes it replaces left unselected with the reason, last, where
+    the lines a coder must not report go (as Excludes1 losers)."""
+    icd = [s for s in suggestions if s.selected and s.system == ICD10CM]
+    by_code = {s.code: s for s in suggestions if s.system == ICD10CM}
+    for made in combine([s.code for s in icd]):
+        use = [u for u in made.use if codebook.find(u, ICD10CM) is not None]
+        if len(use) < len(made.use):
+            continue
+        parts = [by_code[c] for c in made.involved]
+        why = f"{made.why[0].upper()}{made.why[1:]} ({made.guideline})"
+        instead = " + ".join(use) if use else "the more specific code"
+        at = min(suggestions.index(p) for p in parts)
+        for code in made.replaced:
+            line = by_code[code]
+            line.selected = False
+            line.note = f"{line.note} Not pre-selected: reported as {instead}: {why}".strip()
+            suggestions.remove(line)
+            suggestions.append(line)
+        for code in use:
+            line = by_code.get(code)
+            if line is None:
+                rec = codebook.find(code, ICD10CM)
+                line = Suggestion(
+                    code=code,
+                    system=ICD10CM,
+                    description=rec.description if rec else "",
+                    score=max(p.score for p in parts),
+                    sources={"combination": 1.0},
+                )
+                by_code[code] = line
+            else:
+                suggestions.remove(line)
+            suggestions.insert(at, line)
+            line.selected = True
+            combined = f"Combination code for {' + '.join(made.involved)}: {why}"
+            line.note = f"{combined} {line.note}".strip()
+            seen = {(e.start, e.end) for e in line.evidence}
+            line.evidence = sorted(
+                [*line.evidence]
+                + [e for p in parts for e in p.evidence if (e.start, e.end) not in seen],
+                key=lambda e: e.start,
+            )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from codesuggest.codebook.tabular import Tabular
 from codesuggest.core.codes import drug_code_kind
+from codesuggest.core.records import ICD10CM, Suggestion
 from codesuggest.rules.run import Run, guide
 
 # Chapter 20, External causes of morbidity: the categories V00 to Y99.
@@ -232,3 +233,14 @@ def claim_order(codes: list[str], tabular: Tabular) -> list[str]:
         out.append(ready)
         left.remove(ready)
     return out
+
+
+def sequence_selected(suggestions: list[Suggestion], tabular: Tabular) -> None:
+    """The pre-selected diagnoses in ``claim_order``, each keeping one of the places the
+    pre-selection held; the lines renumbered."""
+    places = [i for i, s in enumerate(suggestions) if s.selected and s.system == ICD10CM]
+    lines = {suggestions[i].code: suggestions[i] for i in places}
+    for i, code in zip(places, claim_order(list(lines), tabular), strict=True):
+        suggestions[i] = lines[code]
+    for rank, line in enumerate(suggestions, start=1):
+        line.rank = rank
